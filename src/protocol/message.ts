@@ -1,0 +1,114 @@
+import { ENVELOPE_SIZE, HEADER_SIZE, Limits } from './constants.js';
+import { type Envelope, decodeEnvelope, writeEnvelope } from './envelope.js';
+import { DecodeError } from './errors.js';
+
+/** The 24-byte message header (handle-protocol.md section 1.2). */
+export interface Header {
+  opCode: number;
+  responseCode: number;
+  opFlags: number;
+  siteSerial: number;
+  recursionCount: number;
+  expiration: number;
+}
+
+/** A message split into its parts; body and credential are views into the bytes decoded. */
+export interface Message {
+  header: Header;
+  body: Buffer;
+  /** The credential section after its 4-byte length (empty when unsigned). */
+  credential: Buffer;
+  /** The 24-byte header and the body as received: what the request digest and signatures cover. */
+  headerAndBody: Buffer;
+}
+
+export interface Packet extends Message {
+  envelope: Envelope;
+}
+
+/** Decode the message that follows an envelope: `msg` holds exactly MessageLength bytes. */
+export function decodeMessage(msg: Buffer): Message {
+  if (msg.length < HEADER_SIZE + 4) {
+    throw new DecodeError(`message of ${msg.length} bytes is shorter than the ${HEADER_SIZE + 4}-byte minimum`);
+  }
+  if (msg.length > Limits.MAX_MESSAGE_LENGTH) {
+    throw new DecodeError(`message of ${msg.length} bytes exceeds the limit of ${Limits.MAX_MESSAGE_LENGTH}`);
+  }
+  const header: Header = {
+    opCode: msg.readUInt32BE(0),
+    responseCode: msg.readUInt32BE(4),
+    opFlags: msg.readUInt32BE(8),
+    siteSerial: msg.readUInt16BE(12),
+    recursionCount: msg[14]!,
+    expiration: msg.readUInt32BE(16),
+  };
+  const bodyLength = msg.readUInt32BE(20);
+  const afterHeader = msg.length - HEADER_SIZE;
+  if (bodyLength > afterHeader - 4) {
+    throw new DecodeError(`body length ${bodyLength} runs past the ${afterHeader - 4} bytes present`);
+  }
+  const credOff = HEADER_SIZE + bodyLength;
+  const credLength = msg.readUInt32BE(credOff);
+  if (credLength !== msg.length - credOff - 4) {
+    throw new DecodeError(
+      `credential length ${credLength} does not match the ${msg.length - credOff - 4} bytes after the body`,
+    );
+  }
+  return {
+    header,
+    body: msg.subarray(HEADER_SIZE, credOff),
+    credential: msg.subarray(credOff + 4),
+    headerAndBody: msg.subarray(0, credOff),
+  };
+}
+
+/** Decode envelope and message from one buffer (a TCP frame, or a reassembled UDP message behind its first envelope). */
+export function decodePacket(buf: Buffer): Packet {
+  const envelope = decodeEnvelope(buf);
+  const end = ENVELOPE_SIZE + envelope.messageLength;
+  if (buf.length < end) {
+    throw new DecodeError(`message length ${envelope.messageLength} runs past the ${buf.length - ENVELOPE_SIZE} bytes present`);
+  }
+  if (buf.length > end) throw new DecodeError(`${buf.length - end} bytes follow the message`);
+  return { envelope, ...decodeMessage(buf.subarray(ENVELOPE_SIZE, end)) };
+}
+
+export function writeHeader(h: Header, bodyLength: number, buf: Buffer, off: number): void {
+  buf.writeUInt32BE(h.opCode >>> 0, off);
+  buf.writeUInt32BE(h.responseCode >>> 0, off + 4);
+  buf.writeUInt32BE(h.opFlags >>> 0, off + 8);
+  buf.writeUInt16BE(h.siteSerial & 0xffff, off + 12);
+  buf[off + 14] = h.recursionCount & 0xff;
+  buf[off + 15] = 0;
+  buf.writeUInt32BE(h.expiration >>> 0, off + 16);
+  buf.writeUInt32BE(bodyLength >>> 0, off + 20);
+}
+
+/**
+ * Frame a whole message: envelope, header, body parts, credential. The envelope's MessageLength and the
+ * header's BodyLength are computed here; body parts are concatenated without copying them twice.
+ */
+export function encodePacket(
+  envelope: Omit<Envelope, 'messageLength'>,
+  header: Header,
+  body: Buffer | readonly Buffer[],
+  credential: Buffer = EMPTY,
+): Buffer {
+  const parts = Buffer.isBuffer(body) ? [body] : body;
+  let bodyLength = 0;
+  for (const p of parts) bodyLength += p.length;
+  const messageLength = HEADER_SIZE + bodyLength + 4 + credential.length;
+  const out = Buffer.allocUnsafe(ENVELOPE_SIZE + messageLength);
+  writeEnvelope({ ...envelope, messageLength }, out, 0);
+  writeHeader(header, bodyLength, out, ENVELOPE_SIZE);
+  let pos = ENVELOPE_SIZE + HEADER_SIZE;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  out.writeUInt32BE(credential.length, pos);
+  out.set(credential, pos + 4);
+  return out;
+}
+
+const EMPTY = Buffer.alloc(0);
