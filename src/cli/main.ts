@@ -1,0 +1,147 @@
+import { Command, Option } from 'commander';
+import { ConfigError, DEFAULT_DIR, DEFAULT_PORT, ROLES, type Role } from '../config.js';
+import { HandleSyntaxError } from '../model/handle.js';
+import { RegistryError } from '../store/registry.js';
+import { ClientError } from '../client/handle-client.js';
+import { UsageError } from './values.js';
+import { initCommand } from './init.js';
+import { serveCommand } from './serve.js';
+import { registerCommand } from './register.js';
+import { resolveCommand } from './resolve.js';
+import { quickstartCommand } from './quickstart.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const dirOption = () =>
+  new Option('-d, --dir <path>', 'the node folder (config, registry, keys)').env('IDRES_DIR').default(DEFAULT_DIR);
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`"${v}" is not a port number`);
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('idres')
+    .description('Identifier resolution for the Industrial Internet: a Handle protocol (2.11) node over UDP and TCP.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('init')
+    .description('create a node folder: configuration, server key, registry and the prefix handles of its prefixes')
+    .addOption(dirOption())
+    .option('-p, --prefix <prefix>', 'a prefix this node homes, e.g. 88.118.8 (repeatable)', collect, [])
+    .addOption(new Option('-r, --role <role>', 'what the node does (repeatable)').choices([...ROLES]).argParser(collect))
+    .option('--listen <address>', 'IP address to listen on', '127.0.0.1')
+    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
+    .option('--public-address <address>', 'address clients elsewhere use to reach this node (default: --listen)')
+    .option('--case-sensitive', 'match suffixes with their case (the default folds case, as the reference does)')
+    .option('--description <text>', 'description written into the site record')
+    .option('--force', 'rewrite an existing configuration (registry and keys are kept)')
+    .action((o) =>
+      initCommand({
+        dir: o.dir,
+        prefixes: o.prefix,
+        roles: (o.role as Role[] | undefined) ?? ['business'],
+        host: o.listen,
+        port: o.port,
+        publicAddress: o.publicAddress,
+        caseFoldSuffix: !o.caseSensitive,
+        description: o.description,
+        force: Boolean(o.force),
+      }),
+    );
+
+  program
+    .command('serve')
+    .description('run the node: answer the Handle protocol on UDP and TCP')
+    .addOption(dirOption())
+    .option('--listen <address>', 'override the configured listen address')
+    .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
+    .action(async (o) => {
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port });
+    });
+
+  program
+    .command('register')
+    .description('register one identifier with its values in the local registry')
+    .argument('<handle>', 'the identifier, PREFIX/SUFFIX, e.g. 88.118.8/PUMP-XB200-0001')
+    .addOption(dirOption())
+    .option('-v, --value <[index:]type=data>', 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
+    .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
+    .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--ttl <seconds>', 'TTL of the values', (v) => Number(v), 86400)
+    .option('--no-admin', 'do not add the default HS_ADMIN value (index 100, the prefix administrator)')
+    .option('--overwrite', 'replace the values of an existing identifier')
+    .option('--allow-unhomed', 'register under a prefix this node does not home')
+    .action((handle, o) =>
+      registerCommand(handle, {
+        dir: o.dir,
+        values: o.value,
+        privateValues: o.private,
+        hexValues: o.hex,
+        ttl: o.ttl,
+        admin: o.admin,
+        overwrite: Boolean(o.overwrite),
+        allowUnhomed: Boolean(o.allowUnhomed),
+      }),
+    );
+
+  program
+    .command('resolve')
+    .description('resolve an identifier as a client: UDP with retries, then TCP')
+    .argument('<identifier>', 'a handle (88.118.8/ABC123), an hdl: URI, or an http(s) URL ending in the handle')
+    .option('-s, --server <host:port>', 'the server to ask (default: the local node of --dir, else 127.0.0.1:2641)')
+    .addOption(dirOption())
+    .option('--tcp', 'use TCP only')
+    .option('--udp', 'use UDP only (no TCP fallback)')
+    .option('-t, --type <type>', 'only values of this type; "HS_SITE." matches HS_SITE.* (repeatable)', collect, [])
+    .option('-i, --index <index>', 'only the value at this index (repeatable)', collect, [])
+    .option('--json', 'print the answer as JSON, values in the shape of the Handle REST API')
+    .option('--timeout <ms>', 'overall TCP timeout', (v) => Number(v), 10000)
+    .action((id, o) =>
+      resolveCommand(id, {
+        server: o.server,
+        dir: o.dir,
+        transport: o.tcp ? 'tcp' : o.udp ? 'udp' : 'auto',
+        types: o.type,
+        indexes: (o.index as string[]).map((x) => {
+          const n = Number(x);
+          if (!Number.isInteger(n) || n < 0) throw new UsageError(`"${x}" is not an index`);
+          return n;
+        }),
+        json: Boolean(o.json),
+        timeoutMs: o.timeout,
+      }),
+    );
+
+  program
+    .command('quickstart')
+    .description('create (once) and run a business node for 88.118.8 with a few thousand demo product identifiers')
+    .addOption(dirOption())
+    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
+    .option('--count <n>', 'demo identifiers to register on first run', (v) => Number(v), 2000)
+    .action((o) => quickstartCommand({ dir: o.dir, port: o.port, count: o.count }));
+
+  return program;
+}
+
+/** Errors a user can act on are printed as one line; anything else is a bug and keeps its stack. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (
+      err instanceof UsageError ||
+      err instanceof ConfigError ||
+      err instanceof RegistryError ||
+      err instanceof HandleSyntaxError ||
+      err instanceof ClientError
+    ) {
+      console.error(`idres: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

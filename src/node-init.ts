@@ -1,0 +1,107 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import path from 'node:path';
+import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig } from './config.js';
+import { prefixHandle } from './model/handle.js';
+import { ALL_ADMIN_PERMISSIONS } from './model/admin.js';
+import { Index, makeValue } from './model/value.js';
+import { encodeAdmin } from './protocol/admin-data.js';
+import { encodePublicKey } from './protocol/pubkey.js';
+import { encodeSite } from './protocol/site.js';
+import { Registry } from './store/registry.js';
+import { ownSite } from './resolve/site-info.js';
+
+export interface InitOptions {
+  dir: string;
+  roles?: Role[];
+  prefixes?: string[];
+  host?: string;
+  port?: number;
+  publicAddress?: string;
+  caseFoldSuffix?: boolean;
+  description?: string;
+  /** Replace an existing configuration (the registry and keys are kept). */
+  force?: boolean;
+}
+
+/** Write a private key readable by its owner only. */
+function writePrivate(file: string, pem: string): void {
+  writeFileSync(file, pem, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+function newRsaKeyPem(): string {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+/**
+ * Create a node folder: its configuration, its server key (whose public half goes into the site record), the
+ * registry, and for each homed prefix the prefix handle 0.NA/PREFIX with the node's site (HS_SITE, index 1),
+ * an admin entry (HS_ADMIN, index 100) and the prefix administrator's public key (HS_PUBKEY, index 300),
+ * whose private key is written to keys/.
+ */
+export function initNode(o: InitOptions): NodeConfig {
+  const dir = o.dir;
+  const configFile = path.join(dir, CONFIG_FILE);
+  if (existsSync(configFile) && !o.force) {
+    throw new ConfigError(`${configFile} already exists; use --force to rewrite the configuration`);
+  }
+  const c = defaultConfig();
+  const raw = {
+    ...c,
+    roles: o.roles ?? c.roles,
+    prefixes: o.prefixes ?? c.prefixes,
+    listen: { host: o.host ?? c.listen.host, port: o.port ?? c.listen.port },
+    publicAddress: o.publicAddress ?? o.host ?? c.publicAddress,
+    caseFoldSuffix: o.caseFoldSuffix ?? c.caseFoldSuffix,
+    site: { ...c.site, description: o.description ?? `idres ${(o.roles ?? c.roles).join('+')} node for ${(o.prefixes ?? []).join(', ') || 'no prefix'}` },
+  };
+  if (raw.publicAddress === '0.0.0.0' || raw.publicAddress === '::') {
+    throw new ConfigError('listening on a wildcard address needs --public-address (the address clients will use)');
+  }
+  const config = validateConfig(raw, configFile);
+  mkdirSync(path.join(dir, 'keys'), { recursive: true, mode: 0o700 });
+
+  const serverKeyFile = path.join(dir, config.serverKey);
+  if (!existsSync(serverKeyFile)) writePrivate(serverKeyFile, newRsaKeyPem());
+  writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+
+  const registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  try {
+    for (const prefix of config.prefixes) {
+      registry.home(prefix);
+      const ph = prefixHandle(prefix);
+      if (registry.exists(ph)) continue;
+      const adminKeyFile = path.join(dir, 'keys', `admin-${prefix}.key.pem`);
+      if (!existsSync(adminKeyFile)) writePrivate(adminKeyFile, newRsaKeyPem());
+      const adminPub = encodePublicKey(createPublicKey({ key: readPem(adminKeyFile), format: 'pem' }));
+      const site = ownSite({
+        serial: config.site.serial,
+        serverId: config.site.serverId,
+        publicAddress: config.publicAddress,
+        port: config.listen.port,
+        publicKey: serverPublicKey(dir, config),
+        description: config.site.description,
+      });
+      registry.create(ph, [
+        makeValue(1, 'HS_SITE', encodeSite(site)),
+        makeValue(Index.HS_ADMIN, 'HS_ADMIN', encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: ph, index: Index.HS_PUBKEY })),
+        makeValue(Index.HS_PUBKEY, 'HS_PUBKEY', adminPub),
+      ]);
+    }
+  } finally {
+    registry.close();
+  }
+  return config;
+}
+
+function readPem(file: string): string {
+  return readFileSync(file, 'utf8');
+}
+
+/** The server key's public half in HS_PUBKEY form. */
+export function serverPublicKey(dir: string, config: NodeConfig): Buffer {
+  const file = path.join(dir, config.serverKey);
+  if (!existsSync(file)) throw new ConfigError(`server key ${file} is missing (run "idres init" again with --force)`);
+  return encodePublicKey(createPublicKey({ key: readPem(file), format: 'pem' }));
+}

@@ -1,0 +1,66 @@
+import { ResponseCode } from '../protocol/constants.js';
+import { encodeErrorBody, encodeHandleValues, type ResolutionRequest } from '../protocol/bodies.js';
+import { normalisePrefix, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
+import { type HandleValue, ValueFilter, isPublic } from '../model/value.js';
+import type { Registry } from '../store/registry.js';
+
+export interface Answer {
+  responseCode: number;
+  /** The body without the request digest. */
+  body: Buffer;
+}
+
+export const NOT_HOMED_MESSAGE = "That prefix doesn't live here";
+
+/**
+ * Answers resolutions from the local registry for the prefixes this node homes, with the reference's
+ * semantics: 301 for a prefix not homed here, 100 for a handle that does not exist, 200 when the filter
+ * (types and indexes, a union) selects nothing that the asker may read.
+ */
+export class Authority {
+  private homed = new Set<string>();
+  private seenVersion = -1;
+
+  constructor(private readonly registry: Registry) {
+    this.refreshHomed();
+  }
+
+  /** Re-read the homed prefixes if another connection (the CLI, an import) changed the database. */
+  refreshHomed(): void {
+    const v = this.registry.dataVersion();
+    if (v === this.seenVersion) return;
+    this.seenVersion = v;
+    this.homed = new Set(this.registry.homedPrefixes().map(normalisePrefix));
+  }
+
+  homes(prefix: string): boolean {
+    return this.homed.has(normalisePrefix(prefix));
+  }
+
+  /** Whether this node answers for a handle: its prefix is homed, or it is the prefix handle of a homed prefix. */
+  answersFor(handle: string): boolean {
+    const p = prefixOfPrefixHandle(handle);
+    if (p !== undefined && this.homes(p)) return true;
+    return this.homes(splitHandle(handle).prefix);
+  }
+
+  resolve(req: ResolutionRequest, opts: { authenticated: boolean }): Answer {
+    if (!this.answersFor(req.handle)) {
+      return { responseCode: ResponseCode.SERVER_NOT_RESP, body: encodeErrorBody(NOT_HOMED_MESSAGE) };
+    }
+    const values = this.registry.getValues(req.handle);
+    if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE };
+    const selected = selectValues(values, new ValueFilter(req.indexes, req.types), opts.authenticated);
+    if (selected.length === 0) return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE };
+    return { responseCode: ResponseCode.SUCCESS, body: encodeHandleValues(req.handle, selected) };
+  }
+}
+
+const EMPTY_MESSAGE = encodeErrorBody('');
+
+/** The values a filter selects that the asker may read: values without PUBLIC_READ only when authenticated. */
+export function selectValues(values: readonly HandleValue[], filter: ValueFilter, authenticated: boolean): HandleValue[] {
+  const out: HandleValue[] = [];
+  for (const v of values) if (filter.matches(v) && (authenticated || isPublic(v))) out.push(v);
+  return out;
+}

@@ -1,0 +1,103 @@
+import { OpFlag, PROTOCOL_MAJOR, PROTOCOL_MINOR, ResponseCode } from '../protocol/constants.js';
+import { minVersion, proposedVersion } from '../protocol/envelope.js';
+import { type Header, type Packet, encodePacket } from '../protocol/message.js';
+import { requestDigest } from '../protocol/digest.js';
+import { encodeErrorBody } from '../protocol/bodies.js';
+
+/** How long a response says it stays valid; the reference writes its clock plus about 12 hours. */
+const EXPIRATION_SECONDS = 43200;
+const OUR_VERSION: [number, number] = [PROTOCOL_MAJOR, PROTOCOL_MINOR];
+
+export interface ReplyOptions {
+  /** Flags to add to (or remove from) the request's flags. */
+  setFlags?: number;
+  clearFlags?: number;
+  /** Envelope SessionId (default: the request's). */
+  sessionId?: number;
+}
+
+/**
+ * Builds responses the way the reference server does: the request's opcode and RequestId echoed, the lower
+ * of our version and the version the client suggests, the request's flags without CN/KC plus AT, our site
+ * serial, our expiration time, and the request digest first in the body when RD was asked for.
+ */
+export class Responder {
+  constructor(
+    private readonly siteSerial: number,
+    private readonly primary: boolean,
+    private readonly nowSeconds: () => number = () => Math.floor(Date.now() / 1000),
+  ) {}
+
+  /** The version a response to this request is written in. */
+  versionFor(req: Packet): [number, number] {
+    return minVersion(OUR_VERSION, proposedVersion(req.envelope));
+  }
+
+  reply(req: Packet, responseCode: number, body: Buffer | readonly Buffer[], opts: ReplyOptions = {}): Buffer {
+    const version = this.versionFor(req);
+    let flags = req.header.opFlags & ~(OpFlag.CN | OpFlag.KC);
+    if (this.primary) flags |= OpFlag.AT;
+    if (opts.setFlags) flags |= opts.setFlags;
+    if (opts.clearFlags) flags &= ~opts.clearFlags;
+    const parts = Buffer.isBuffer(body) ? [body] : [...body];
+    if (flags & OpFlag.RD) parts.unshift(requestDigest(req.headerAndBody, version));
+    const header: Header = {
+      opCode: req.header.opCode,
+      responseCode,
+      opFlags: flags >>> 0,
+      siteSerial: this.siteSerial,
+      recursionCount: req.header.recursionCount,
+      expiration: this.nowSeconds() + EXPIRATION_SECONDS,
+    };
+    return encodePacket(
+      {
+        major: version[0],
+        minor: version[1],
+        compressed: false,
+        encrypted: false,
+        truncated: false,
+        suggestedMajor: PROTOCOL_MAJOR,
+        suggestedMinor: PROTOCOL_MINOR,
+        sessionId: opts.sessionId ?? req.envelope.sessionId,
+        requestId: req.envelope.requestId,
+        sequence: 0,
+      },
+      header,
+      parts,
+    );
+  }
+
+  error(req: Packet, responseCode: number, message: string, opts: ReplyOptions = {}): Buffer {
+    return this.reply(req, responseCode, encodeErrorBody(message), opts);
+  }
+
+  /**
+   * A PROTOCOL_ERROR for bytes that did not decode: only the RequestId (and the opcode, if the header was
+   * there) could be read, so it answers at our version with no digest.
+   */
+  protocolError(requestId: number, opCode: number, message: string): Buffer {
+    return encodePacket(
+      {
+        major: PROTOCOL_MAJOR,
+        minor: PROTOCOL_MINOR,
+        compressed: false,
+        encrypted: false,
+        truncated: false,
+        suggestedMajor: PROTOCOL_MAJOR,
+        suggestedMinor: PROTOCOL_MINOR,
+        sessionId: 0,
+        requestId,
+        sequence: 0,
+      },
+      {
+        opCode,
+        responseCode: ResponseCode.PROTOCOL_ERROR,
+        opFlags: this.primary ? OpFlag.AT : 0,
+        siteSerial: this.siteSerial,
+        recursionCount: 0,
+        expiration: this.nowSeconds() + EXPIRATION_SECONDS,
+      },
+      encodeErrorBody(message),
+    );
+  }
+}

@@ -1,0 +1,93 @@
+import net from 'node:net';
+import { ENVELOPE_SIZE, Limits, OpFlag } from '../protocol/constants.js';
+import type { PacketHandler } from '../resolve/handler.js';
+
+export interface TcpOptions {
+  /** How long a connection may wait for a complete request (also the idle limit between KC requests). */
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+/**
+ * The TCP front end: one request per connection and close, as the reference does (some clients read until
+ * EOF) — unless the request sets KC, in which case the connection stays open and each request is answered
+ * in turn until the client closes or stays idle past the timeout.
+ */
+export class TcpFrontEnd {
+  private server?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  /** Connections closed for sending a frame over the size limit. */
+  rejectedFrames = 0;
+
+  constructor(
+    private readonly handler: PacketHandler,
+    private readonly opts: TcpOptions,
+  ) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
+    server.maxConnections = this.opts.maxConnections;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+
+    let chunks: Buffer[] = [];
+    let buffered = 0;
+    let done = false;
+
+    socket.on('data', (chunk: Buffer) => {
+      if (done) return;
+      chunks.push(chunk);
+      buffered += chunk.length;
+      while (!done && buffered >= ENVELOPE_SIZE) {
+        const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
+        chunks = [head];
+        const messageLength = head.readUInt32BE(16);
+        if (messageLength > Limits.MAX_MESSAGE_LENGTH) {
+          // The length lies or is hostile: answer with the handler's PROTOCOL_ERROR for the envelope alone.
+          this.rejectedFrames++;
+          const reply = this.handler.handle(head.subarray(0, ENVELOPE_SIZE), { transport: 'tcp' });
+          done = true;
+          if (reply) socket.end(reply);
+          else socket.destroy();
+          return;
+        }
+        const frameLength = ENVELOPE_SIZE + messageLength;
+        if (buffered < frameLength) return;
+        const frame = head.subarray(0, frameLength);
+        const rest = head.subarray(frameLength);
+        chunks = rest.length ? [rest] : [];
+        buffered = rest.length;
+        const keep = frame.length >= ENVELOPE_SIZE + 12 && (frame.readUInt32BE(ENVELOPE_SIZE + 8) & OpFlag.KC) !== 0;
+        const reply = this.handler.handle(frame, { transport: 'tcp' });
+        if (!keep) {
+          done = true;
+          if (reply) socket.end(reply);
+          else socket.end();
+          return;
+        }
+        if (reply) socket.write(reply);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,78 @@
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import { ENVELOPE_SIZE, Limits } from '../protocol/constants.js';
+import { DecodeError } from '../protocol/errors.js';
+import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
+import type { PacketHandler } from '../resolve/handler.js';
+
+export interface UdpOptions {
+  /** Largest response (message bytes) sent over UDP; larger answers are refused with TC so the client uses TCP. */
+  maxResponseBytes: number;
+}
+
+/**
+ * The UDP front end: moves datagrams. Single-datagram requests (nearly all) go straight to the handler;
+ * fragmented ones are reassembled first, keyed by peer and RequestId. Responses over 492 message bytes
+ * leave as fragments.
+ */
+export class UdpFrontEnd {
+  private socket?: dgram.Socket;
+  private readonly reassembler = new Reassembler({ maxPending: 4096, maxBytes: 64 * 1024 * 1024, timeoutMs: 5000 });
+  private sweeper?: NodeJS.Timeout;
+  /** Datagrams too short or too broken to answer. */
+  dropped = 0;
+
+  constructor(
+    private readonly handler: PacketHandler,
+    private readonly opts: UdpOptions,
+  ) {}
+
+  async listen(host: string, port: number): Promise<number> {
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.socket = socket;
+    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    socket.on('error', (err) => console.error(`udp: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.sweeper = setInterval(() => this.reassembler.sweep(Date.now()), 5000).unref();
+    return socket.address().port;
+  }
+
+  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (msg.length < ENVELOPE_SIZE) {
+      this.dropped++;
+      return;
+    }
+    let whole: Buffer | undefined = msg;
+    const messageLength = msg.readUInt32BE(16);
+    if (!(messageLength <= Limits.UDP_FRAGMENT_SIZE && msg.length === ENVELOPE_SIZE + messageLength)) {
+      try {
+        whole = this.reassembler.add(`${rinfo.address}|${rinfo.port}|${msg.readUInt32BE(8)}`, msg, Date.now());
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        whole = msg; // let the handler answer PROTOCOL_ERROR with the RequestId
+      }
+      if (!whole) return;
+    }
+    const reply = this.handler.handle(whole, { transport: 'udp', maxResponseBytes: this.opts.maxResponseBytes });
+    if (!reply) return;
+    const socket = this.socket!;
+    if (reply.length - ENVELOPE_SIZE <= Limits.UDP_FRAGMENT_SIZE) {
+      socket.send(reply, rinfo.port, rinfo.address);
+      return;
+    }
+    for (const d of fragmentPacket(reply)) socket.send(d, rinfo.port, rinfo.address);
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

@@ -1,0 +1,246 @@
+import Database from 'better-sqlite3';
+import { handleKey, normalisePrefix, splitHandle } from '../model/handle.js';
+import type { HandleValue, ValueReference } from '../model/value.js';
+import { migrate } from './schema.js';
+
+export interface StoredHandle {
+  /** The handle as it was registered. */
+  handle: string;
+  values: HandleValue[];
+}
+
+export interface RegistryOptions {
+  /** Fold the suffix's case in lookups (the reference's default). Fixed when the registry is created. */
+  foldSuffix?: boolean;
+  readonly?: boolean;
+}
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'exists' | 'not-found' | 'invalid' | 'config',
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+interface ValueRow {
+  idx: number;
+  type: string;
+  data: Buffer;
+  ttl_type: number;
+  ttl: number;
+  timestamp: number;
+  permissions: number;
+  refs: string | null;
+}
+
+function rowToValue(r: ValueRow): HandleValue {
+  return {
+    index: r.idx,
+    type: r.type,
+    data: r.data,
+    ttlType: r.ttl_type,
+    ttl: r.ttl,
+    timestamp: r.timestamp,
+    permissions: r.permissions,
+    references: r.refs ? (JSON.parse(r.refs) as Array<[string, number]>).map(([handle, index]) => ({ handle, index })) : [],
+  };
+}
+
+function refsToJson(refs: readonly ValueReference[]): string | null {
+  return refs.length ? JSON.stringify(refs.map((r) => [r.handle, r.index])) : null;
+}
+
+/**
+ * The SQLite registry: handles and their values, the prefixes this node homes. Every statement is prepared
+ * once; every write is one transaction, committed (WAL) before it returns.
+ */
+export class Registry {
+  readonly db: Database.Database;
+  readonly foldSuffix: boolean;
+  private readonly s: ReturnType<Registry['prepare']>;
+
+  constructor(file: string, opts: RegistryOptions = {}) {
+    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+    }
+    this.db.pragma('busy_timeout = 5000');
+    if (!opts.readonly) migrate(this.db);
+    const stored = this.getSetting('fold_suffix');
+    if (stored === undefined) {
+      this.foldSuffix = opts.foldSuffix ?? true;
+      if (!opts.readonly) this.setSetting('fold_suffix', this.foldSuffix ? '1' : '0');
+    } else {
+      this.foldSuffix = stored === '1';
+      if (opts.foldSuffix !== undefined && opts.foldSuffix !== this.foldSuffix) {
+        throw new RegistryError(
+          `this registry was created with suffix case folding ${this.foldSuffix ? 'on' : 'off'}; ` +
+            `changing it would make stored identifiers unreachable`,
+          'config',
+        );
+      }
+    }
+    this.s = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      values: db.prepare<[string], ValueRow>(
+        'SELECT idx, type, data, ttl_type, ttl, timestamp, permissions, refs FROM handle_values WHERE handle_key = ? ORDER BY idx',
+      ),
+      handle: db.prepare<[string], { handle: string }>('SELECT handle FROM handles WHERE handle_key = ?'),
+      insertHandle: db.prepare(
+        'INSERT INTO handles (handle_key, handle, prefix, created, updated) VALUES (?, ?, ?, ?, ?)',
+      ),
+      touchHandle: db.prepare('UPDATE handles SET updated = ? WHERE handle_key = ?'),
+      deleteHandle: db.prepare('DELETE FROM handles WHERE handle_key = ?'),
+      deleteValues: db.prepare('DELETE FROM handle_values WHERE handle_key = ?'),
+      deleteValue: db.prepare('DELETE FROM handle_values WHERE handle_key = ? AND idx = ?'),
+      upsertValue: db.prepare(
+        `INSERT INTO handle_values (handle_key, idx, type, data, ttl_type, ttl, timestamp, permissions, refs)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (handle_key, idx) DO UPDATE SET type = excluded.type, data = excluded.data,
+           ttl_type = excluded.ttl_type, ttl = excluded.ttl, timestamp = excluded.timestamp,
+           permissions = excluded.permissions, refs = excluded.refs`,
+      ),
+      list: db.prepare<[string, string, number], { handle: string; handle_key: string }>(
+        'SELECT handle, handle_key FROM handles WHERE prefix = ? AND handle_key > ? ORDER BY handle_key LIMIT ?',
+      ),
+      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM handles'),
+      homed: db.prepare<[], { prefix: string; display: string }>('SELECT prefix, display FROM homed_prefixes ORDER BY prefix'),
+      home: db.prepare('INSERT INTO homed_prefixes (prefix, display, homed_at) VALUES (?, ?, ?) ON CONFLICT (prefix) DO NOTHING'),
+      unhome: db.prepare('DELETE FROM homed_prefixes WHERE prefix = ?'),
+    };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  key(handle: string): string {
+    return handleKey(handle, this.foldSuffix);
+  }
+
+  /** A handle's values, ordered by index, or undefined when the handle does not exist. */
+  get(handle: string): StoredHandle | undefined {
+    const k = this.key(handle);
+    const rows = this.s.values.all(k);
+    const h = this.s.handle.get(k);
+    if (!h) return undefined;
+    return { handle: h.handle, values: rows.map(rowToValue) };
+  }
+
+  /** Values only; an empty array is either "no such handle" or "a handle without values": use get() to tell. */
+  getValues(handle: string): HandleValue[] | undefined {
+    const k = this.key(handle);
+    const rows = this.s.values.all(k);
+    if (rows.length > 0) return rows.map(rowToValue);
+    return this.s.handle.get(k) ? [] : undefined;
+  }
+
+  exists(handle: string): boolean {
+    return this.s.handle.get(this.key(handle)) !== undefined;
+  }
+
+  /**
+   * Create a handle with its values. With overwrite, an existing handle's values are replaced whole.
+   * Timestamps are set to `now` (seconds), as the reference does for every value it stores.
+   */
+  create(handle: string, values: readonly HandleValue[], opts: { overwrite?: boolean; now?: number } = {}): void {
+    const now = opts.now ?? Math.floor(Date.now() / 1000);
+    this.db.transaction(() => this.createInTxn(handle, values, opts.overwrite ?? false, now))();
+  }
+
+  /** The body of create(), for callers that batch many in one transaction (bulk import). */
+  createInTxn(handle: string, values: readonly HandleValue[], overwrite: boolean, now: number): void {
+    const k = this.key(handle);
+    checkIndexes(values);
+    if (this.s.handle.get(k)) {
+      if (!overwrite) throw new RegistryError(`${handle} already exists`, 'exists');
+      this.s.deleteValues.run(k);
+      this.s.touchHandle.run(now, k);
+    } else {
+      this.s.insertHandle.run(k, handle, normalisePrefix(splitHandle(handle).prefix), now, now);
+    }
+    for (const v of values) this.insertValue(k, v, now);
+  }
+
+  private insertValue(k: string, v: HandleValue, now: number): void {
+    this.s.upsertValue.run(k, v.index, v.type, v.data, v.ttlType, v.ttl, now, v.permissions, refsToJson(v.references));
+  }
+
+  /** Add values to an existing handle, replacing those with the same index. */
+  upsertValues(handle: string, values: readonly HandleValue[], now = Math.floor(Date.now() / 1000)): void {
+    const k = this.key(handle);
+    checkIndexes(values);
+    this.db.transaction(() => {
+      if (this.s.touchHandle.run(now, k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
+      for (const v of values) this.insertValue(k, v, now);
+    })();
+  }
+
+  delete(handle: string): void {
+    const k = this.key(handle);
+    this.db.transaction(() => {
+      if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
+      this.s.deleteValues.run(k);
+    })();
+  }
+
+  /** Handles under a prefix, in key order, after a cursor (a key returned earlier), at most limit. */
+  list(prefix: string, opts: { after?: string; limit?: number } = {}): Array<{ handle: string; key: string }> {
+    return this.s.list
+      .all(normalisePrefix(prefix), opts.after ?? '', opts.limit ?? 1000)
+      .map((r) => ({ handle: r.handle, key: r.handle_key }));
+  }
+
+  count(): number {
+    return this.s.count.get()!.n;
+  }
+
+  homedPrefixes(): string[] {
+    return this.s.homed.all().map((r) => r.display);
+  }
+
+  home(prefix: string): void {
+    this.s.home.run(normalisePrefix(prefix), prefix, Math.floor(Date.now() / 1000));
+  }
+
+  unhome(prefix: string): boolean {
+    return this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
+  }
+
+  getSetting(name: string): string | undefined {
+    // Before the first migration (a read-only open of an empty file) there is no settings table.
+    try {
+      return this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?').get(name)?.value;
+    } catch {
+      return undefined;
+    }
+  }
+
+  setSetting(name: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
+  }
+
+  /** Changes whenever another connection commits: a cheap way to notice writes by other processes. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+}
+
+function checkIndexes(values: readonly HandleValue[]): void {
+  const seen = new Set<number>();
+  for (const v of values) {
+    if (!Number.isInteger(v.index) || v.index <= 0 || v.index > 0xffffffff) {
+      throw new RegistryError(`value index ${v.index} is not a positive 32-bit integer`, 'invalid');
+    }
+    if (seen.has(v.index)) throw new RegistryError(`index conflict for ${v.index}`, 'invalid');
+    seen.add(v.index);
+  }
+}
