@@ -19,8 +19,6 @@ export class UdpFrontEnd {
   private socket?: dgram.Socket;
   private readonly reassembler = new Reassembler({ maxPending: 4096, maxBytes: 64 * 1024 * 1024, timeoutMs: 5000 });
   private sweeper?: NodeJS.Timeout;
-  /** Datagrams too short or too broken to answer. */
-  dropped = 0;
 
   constructor(
     private readonly handler: PacketHandler,
@@ -44,13 +42,10 @@ export class UdpFrontEnd {
   }
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (msg.length < ENVELOPE_SIZE) {
-      this.dropped++;
-      return;
-    }
     let whole: Buffer | undefined = msg;
-    const messageLength = msg.readUInt32BE(16);
-    if (!(messageLength <= Limits.UDP_FRAGMENT_SIZE && msg.length === ENVELOPE_SIZE + messageLength)) {
+    // A datagram shorter than an envelope goes to the handler as it is, which answers or drops and counts it.
+    const messageLength = msg.length >= ENVELOPE_SIZE ? msg.readUInt32BE(16) : 0;
+    if (msg.length >= ENVELOPE_SIZE && !(messageLength <= Limits.UDP_FRAGMENT_SIZE && msg.length === ENVELOPE_SIZE + messageLength)) {
       try {
         whole = this.reassembler.add(`${rinfo.address}|${rinfo.port}|${msg.readUInt32BE(8)}`, msg, Date.now());
       } catch (err) {
