@@ -7,7 +7,7 @@
 //     packet or message never decodes as complete;
 //  4. length fields that lie (0xffffffff, limit + 1) give a prompt DecodeError without a giant allocation;
 //  5. the Reassembler rebuilds fragmented packets whatever the order and duplicates, and stays bounded.
-// Runs are random; set FC_SEED to replay the seed a failure reports.
+// Runs are random; set FC_SEED to replay the seed a failure reports, FC_SCALE=20 for a longer hunt (runs x 20).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -50,7 +50,11 @@ import type { AdminRecord } from '../src/model/admin.js';
 // Harness
 
 const seed = process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined;
-const runs = (numRuns: number): { numRuns: number; seed?: number } => (seed === undefined ? { numRuns } : { numRuns, seed });
+const scale = Number(process.env.FC_SCALE) || 1;
+const runs = (n: number): { numRuns: number; seed?: number } => {
+  const numRuns = Math.ceil(n * scale);
+  return seed === undefined ? { numRuns } : { numRuns, seed };
+};
 
 /** One decoder call may take this long at most (generous: a GC pause on a busy 2-core runner fits in it). */
 const CALL_BUDGET_MS = 250;
@@ -69,23 +73,36 @@ function checkShape(x: unknown, where: string): void {
   }
 }
 
-/** Run one decoder: it returns or throws DecodeError, within the budget. */
+/**
+ * Run one decoder: it returns or throws DecodeError, within the budget. Stack traces are off while it runs
+ * (capturing them is most of the cost of a rejected input); an unexpected error is re-run with them on.
+ */
 function attempt(name: string, fn: () => unknown): Outcome {
+  const limit = Error.stackTraceLimit;
   const t0 = performance.now();
   let out: Outcome;
+  Error.stackTraceLimit = 0;
   try {
-    const ok = fn();
-    if (ok !== undefined) checkShape(ok, name);
-    out = { ok };
+    out = { ok: fn() };
   } catch (e) {
+    Error.stackTraceLimit = limit;
     if (!(e instanceof DecodeError)) {
+      let stack = '';
+      try {
+        fn();
+      } catch (again) {
+        stack = (again as Error)?.stack ?? '';
+      }
       const err = e as Error;
-      assert.fail(`${name} threw ${err?.constructor?.name ?? typeof e} (${err?.message}); only DecodeError is allowed\n${err?.stack}`);
+      assert.fail(`${name} threw ${err?.constructor?.name ?? typeof e} (${err?.message}); only DecodeError is allowed\n${stack}`);
     }
     out = { err: e.message };
+  } finally {
+    Error.stackTraceLimit = limit;
   }
   const dt = performance.now() - t0;
   assert.ok(dt < CALL_BUDGET_MS, `${name} took ${dt.toFixed(1)} ms`);
+  if ('ok' in out && out.ok !== undefined) checkShape(out.ok, name);
   return out;
 }
 
@@ -99,6 +116,7 @@ const DECODERS: ReadonlyArray<readonly [string, (b: Buffer) => unknown]> = [
   ['decodePacket', (b) => decodePacket(b)],
   ['decodeMessage', (b) => decodeMessage(b)],
   ['decodeEnvelope', (b) => decodeEnvelope(b)],
+  ['decodeEnvelope(offset)', (b) => decodeEnvelope(b, b.length % 23)],
   ['decodeResolutionRequest', (b) => decodeResolutionRequest(b)],
   ['decodeResolutionResponse', (b) => decodeResolutionResponse(b, false)],
   ['decodeResolutionResponse(digest)', (b) => decodeResolutionResponse(b, true)],
@@ -140,7 +158,8 @@ function deepDecode(packet: Buffer, label = 'packet'): void {
   for (const [name, fn] of DECODERS) {
     if (name === 'decodePacket' || name === 'Reassembler.add') continue;
     const o = attempt(`${label}: ${name}(body)`, () => fn(body));
-    if ('ok' in o && o.ok && typeof o.ok === 'object' && 'values' in o.ok) values.push(...(o.ok as { values: HandleValue[] }).values);
+    const vs = 'ok' in o && o.ok && typeof o.ok === 'object' ? (o.ok as { values?: unknown }).values : undefined;
+    if (Array.isArray(vs)) values.push(...(vs as HandleValue[]));
   }
   if (credential.length > 0) attempt(`${label}: decodeCredential`, () => decodeCredential(credential));
   for (const v of values) {
@@ -189,8 +208,13 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const text = (maxLength: number, minLength = 0) => fc.string({ unit: 'binary', minLength, maxLength });
 const bytes = (maxLength: number, minLength = 0) => fc.uint8Array({ minLength, maxLength }).map((b) => Buffer.from(b));
 
-const referenceArb = fc.record({ handle: text(24), index: u32 });
-const valueArb: fc.Arbitrary<HandleValue> = fc.record({
+/** fc.record with ordinary objects: null-prototype ones never deepStrictEqual what a decoder builds. */
+function rec<T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> {
+  return fc.record(model, { noNullPrototype: true }) as unknown as fc.Arbitrary<T>;
+}
+
+const referenceArb = rec({ handle: text(24), index: u32 });
+const valueArb: fc.Arbitrary<HandleValue> = rec({
   index: u32,
   timestamp: u32,
   ttlType: fc.constantFrom(0, 1),
@@ -202,7 +226,7 @@ const valueArb: fc.Arbitrary<HandleValue> = fc.record({
 });
 const valuesArb = fc.array(valueArb, { maxLength: 5 });
 
-const envelopeArb: fc.Arbitrary<Omit<Envelope, 'messageLength'>> = fc.record({
+const envelopeArb: fc.Arbitrary<Omit<Envelope, 'messageLength'>> = rec({
   major: u8,
   minor: u8,
   compressed: fc.boolean(),
@@ -214,7 +238,7 @@ const envelopeArb: fc.Arbitrary<Omit<Envelope, 'messageLength'>> = fc.record({
   requestId: u32,
   sequence: u32,
 });
-const headerArb: fc.Arbitrary<Header> = fc.record({
+const headerArb: fc.Arbitrary<Header> = rec({
   opCode: u32,
   responseCode: u32,
   opFlags: u32,
@@ -228,9 +252,11 @@ const addressArb = fc.oneof(
   fc.ipV4(),
   fc.ipV6(),
   fc.constantFrom('::', '::1', '::ffff:10.0.0.1', '::ffff:0:0', '2001:db8::1', 'fe80::1:0:0:0', '1:0:0:1:0:0:0:1', 'FFFF::ABCD', '::0.0.1.0'),
+  // Eight groups written out in full, zeros frequent: runs of zeros of every length and position.
+  fc.array(fc.oneof(fc.constant(0), fc.constant(0), u16), { minLength: 8, maxLength: 8 }).map((g) => g.map((x) => x.toString(16)).join(':')),
 );
 
-const siteArb: fc.Arbitrary<SiteInfo> = fc.record({
+const siteArb: fc.Arbitrary<SiteInfo> = rec({
   dataFormatVersion: fc.constantFrom(0, 1),
   protocolMajor: u8,
   protocolMinor: u8,
@@ -241,17 +267,17 @@ const siteArb: fc.Arbitrary<SiteInfo> = fc.record({
   hashFilter: bytes(16),
   attributes: fc.array(fc.tuple(text(12), text(24)), { maxLength: 3 }),
   servers: fc.array(
-    fc.record({
+    rec({
       serverId: u32,
       address: addressArb,
       publicKey: bytes(48),
-      interfaces: fc.array(fc.record({ type: u8, protocol: u8, port: u32 }), { maxLength: 3 }),
+      interfaces: fc.array(rec({ type: u8, protocol: u8, port: u32 }), { maxLength: 3 }),
     }),
     { maxLength: 4 },
   ),
 });
 
-const credentialArb: fc.Arbitrary<Credential> = fc.record({
+const credentialArb: fc.Arbitrary<Credential> = rec({
   version: u8,
   flags: u16,
   signerHandle: text(24),
@@ -261,7 +287,7 @@ const credentialArb: fc.Arbitrary<Credential> = fc.record({
   signature: bytes(300),
 });
 
-const adminArb: fc.Arbitrary<AdminRecord> = fc.record({ permissions: u16, handle: text(24), index: u32 });
+const adminArb: fc.Arbitrary<AdminRecord> = rec({ permissions: u16, handle: text(24), index: u32 });
 
 /** A request digest as a response carries it: SHA-256 / SHA-1 / old MD5 (via requestDigest), or type-1 MD5. */
 const digestArb = fc.oneof(
@@ -333,12 +359,15 @@ function ipv6Bytes(address: string): Buffer {
 
 /** The 16 bytes an address must encode to and the text it must decode back as. */
 function expectedAddress(address: string): { wire: Buffer; text: string } {
-  if (isIPv4(address)) return { wire: Buffer.concat([Buffer.alloc(12), Buffer.from(address.split('.').map(Number))]), text: address };
-  const wire = ipv6Bytes(address);
+  const wire = isIPv4(address) ? Buffer.concat([Buffer.alloc(12), Buffer.from(address.split('.').map(Number))]) : ipv6Bytes(address);
   const zeros = (n: number) => wire.subarray(0, n).every((x) => x === 0);
-  // 12 zero bytes are the IPv4 form (section 5), and ::ffff:a.b.c.d is read as IPv4 too.
-  if (zeros(12) || (zeros(10) && wire[10] === 0xff && wire[11] === 0xff)) return { wire, text: wire.subarray(12).join('.') };
-  return { wire, text: new URL(`http://[${address}]/`).hostname.slice(1, -1) };
+  // 12 zero bytes are the IPv4 form (section 5), and ::ffff:a.b.c.d is read as IPv4 too — unless the IPv4 part
+  // starts with 0 (0.0.0.0/8 is no usable address), so that ::1 and :: stay IPv6.
+  if (wire[12] !== 0 && (zeros(12) || (zeros(10) && wire[10] === 0xff && wire[11] === 0xff))) {
+    return { wire, text: wire.subarray(12).join('.') };
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => wire.readUInt16BE(i * 2).toString(16)).join(':');
+  return { wire, text: new URL(`http://[${groups}]/`).hostname.slice(1, -1) };
 }
 
 test('round trip: server addresses, IPv4 and IPv6 (RFC 5952 text back)', () => {
@@ -455,11 +484,95 @@ test('round trip: HS_PUBKEY (RSA) data, including the reference server key', () 
       return b;
     });
   fc.assert(
-    fc.property(fc.oneof(fc.constant(Buffer.from([1, 0, 1])), magnitude(1, 8)), magnitude(1, 300), (e, n) => {
+    fc.property(fc.oneof(fc.constant(Buffer.from([1, 0, 1])), magnitude(1, 8)), magnitude(64, 300), (e, n) => {
       const data = build((w) => w.utf8('RSA_PUB_KEY').u16(0).byteString(twos(e)).byteString(twos(n)).u32(0));
       assert.deepEqual(encodePublicKey(decodePublicKey(data)), data);
     }),
     runs(100),
+  );
+  // A modulus too small to be a key, or a zero exponent, is refused as invalid data rather than passed on.
+  for (const [e, n] of [[Buffer.from([1, 0, 1]), Buffer.from([0])], [Buffer.from([0]), Buffer.alloc(128, 0x7f)], [Buffer.from([3]), Buffer.alloc(16, 0x7f)]] as const) {
+    const data = build((w) => w.utf8('RSA_PUB_KEY').u16(0).byteString(e).byteString(n).u32(0));
+    assert.throws(() => decodePublicKey(data), (err: unknown) => err instanceof DecodeError && err.responseCode === 202);
+  }
+});
+
+/** Byte sequences that are not UTF-8: a stray continuation byte, 0xff, an overlong form, a surrogate, past U+10FFFF, cut short. */
+const badUtf8Arb = fc
+  .tuple(
+    text(6),
+    fc.constantFrom([0x80], [0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]),
+    text(6).filter((t) => !/^[\x80-\xbf]/.test(t)),
+  )
+  .map(([a, bad, b]) => Buffer.concat([Buffer.from(a), Buffer.from(bad), Buffer.from(b)]));
+
+/** A value written field by field, so a field can be made invalid. */
+function rawValue(w: Writer, o: { ttlType?: number; type?: Buffer; ref?: Buffer } = {}): Writer {
+  w.u32(1).u32(0).u8(o.ttlType ?? 0).u32(86400).u8(0x0e).byteString(o.type ?? Buffer.from('URL')).byteString(Buffer.from('d'));
+  return o.ref ? w.u32(1).byteString(o.ref).u32(1) : w.u32(0);
+}
+
+test('well-formed but invalid: text that is not UTF-8, unknown TTL types and site versions, trailing bytes, all DecodeError', () => {
+  const siteHead = (w: Writer, version = 1) => w.u16(version).u8(2).u8(11).u16(1).u8(0x80).u8(0).u32(0);
+  const cred = (w: Writer, f: { signer?: Buffer; type?: Buffer; alg?: Buffer }) => {
+    const alg = f.alg ?? Buffer.from('SHA-256');
+    return w.u8(0).u8(0).u16(0).byteString(f.signer ?? Buffer.alloc(0)).u32(1).byteString(f.type ?? Buffer.from('HS_SIGNED')).u32(4 + alg.length + 4).byteString(alg).u32(0);
+  };
+  const textFields: Array<[string, (bad: Buffer) => unknown]> = [
+    ['request handle', (bad) => decodeResolutionRequest(build((w) => w.byteString(bad).u32(0).u32(0)))],
+    ['request type', (bad) => decodeResolutionRequest(build((w) => w.utf8('x/y').u32(0).u32(1).byteString(bad)))],
+    ['response handle', (bad) => decodeResolutionResponse(build((w) => w.byteString(bad).u32(0)), false)],
+    ['value type', (bad) => decodeResolutionResponse(build((w) => rawValue(w.utf8('x/y').u32(1), { type: bad })), false)],
+    ['reference handle', (bad) => decodeResolutionResponse(build((w) => rawValue(w.utf8('x/y').u32(1), { ref: bad })), false)],
+    ['error message', (bad) => decodeErrorBody(build((w) => w.byteString(bad)), false)],
+    ['referral handle', (bad) => decodeReferral(build((w) => w.byteString(bad)), false)],
+    ['site info request handle', (bad) => decodeSiteInfoRequest(build((w) => w.byteString(bad)))],
+    ['site attribute name', (bad) => decodeSite(build((w) => siteHead(w).u32(1).byteString(bad).utf8('v').u32(0)))],
+    ['site attribute value', (bad) => decodeSite(build((w) => siteHead(w).u32(1).utf8('desc').byteString(bad).u32(0)))],
+    ['admin handle', (bad) => decodeAdmin(build((w) => w.u16(0xfff).byteString(bad).u32(300)))],
+    ['vlist handle', (bad) => decodeVList(build((w) => w.u32(1).byteString(bad).u32(300)))],
+    ['credential signer', (bad) => decodeCredential(build((w) => cred(w, { signer: bad })))],
+    ['credential type', (bad) => decodeCredential(build((w) => cred(w, { type: bad })))],
+    ['credential digest algorithm', (bad) => decodeCredential(build((w) => cred(w, { alg: bad })))],
+    ['public key type', (bad) => decodePublicKey(build((w) => w.byteString(bad).u16(0).byteString(Buffer.from([3])).byteString(Buffer.from([0x55])).u32(0)))],
+  ];
+  fc.assert(
+    fc.property(badUtf8Arb, (bad) => {
+      for (const [name, fn] of textFields) throwsDecodeError(`${name} not UTF-8`, () => fn(bad));
+    }),
+    runs(100),
+  );
+  // The same shapes with good text decode, so the rejections above are for the bad text.
+  for (const [name, fn] of textFields.filter(([n]) => n !== 'public key type')) assert.ok('ok' in attempt(name, () => fn(Buffer.from('ok'))), `${name} with good text`);
+
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 255 }), fc.integer({ min: 2, max: 0xffff }), (ttlType, version) => {
+      throwsDecodeError(`TTL type ${ttlType}`, () => decodeResolutionResponse(build((w) => rawValue(w.utf8('x/y').u32(1), { ttlType })), false));
+      throwsDecodeError(`site data version ${version}`, () => decodeSite(build((w) => siteHead(w, version).u32(0))));
+    }),
+    runs(100),
+  );
+  throwsDecodeError('empty nonce', () => decodeChallenge(Buffer.concat([requestDigest(Buffer.alloc(4), [2, 11]), encodeChallenge(Buffer.alloc(0))])));
+  throwsDecodeError('DSA key', () => decodePublicKey(build((w) => w.utf8('DSA_PUB_KEY').u16(0).byteString(Buffer.from([3])).byteString(Buffer.from([0x55])))));
+  throwsDecodeError('HS_ADMIN of neither layout', () => decodeAdmin(build((w) => w.u16(0xfff).utf8('0.NA/x').u32(300).u8(0))));
+
+  // Layouts that run to a known end reject whatever follows.
+  const strictArb = fc.oneof(
+    fc.tuple(text(20), fc.array(u32, { maxLength: 3 }), fc.array(text(8), { maxLength: 3 })).map(([h, i, t]): [string, Buffer, (b: Buffer) => unknown] => ['request', encodeResolutionRequest(h, i, t), decodeResolutionRequest]),
+    fc.tuple(text(20), valuesArb).map(([h, v]): [string, Buffer, (b: Buffer) => unknown] => ['response', encodeHandleValues(h, v), (b) => decodeResolutionResponse(b, false)]),
+    siteArb.map((s): [string, Buffer, (b: Buffer) => unknown] => ['site', encodeSite(s), decodeSite]),
+    siteArb.map((s): [string, Buffer, (b: Buffer) => unknown] => ['site info response', encodeSiteInfoResponse(s), (b) => decodeSiteInfoResponse(b, false)]),
+    fc.array(referenceArb, { maxLength: 4 }).map((e): [string, Buffer, (b: Buffer) => unknown] => ['vlist', encodeVList(e), decodeVList]),
+    credentialArb.map((c): [string, Buffer, (b: Buffer) => unknown] => ['credential', encodeCredential(c), decodeCredential]),
+    fc.tuple(digestArb, bytes(32, 1)).map(([d, n]): [string, Buffer, (b: Buffer) => unknown] => ['challenge', Buffer.concat([d, encodeChallenge(n)]), decodeChallenge]),
+    text(20).map((h): [string, Buffer, (b: Buffer) => unknown] => ['site info request', encodeSiteInfoRequest(h), decodeSiteInfoRequest]),
+  );
+  fc.assert(
+    fc.property(strictArb, bytes(16, 1), ([name, valid, decode], junk) => {
+      assert.ok('ok' in attempt(name, () => decode(valid)));
+      throwsDecodeError(`${name} + ${junk.length} trailing bytes`, () => decode(Buffer.concat([valid, junk])));
+    }),
+    runs(300),
   );
 });
 
@@ -469,7 +582,7 @@ test('round trip: HS_PUBKEY (RSA) data, including the reference server key', () 
 test('arbitrary bytes: every decoder returns or throws DecodeError, and a view decodes like a copy', () => {
   fc.assert(
     fc.property(fuzzBytes, (b) => allDecoders(b)),
-    runs(700),
+    runs(1500),
   );
 });
 
@@ -515,7 +628,8 @@ test('arbitrary datagrams into one long-lived Reassembler: return or DecodeError
         payload: fc.integer({ min: 0, max: 500 }),
         seed: u32,
       })
-      .map(({ env, messageLength, seq, payload, seed: s }) => {
+      .map(({ env: e, messageLength, seq, payload, seed: s }) => {
+        const env = Buffer.from(e); // generated values are not to be mutated
         env.writeUInt32BE(seq, 12);
         env.writeUInt32BE(messageLength, 16);
         const full = seq * 492 < messageLength ? Math.min(492, messageLength - seq * 492) : payload;
@@ -535,6 +649,16 @@ test('arbitrary datagrams into one long-lived Reassembler: return or DecodeError
       }
     }),
     runs(200),
+  );
+});
+
+test('arbitrary RSA numbers in HS_PUBKEY data (empty, zero, huge, leading zeros): a key or DecodeError', () => {
+  const number = fc.oneof(bytes(0), fc.constantFrom(Buffer.from([0]), Buffer.alloc(8), Buffer.from([0, 0, 1])), bytes(300), bytes(1100, 1000), bytes(4200, 4000));
+  fc.assert(
+    fc.property(fc.oneof(fc.constant('RSA_PUB_KEY'), text(8)), u16, number, number, fuzzBytes, (type, flags, e, n, rest) => {
+      allDecoders(build((w) => w.utf8(type).u16(flags).byteString(e).byteString(n).bytes(rest)));
+    }),
+    runs(150),
   );
 });
 
@@ -604,11 +728,17 @@ test('golden captures truncated at every byte offset: packets and messages never
     for (let k = 0; k < packet.length; k++) throwsDecodeError(`${name} decodePacket[0,${k})`, () => decodePacket(packet.subarray(0, k)));
     const msg = packet.subarray(ENVELOPE_SIZE);
     for (let k = 0; k < msg.length; k++) throwsDecodeError(`${name} decodeMessage[0,${k})`, () => decodeMessage(msg.subarray(0, k)));
-    // Bodies and credentials cut short. (All offsets for captures of a few KB; a stride through the 62 KB one.)
+    // Nor can one with bytes after its end.
+    for (const extra of [1, 3, 4, 17]) {
+      const longer = Buffer.concat([packet, Buffer.alloc(extra)]);
+      throwsDecodeError(`${name} decodePacket + ${extra}`, () => decodePacket(longer));
+      throwsDecodeError(`${name} decodeMessage + ${extra}`, () => decodeMessage(longer.subarray(ENVELOPE_SIZE)));
+    }
+    // Bodies and credentials cut short: at every offset, except in the middle of the 62 KB body (a stride there).
     const [dname, decode, strict] = bodyDecoder(name, p);
     assert.ok('ok' in attempt(`${name} ${dname}`, () => decode(p.body)), `${name}: ${dname} decodes the intact body`);
-    const step = p.body.length > 8192 ? 97 : 1;
-    for (let k = 0; k < p.body.length; k += step) {
+    const len = p.body.length;
+    for (let k = 0; k < len; k += len > 8192 && k >= 2048 && k < len - 2048 ? 97 : 1) {
       const cut = p.body.subarray(0, k);
       if (strict) throwsDecodeError(`${name} ${dname}[0,${k})`, () => decode(cut));
       else attempt(`${name} ${dname}[0,${k})`, () => decode(cut));

@@ -41,6 +41,9 @@ export function decodePublicKey(data: Buffer): KeyObject {
   r.u16('key flags');
   const e = unsignedOf(r.byteString('RSA exponent', 1024));
   const n = unsignedOf(r.byteString('RSA modulus', 4096));
+  if (n.length < 64 || (n.length === 1 && n[0] === 0) || (e.length === 1 && e[0] === 0)) {
+    throw new DecodeError(`RSA public key with a ${n.length * 8}-bit modulus is not usable`, 202);
+  }
   try {
     return createPublicKey({ key: { kty: 'RSA', e: e.toString('base64url'), n: n.toString('base64url') }, format: 'jwk' });
   } catch (err) {

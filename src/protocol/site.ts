@@ -41,7 +41,8 @@ export function decodeAddress(b: Buffer): string {
     v4 = true;
     for (let i = 0; i < 10; i++) if (b[i] !== 0) v4 = false;
   }
-  if (v4) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  // 0.x.x.x is no usable IPv4 address: 12 zero bytes followed by one are IPv6 (::1, ::), not IPv4.
+  if (v4 && b[12] !== 0) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push(b.readUInt16BE(i * 2));
   // RFC 5952 text: the longest run (two or more) of zero groups becomes "::".
