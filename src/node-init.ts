@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig } from './config.js';
 import { prefixHandle } from './model/handle.js';
@@ -104,4 +104,11 @@ export function serverPublicKey(dir: string, config: NodeConfig): Buffer {
   const file = path.join(dir, config.serverKey);
   if (!existsSync(file)) throw new ConfigError(`server key ${file} is missing (run "idres init" again with --force)`);
   return encodePublicKey(createPublicKey({ key: readPem(file), format: 'pem' }));
+}
+
+/** The server key, which signs responses to requests that ask for it (CT). */
+export function serverPrivateKey(dir: string, config: NodeConfig): KeyObject {
+  const file = path.join(dir, config.serverKey);
+  if (!existsSync(file)) throw new ConfigError(`server key ${file} is missing (run "idres init" again with --force)`);
+  return createPrivateKey({ key: readPem(file), format: 'pem' });
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type NodeConfig, loadConfig } from './config.js';
-import { serverPublicKey } from './node-init.js';
+import { serverPrivateKey, serverPublicKey } from './node-init.js';
 import { prefixHandle } from './model/handle.js';
 import type { SiteInfo } from './model/site.js';
 import { encodeSite } from './protocol/site.js';
@@ -65,7 +65,8 @@ export class IdresNode {
       publicKey,
       description: config.site.description,
     });
-    handler = new RequestHandler(authority, new Responder(config.site.serial, true), site, log);
+    const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
+    handler = new RequestHandler(authority, responder, site, log);
     refreshOwnSite(registry, config.prefixes, site);
     return new IdresNode(dir, config, registry, handler, site, port, udp, tcp, authority);
   }

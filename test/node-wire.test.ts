@@ -8,7 +8,10 @@ import { encodeRequest } from '../src/client/request.js';
 import { OpCode, OpFlag, ResponseCode } from '../src/protocol/constants.js';
 import { decodePacket, encodePacket } from '../src/protocol/message.js';
 import { decodeErrorBody, decodeResolutionResponse, encodeResolutionRequest } from '../src/protocol/bodies.js';
-import { fragmentPacket } from '../src/protocol/fragment.js';
+import { Reassembler, fragmentPacket } from '../src/protocol/fragment.js';
+import { decodeCredential } from '../src/protocol/credential.js';
+import { decodePublicKey } from '../src/protocol/pubkey.js';
+import { verifyPacket } from '../src/protocol/signing.js';
 import { requestDigest } from '../src/protocol/digest.js';
 import { golden } from './helpers/paths.js';
 import { RawTcp, udpExchange } from './helpers/raw.js';
@@ -100,6 +103,31 @@ describe('the node on the wire', () => {
     assert.equal(decodeResolutionResponse(p.body, false).values[0]!.data.toString(), 'https://example.com/product/ABC123');
     const [site] = await udpExchange(t.node.port, [golden('udp-siteinfo.req0.bin')], 300);
     assert.equal(decodePacket(site!).header.responseCode, ResponseCode.SUCCESS);
+  });
+
+  test('CT: the response is signed with the server key that the site record carries', async () => {
+    const site = await client.siteInfo(t.server);
+    const key = decodePublicKey(site.servers[0]!.publicKey);
+    for (const [major, minor] of [[2, 11], [2, 7], [2, 5]] as const) {
+      const req = encodeRequest({
+        opCode: OpCode.RESOLUTION,
+        body: encodeResolutionRequest('88.118.8/ABC123'),
+        flags: OpFlag.CT | OpFlag.CA | OpFlag.PO,
+        requestId: 8080,
+        version: [major, minor],
+      });
+      req[2] = major;
+      req[3] = minor; // suggest the same version, so the answer is written in it
+      const got = await udpExchange(t.node.port, [req], 400);
+      const r = new Reassembler();
+      const whole = got.map((d) => r.add('k', d, 0)).find((x) => x)!;
+      const p = decodePacket(whole);
+      assert.equal(p.envelope.minor, minor);
+      const cred = decodeCredential(p.credential);
+      assert.equal(cred.type, 'HS_SIGNED');
+      assert.equal(cred.digestAlgorithm, minor >= 7 ? 'SHA-256' : 'SHA1');
+      assert.ok(verifyPacket(whole, p.headerAndBody, cred, key, [major, minor]), `signature at ${major}.${minor}`);
+    }
   });
 
   test('a request in several UDP fragments, out of order, is reassembled and answered', async () => {

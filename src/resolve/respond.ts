@@ -3,6 +3,8 @@ import { minVersion, proposedVersion } from '../protocol/envelope.js';
 import { type Header, type Packet, encodePacket } from '../protocol/message.js';
 import { requestDigest } from '../protocol/digest.js';
 import { encodeErrorBody } from '../protocol/bodies.js';
+import { signPacket } from '../protocol/signing.js';
+import type { KeyObject } from 'node:crypto';
 
 /** How long a response says it stays valid; the reference writes its clock plus about 12 hours. */
 const EXPIRATION_SECONDS = 43200;
@@ -26,6 +28,8 @@ export class Responder {
     private readonly siteSerial: number,
     private readonly primary: boolean,
     private readonly nowSeconds: () => number = () => Math.floor(Date.now() / 1000),
+    /** The server key; a request with CT gets a response signed with it (HS_SIGNED). */
+    private readonly signingKey?: KeyObject,
   ) {}
 
   /** The version a response to this request is written in. */
@@ -49,22 +53,21 @@ export class Responder {
       recursionCount: req.header.recursionCount,
       expiration: this.nowSeconds() + EXPIRATION_SECONDS,
     };
-    return encodePacket(
-      {
-        major: version[0],
-        minor: version[1],
-        compressed: false,
-        encrypted: false,
-        truncated: false,
-        suggestedMajor: PROTOCOL_MAJOR,
-        suggestedMinor: PROTOCOL_MINOR,
-        sessionId: opts.sessionId ?? req.envelope.sessionId,
-        requestId: req.envelope.requestId,
-        sequence: 0,
-      },
-      header,
-      parts,
-    );
+    const envelope = {
+      major: version[0],
+      minor: version[1],
+      compressed: false,
+      encrypted: false,
+      truncated: false,
+      suggestedMajor: PROTOCOL_MAJOR,
+      suggestedMinor: PROTOCOL_MINOR,
+      sessionId: opts.sessionId ?? req.envelope.sessionId,
+      requestId: req.envelope.requestId,
+      sequence: 0,
+    };
+    const packet = encodePacket(envelope, header, parts);
+    if (!(flags & OpFlag.CT) || !this.signingKey) return packet;
+    return encodePacket(envelope, header, parts, signPacket(packet, this.signingKey, version));
   }
 
   error(req: Packet, responseCode: number, message: string, opts: ReplyOptions = {}): Buffer {
