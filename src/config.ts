@@ -21,6 +21,32 @@ export interface NodeConfig {
   site: { serial: number; serverId: number; description: string };
   udp: { maxResponseBytes: number };
   tcp: { idleTimeoutMs: number; maxConnections: number };
+  /** Resolving on behalf of clients (a resolver always does; other roles when a request sets REC). */
+  recursion: {
+    allow: boolean;
+    /** Root servers where walks start, "host:port" (a top-level node). */
+    roots: string[];
+    /** Instead of walking: forward to this server ("host:port"), e.g. a business node to its secondary. */
+    upstream?: string;
+    maxReferrals: number;
+    /** A request that has passed through this many servers already gets RC 6. */
+    maxRecursionCount: number;
+    /** Wait after each UDP try to an upstream server before the next (then TCP). */
+    udpTimeoutsMs: number[];
+    tcpTimeoutMs: number;
+  };
+  /** The hot cache of answers, for local and recursive answers alike. */
+  cache: {
+    maxBytes: number;
+    /** How long "not found" (100) and "no such values" (200) are kept. */
+    negativeTtlSeconds: number;
+    /** Upper bound on any answer's time in the cache, whatever its values' TTLs say. */
+    maxTtlSeconds: number;
+    /** How long past its TTL an answer may still be served when every upstream fails. */
+    staleWindowSeconds: number;
+    /** At most this long between checks for writes by other processes (the CLI, imports). */
+    writeCheckMs: number;
+  };
   /** Paths relative to the node folder. */
   database: string;
   serverKey: string;
@@ -42,9 +68,32 @@ export function defaultConfig(): NodeConfig {
     // small unauthenticated datagram can make the node send; larger answers go over TCP.
     udp: { maxResponseBytes: 65536 },
     tcp: { idleTimeoutMs: 60000, maxConnections: 4096 },
+    recursion: {
+      allow: false,
+      roots: [],
+      maxReferrals: 40,
+      maxRecursionCount: 8,
+      udpTimeoutsMs: [500, 1000],
+      tcpTimeoutMs: 3000,
+    },
+    cache: {
+      maxBytes: 64 * 1024 * 1024,
+      negativeTtlSeconds: 30,
+      maxTtlSeconds: 86400,
+      staleWindowSeconds: 3600,
+      writeCheckMs: 10,
+    },
     database: 'registry.db',
     serverKey: 'keys/server.key.pem',
   };
+}
+
+/** "192.0.2.1:2641" or "[2001:db8::1]:2641". */
+export function isHostPort(s: string): boolean {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m) return false;
+  const port = Number(m[3]);
+  return isIP(m[1] ?? m[2]!) !== 0 && port > 0 && port <= 65535;
 }
 
 export class ConfigError extends Error {
@@ -137,6 +186,50 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
       if ('idleTimeoutMs' in t) c.tcp.idleTimeoutMs = int(t.idleTimeoutMs, 'tcp.idleTimeoutMs', 100, 3600000) ?? c.tcp.idleTimeoutMs;
       if ('maxConnections' in t) c.tcp.maxConnections = int(t.maxConnections, 'tcp.maxConnections', 1, 1000000) ?? c.tcp.maxConnections;
     }
+  }
+  if ('recursion' in raw) {
+    const r = raw.recursion;
+    if (!isObject(r)) problems.push('recursion must be an object');
+    else {
+      for (const k of Object.keys(r)) if (!(k in c.recursion) && k !== 'upstream') problems.push(`unknown setting "recursion.${k}"`);
+      if ('allow' in r) {
+        if (typeof r.allow !== 'boolean') problems.push('recursion.allow must be true or false');
+        else c.recursion.allow = r.allow;
+      }
+      if ('roots' in r) {
+        if (!Array.isArray(r.roots) || !r.roots.every((x) => typeof x === 'string' && isHostPort(x))) {
+          problems.push('recursion.roots must be a list of "address:port"');
+        } else c.recursion.roots = r.roots as string[];
+      }
+      if ('upstream' in r && r.upstream !== undefined && r.upstream !== null) {
+        if (typeof r.upstream !== 'string' || !isHostPort(r.upstream)) problems.push('recursion.upstream must be "address:port"');
+        else c.recursion.upstream = r.upstream;
+      }
+      if ('maxReferrals' in r) c.recursion.maxReferrals = int(r.maxReferrals, 'recursion.maxReferrals', 0, 1000) ?? c.recursion.maxReferrals;
+      if ('maxRecursionCount' in r) c.recursion.maxRecursionCount = int(r.maxRecursionCount, 'recursion.maxRecursionCount', 1, 255) ?? c.recursion.maxRecursionCount;
+      if ('udpTimeoutsMs' in r) {
+        if (!Array.isArray(r.udpTimeoutsMs) || !r.udpTimeoutsMs.every((x) => Number.isInteger(x) && (x as number) > 0 && (x as number) <= 60000)) {
+          problems.push('recursion.udpTimeoutsMs must be a list of milliseconds');
+        } else c.recursion.udpTimeoutsMs = r.udpTimeoutsMs as number[];
+      }
+      if ('tcpTimeoutMs' in r) c.recursion.tcpTimeoutMs = int(r.tcpTimeoutMs, 'recursion.tcpTimeoutMs', 10, 600000) ?? c.recursion.tcpTimeoutMs;
+    }
+  }
+  if ('cache' in raw) {
+    const k = raw.cache;
+    if (!isObject(k)) problems.push('cache must be an object');
+    else {
+      for (const key of Object.keys(k)) if (!(key in c.cache)) problems.push(`unknown setting "cache.${key}"`);
+      if ('maxBytes' in k) c.cache.maxBytes = int(k.maxBytes, 'cache.maxBytes', 0, 2 ** 40) ?? c.cache.maxBytes;
+      if ('negativeTtlSeconds' in k) c.cache.negativeTtlSeconds = int(k.negativeTtlSeconds, 'cache.negativeTtlSeconds', 0, 86400) ?? c.cache.negativeTtlSeconds;
+      if ('maxTtlSeconds' in k) c.cache.maxTtlSeconds = int(k.maxTtlSeconds, 'cache.maxTtlSeconds', 0, 31 * 86400) ?? c.cache.maxTtlSeconds;
+      if ('staleWindowSeconds' in k) c.cache.staleWindowSeconds = int(k.staleWindowSeconds, 'cache.staleWindowSeconds', 0, 7 * 86400) ?? c.cache.staleWindowSeconds;
+      if ('writeCheckMs' in k) c.cache.writeCheckMs = int(k.writeCheckMs, 'cache.writeCheckMs', 0, 60000) ?? c.cache.writeCheckMs;
+    }
+  }
+  if (c.roles.includes('resolver')) c.recursion.allow = true;
+  if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
+    problems.push('recursion needs recursion.roots (where walks start) or recursion.upstream');
   }
   if ('database' in raw) c.database = str(raw.database, 'database') ?? c.database;
   if ('serverKey' in raw) c.serverKey = str(raw.serverKey, 'serverKey') ?? c.serverKey;

@@ -22,6 +22,12 @@ export interface InitOptions {
   description?: string;
   /** Replace an existing configuration (the registry and keys are kept). */
   force?: boolean;
+  /** Root servers ("host:port") where recursive walks start. */
+  roots?: string[];
+  /** A server ("host:port") to forward recursive requests to instead of walking. */
+  upstream?: string;
+  /** Honour REC on a node that is not a resolver. */
+  allowRecursion?: boolean;
 }
 
 /** Write a private key readable by its owner only. */
@@ -54,6 +60,12 @@ export function initNode(o: InitOptions): NodeConfig {
     listen: { host: o.host ?? c.listen.host, port: o.port ?? c.listen.port },
     publicAddress: o.publicAddress ?? o.host ?? c.publicAddress,
     caseFoldSuffix: o.caseFoldSuffix ?? c.caseFoldSuffix,
+    recursion: {
+      ...c.recursion,
+      allow: o.allowRecursion ?? (o.roles ?? c.roles).includes('resolver'),
+      roots: o.roots ?? [],
+      ...(o.upstream ? { upstream: o.upstream } : {}),
+    },
     site: { ...c.site, description: o.description ?? `idres ${(o.roles ?? c.roles).join('+')} node for ${(o.prefixes ?? []).join(', ') || 'no prefix'}` },
   };
   if (raw.publicAddress === '0.0.0.0' || raw.publicAddress === '::') {
@@ -66,6 +78,7 @@ export function initNode(o: InitOptions): NodeConfig {
   if (!existsSync(serverKeyFile)) writePrivate(serverKeyFile, newRsaKeyPem());
   writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
 
+  if (config.roles.length === 1 && config.roles[0] === 'resolver') return config; // a pure resolver keeps no registry
   const registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
   try {
     for (const prefix of config.prefixes) {

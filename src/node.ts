@@ -5,8 +5,15 @@ import { prefixHandle } from './model/handle.js';
 import type { SiteInfo } from './model/site.js';
 import { encodeSite } from './protocol/site.js';
 import { Registry } from './store/registry.js';
+import { HandleClient, parseServer } from './client/handle-client.js';
 import { Authority } from './resolve/authority.js';
+import { AnswerCache } from './resolve/cache.js';
+import { ChangeWatcher } from './resolve/changes.js';
+import { Delegations } from './resolve/delegation.js';
+import { Forwarder } from './resolve/forwarder.js';
 import { type PacketHandler, RequestHandler } from './resolve/handler.js';
+import { type LocalAnswerers, ResolutionPipeline } from './resolve/pipeline.js';
+import { Recursor } from './resolve/recursor.js';
 import { Responder } from './resolve/respond.js';
 import { ownSite } from './resolve/site-info.js';
 import { TcpFrontEnd } from './server/tcp.js';
@@ -18,26 +25,31 @@ export interface StartOptions {
   log?: (msg: string) => void;
 }
 
+/** True for a node that only resolves for others and keeps no registry. */
+export function isPureResolver(config: NodeConfig): boolean {
+  return config.roles.length === 1 && config.roles[0] === 'resolver';
+}
+
 /**
- * Composition: configuration → registry → answerers → transports. The one place a node is wired together.
+ * Composition: configuration → registry → answerers → pipeline → transports. The one place a node is wired
+ * together; a role is a different wiring of the same parts.
  */
 export class IdresNode {
-  private refresher?: NodeJS.Timeout;
-
   private constructor(
     readonly dir: string,
     readonly config: NodeConfig,
-    readonly registry: Registry,
+    /** Absent on a pure resolver. */
+    readonly registry: Registry | undefined,
+    readonly pipeline: ResolutionPipeline,
     readonly handler: RequestHandler,
+    readonly upstream: Recursor | Forwarder | undefined,
     readonly site: SiteInfo,
     readonly port: number,
     private readonly udp: UdpFrontEnd,
     private readonly tcp: TcpFrontEnd,
-    authority: Authority,
-  ) {
-    // Notice prefixes homed by another process (the CLI) without a restart.
-    this.refresher = setInterval(() => authority.refreshHomed(), 1000).unref();
-  }
+    private readonly client: HandleClient,
+    private readonly local: LocalAnswerers | undefined,
+  ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
     const config = loadConfig(dir);
@@ -45,10 +57,29 @@ export class IdresNode {
     if (opts.port !== undefined) config.listen.port = opts.port;
     const log = opts.log ?? ((m: string) => console.error(m));
 
-    const registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
-    for (const p of config.prefixes) registry.home(p);
-    const authority = new Authority(registry);
-    const publicKey = serverPublicKey(dir, config);
+    const cache = new AnswerCache({ maxBytes: config.cache.maxBytes, staleWindowMs: config.cache.staleWindowSeconds * 1000 });
+    let registry: Registry | undefined;
+    let local: LocalAnswerers | undefined;
+    if (!isPureResolver(config)) {
+      registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
+      for (const p of config.prefixes) registry.home(p);
+      const authority = new Authority(registry);
+      local = {
+        authority,
+        delegations: new Delegations(registry, authority),
+        changes: new ChangeWatcher(registry, cache, authority, config.cache.writeCheckMs),
+      };
+    }
+    const client = new HandleClient({ udpTimeoutsMs: config.recursion.udpTimeoutsMs, tcpTimeoutMs: config.recursion.tcpTimeoutMs });
+    const upstream = makeUpstream(config, client);
+    const pipeline = new ResolutionPipeline(cache, local, upstream, {
+      allowRecursion: config.recursion.allow,
+      alwaysRecurse: config.roles.includes('resolver'),
+      maxRecursionCount: config.recursion.maxRecursionCount,
+      negativeTtlSeconds: config.cache.negativeTtlSeconds,
+      maxTtlSeconds: config.cache.maxTtlSeconds,
+      foldSuffix: config.caseFoldSuffix,
+    });
 
     // The handler needs the site, the site needs the bound port, and binding needs the handler: the
     // transports get a handler that is filled in once the port is known (before any packet can arrive).
@@ -62,20 +93,42 @@ export class IdresNode {
       serverId: config.site.serverId,
       publicAddress: config.publicAddress,
       port,
-      publicKey,
+      publicKey: serverPublicKey(dir, config),
       description: config.site.description,
     });
     const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
-    handler = new RequestHandler(authority, responder, site, log);
-    refreshOwnSite(registry, config.prefixes, site);
-    return new IdresNode(dir, config, registry, handler, site, port, udp, tcp, authority);
+    handler = new RequestHandler(pipeline, responder, site, log);
+    if (registry) {
+      refreshOwnSite(registry, config.prefixes, site);
+      local!.changes.check();
+    }
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local);
+  }
+
+  /** Drop cached answers made stale by writes (this process's or another's) now, without waiting. */
+  noticeWrites(): void {
+    this.local?.changes.check();
   }
 
   async stop(): Promise<void> {
-    if (this.refresher) clearInterval(this.refresher);
     await Promise.all([this.udp.close(), this.tcp.close()]);
-    this.registry.close();
+    this.client.close();
+    this.registry?.close();
   }
+}
+
+function makeUpstream(config: NodeConfig, client: HandleClient): Recursor | Forwarder | undefined {
+  if (!config.recursion.allow) return undefined;
+  if (config.recursion.upstream) return new Forwarder(client, parseServer(config.recursion.upstream));
+  return new Recursor(client, {
+    roots: config.recursion.roots.map((r) => {
+      const s = parseServer(r);
+      return { host: s.host, udpPort: s.port, tcpPort: s.port };
+    }),
+    maxReferrals: config.recursion.maxReferrals,
+    staleWindowMs: config.cache.staleWindowSeconds * 1000,
+    maxSiteTtlSeconds: config.cache.maxTtlSeconds,
+  });
 }
 
 function proxyHandler(get: () => PacketHandler): PacketHandler {

@@ -27,7 +27,7 @@ export async function quickstartCommand(o: { dir: string; port: number; count: n
     }
   }
   const node = await serveCommand({ dir: o.dir, port: o.port });
-  const sample = node.registry.list(DEMO_PREFIX, { limit: 1 })[0]?.handle ?? `${DEMO_PREFIX}/PUMP-XB200-0000001`;
+  const sample = node.registry?.list(DEMO_PREFIX, { limit: 1 })[0]?.handle ?? `${DEMO_PREFIX}/PUMP-XB200-0000001`;
   const server = `${node.config.listen.host}:${node.port}`;
   console.log('');
   console.log('Try it, in another terminal:');

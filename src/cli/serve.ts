@@ -8,7 +8,8 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   const { host } = node.config.listen;
   console.log(
     `idres: ${node.config.roles.join('+')} node serving ${node.config.prefixes.join(', ') || 'no prefix'} ` +
-      `on ${host} port ${node.port} (UDP and TCP); ${node.registry.count()} handles in the registry`,
+      `on ${host} port ${node.port} (UDP and TCP)` +
+      (node.registry ? `; ${node.registry.count()} handles in the registry` : '; no registry (resolver)'),
   );
   let stopping = false;
   const stop = (signal: string) => {

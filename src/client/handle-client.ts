@@ -70,6 +70,13 @@ export function parseServer(s: string, defaultPort = 2641): ServerAddress {
   return { host: s, port: defaultPort };
 }
 
+/** A server as a site record describes it: an address, and the ports of its UDP and TCP query interfaces. */
+export interface InterfaceTarget {
+  host: string;
+  udpPort?: number;
+  tcpPort?: number;
+}
+
 interface PendingUdp {
   resolve: (p: Packet) => void;
   reject: (e: Error) => void;
@@ -217,17 +224,33 @@ export class HandleClient {
   }
 
   /** UDP first, then TCP when UDP gets no answer or the answer was too large for UDP (TC). */
-  async request(server: ServerAddress, spec: RequestSpec, transport: TransportChoice = 'auto'): Promise<{ packet: Packet; transport: 'udp' | 'tcp' }> {
-    if (transport !== 'tcp') {
+  request(server: ServerAddress, spec: RequestSpec, transport: TransportChoice = 'auto'): Promise<{ packet: Packet; transport: 'udp' | 'tcp' }> {
+    return this.requestAt(
+      {
+        host: server.host,
+        ...(transport !== 'tcp' ? { udpPort: server.port } : {}),
+        ...(transport !== 'udp' ? { tcpPort: server.port } : {}),
+      },
+      spec,
+    );
+  }
+
+  /**
+   * The same, to a server whose UDP and TCP ports may differ (as a site record can say): UDP first when it
+   * has a UDP port, TCP when UDP is not offered, gets no answer, or says the answer is too large (TC).
+   */
+  async requestAt(target: InterfaceTarget, spec: RequestSpec): Promise<{ packet: Packet; transport: 'udp' | 'tcp' }> {
+    if (target.udpPort !== undefined) {
       try {
-        const packet = await this.udpRequest(server, spec);
+        const packet = await this.udpRequest({ host: target.host, port: target.udpPort }, spec);
         const tooLarge = packet.envelope.truncated && packet.header.responseCode !== ResponseCode.SUCCESS;
-        if (!tooLarge || transport === 'udp') return { packet, transport: 'udp' };
+        if (!tooLarge || target.tcpPort === undefined) return { packet, transport: 'udp' };
       } catch (err) {
-        if (transport === 'udp' || !(err instanceof ClientError) || err.kind !== 'timeout') throw err;
+        if (target.tcpPort === undefined || !(err instanceof ClientError) || err.kind !== 'timeout') throw err;
       }
     }
-    const packets = await this.tcpRequest(server, spec);
+    if (target.tcpPort === undefined) throw new ClientError(`${target.host} offers neither UDP nor TCP`, 'network');
+    const packets = await this.tcpRequest({ host: target.host, port: target.tcpPort }, spec);
     return { packet: packets[0]!, transport: 'tcp' };
   }
 

@@ -10,6 +10,8 @@ export interface RequestSpec {
   requestId?: number;
   sessionId?: number;
   siteSerial?: number;
+  /** RecursionCount of the header: how many servers this request has already passed through. */
+  recursionCount?: number;
   /** The version to write in the envelope (default 2.11; always suggests 2.11). */
   version?: [number, number];
 }
@@ -42,7 +44,7 @@ export function encodeRequest(spec: RequestSpec): Buffer {
       responseCode: 0,
       opFlags: spec.flags ?? DEFAULT_RESOLVE_FLAGS,
       siteSerial: spec.siteSerial ?? 0xffff,
-      recursionCount: 0,
+      recursionCount: spec.recursionCount ?? 0,
       expiration: Math.floor(Date.now() / 1000) + 43200,
     },
     spec.body,

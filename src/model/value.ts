@@ -100,3 +100,16 @@ export class ValueFilter {
     return false;
   }
 }
+
+/**
+ * How long an answer made of these values may be cached, in seconds: the smallest TTL among them, a relative
+ * TTL as it is, an absolute one as the time left until it (never below 0).
+ */
+export function minTtlSeconds(values: readonly Pick<HandleValue, 'ttlType' | 'ttl'>[], nowSeconds: number): number {
+  let min = Infinity;
+  for (const v of values) {
+    const t = v.ttlType === TtlType.ABSOLUTE ? v.ttl - nowSeconds : v.ttl;
+    if (t < min) min = t;
+  }
+  return min === Infinity ? 0 : Math.max(0, min);
+}

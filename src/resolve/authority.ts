@@ -1,14 +1,10 @@
 import { ResponseCode } from '../protocol/constants.js';
 import { encodeErrorBody, encodeHandleValues, type ResolutionRequest } from '../protocol/bodies.js';
 import { normalisePrefix, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
-import { type HandleValue, ValueFilter, isPublic } from '../model/value.js';
+import { type HandleValue, ValueFilter, isPublic, minTtlSeconds } from '../model/value.js';
 import type { Registry } from '../store/registry.js';
+import type { Answer } from './answer.js';
 
-export interface Answer {
-  responseCode: number;
-  /** The body without the request digest. */
-  body: Buffer;
-}
 
 export const NOT_HOMED_MESSAGE = "That prefix doesn't live here";
 
@@ -19,17 +15,13 @@ export const NOT_HOMED_MESSAGE = "That prefix doesn't live here";
  */
 export class Authority {
   private homed = new Set<string>();
-  private seenVersion = -1;
 
   constructor(private readonly registry: Registry) {
-    this.refreshHomed();
+    this.reloadHomed();
   }
 
-  /** Re-read the homed prefixes if another connection (the CLI, an import) changed the database. */
-  refreshHomed(): void {
-    const v = this.registry.dataVersion();
-    if (v === this.seenVersion) return;
-    this.seenVersion = v;
+  /** Re-read the homed prefixes (after this or another process homed or unhomed one). */
+  reloadHomed(): void {
     this.homed = new Set(this.registry.homedPrefixes().map(normalisePrefix));
   }
 
@@ -44,18 +36,22 @@ export class Authority {
     return this.homes(splitHandle(handle).prefix);
   }
 
-  resolve(req: ResolutionRequest, opts: { authenticated: boolean }): Answer {
-    if (!this.answersFor(req.handle)) {
-      return { responseCode: ResponseCode.SERVER_NOT_RESP, body: encodeErrorBody(NOT_HOMED_MESSAGE) };
-    }
+  /** Answer from the registry. The caller has checked that the handle is ours (answersFor). */
+  resolve(req: ResolutionRequest, opts: { authenticated: boolean; nowSeconds: number }): Answer {
+    const handleKey = this.registry.key(req.handle);
     const values = this.registry.getValues(req.handle);
-    if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE };
+    if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
     const selected = selectValues(values, new ValueFilter(req.indexes, req.types), opts.authenticated);
-    if (selected.length === 0) return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE };
-    return { responseCode: ResponseCode.SUCCESS, body: encodeHandleValues(req.handle, selected) };
+    if (selected.length === 0) return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
+    return {
+      responseCode: ResponseCode.SUCCESS,
+      body: encodeHandleValues(req.handle, selected),
+      handleKey,
+      ttl: minTtlSeconds(selected, opts.nowSeconds),
+      local: true,
+    };
   }
 }
-
 const EMPTY_MESSAGE = encodeErrorBody('');
 
 /** The values a filter selects that the asker may read: values without PUBLIC_READ only when authenticated. */

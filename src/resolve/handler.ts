@@ -4,8 +4,9 @@ import { DecodeError } from '../protocol/errors.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse } from '../protocol/bodies.js';
 import type { SiteInfo } from '../model/site.js';
-import type { Authority } from './authority.js';
-import type { Responder } from './respond.js';
+import { AnswerCache } from './cache.js';
+import type { ResolutionPipeline } from './pipeline.js';
+import type { ReplyOptions, Responder } from './respond.js';
 
 export interface RequestMeta {
   transport: 'udp' | 'tcp';
@@ -15,9 +16,9 @@ export interface RequestMeta {
 
 export type Reply = Buffer | null;
 
-/** What a transport needs: whole request packets in, a response packet (or nothing) out. */
+/** What a transport needs: whole request packets in, a response packet (or nothing) out, now or later. */
 export interface PacketHandler {
-  handle(bytes: Buffer, meta: RequestMeta): Reply;
+  handle(bytes: Buffer, meta: RequestMeta): Reply | Promise<Reply>;
 }
 
 /** Counters the node keeps; plain numbers, so the per-request cost is an increment. */
@@ -49,7 +50,7 @@ export class RequestHandler implements PacketHandler {
   private readonly siteBody: Buffer;
 
   constructor(
-    private readonly authority: Authority,
+    private readonly pipeline: ResolutionPipeline,
     private readonly responder: Responder,
     site: SiteInfo,
     private readonly log: (msg: string) => void = (m) => console.error(m),
@@ -57,7 +58,7 @@ export class RequestHandler implements PacketHandler {
     this.siteBody = encodeSiteInfoResponse(site);
   }
 
-  handle(bytes: Buffer, meta: RequestMeta): Reply {
+  handle(bytes: Buffer, meta: RequestMeta): Reply | Promise<Reply> {
     this.stats.requests++;
     let req: Packet;
     try {
@@ -69,19 +70,30 @@ export class RequestHandler implements PacketHandler {
       this.stats.strayResponses++;
       return null;
     }
-    let reply: Buffer;
     try {
-      reply = this.dispatch(req, meta);
+      const reply = this.dispatch(req, meta);
+      if (reply instanceof Promise) return reply.then((r) => this.finish(req, r, meta), (err: unknown) => this.failed(req, err, meta));
+      return this.finish(req, reply, meta);
     } catch (err) {
-      if (err instanceof DecodeError) {
-        this.stats.protocolErrors++;
-        reply = this.responder.error(req, err.responseCode, err.message);
-      } else {
-        this.stats.internalErrors++;
-        this.log(`internal error answering ${opCodeName(req.header.opCode)}: ${(err as Error).stack ?? err}`);
-        reply = this.responder.error(req, ResponseCode.ERROR, 'internal server error');
-      }
+      return this.failed(req, err, meta);
     }
+  }
+
+  private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer {
+    let reply: Buffer;
+    if (err instanceof DecodeError) {
+      this.stats.protocolErrors++;
+      reply = this.responder.error(req, err.responseCode, err.message);
+    } else {
+      this.stats.internalErrors++;
+      this.log(`internal error answering ${opCodeName(req.header.opCode)}: ${(err as Error).stack ?? err}`);
+      reply = this.responder.error(req, ResponseCode.ERROR, 'internal server error');
+    }
+    return this.finish(req, reply, meta);
+  }
+
+  /** Count the answer, and refuse over UDP what is larger than UDP may carry. */
+  private finish(req: Packet, reply: Buffer, meta: RequestMeta): Buffer {
     if (meta.maxResponseBytes !== undefined && reply.length - 20 > meta.maxResponseBytes) {
       this.stats.tooLargeForUdp++;
       reply = this.responder.error(
@@ -112,19 +124,15 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta): Buffer {
+  private dispatch(req: Packet, meta: RequestMeta): Buffer | Promise<Buffer> {
     if (req.envelope.compressed || req.envelope.encrypted) {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'compressed or encrypted messages need a session');
     }
     // With KC over TCP the connection stays open, and the response says so.
-    const keep = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
+    const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     switch (req.header.opCode) {
-      case OpCode.RESOLUTION: {
-        const r = decodeResolutionRequest(req.body);
-        if (r.handle === HEARTBEAT_HANDLE) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', keep);
-        const a = this.authority.resolve(r, { authenticated: false });
-        return this.responder.reply(req, a.responseCode, a.body, keep);
-      }
+      case OpCode.RESOLUTION:
+        return this.resolution(req, keep);
       case OpCode.GET_SITE_INFO:
         return this.responder.reply(req, ResponseCode.SUCCESS, this.siteBody, keep);
       default:
@@ -135,5 +143,18 @@ export class RequestHandler implements PacketHandler {
           keep,
         );
     }
+  }
+
+  private resolution(req: Packet, keep: ReplyOptions): Buffer | Promise<Buffer> {
+    const now = Date.now();
+    const key = AnswerCache.key(req.body, false);
+    const hit = this.pipeline.lookup(key, now);
+    if (hit) return this.responder.reply(req, hit.responseCode, hit.body, keep);
+    const r = decodeResolutionRequest(req.body);
+    if (r.handle === HEARTBEAT_HANDLE) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', keep);
+    const recursive = (req.header.opFlags & OpFlag.REC) !== 0;
+    const a = this.pipeline.resolve(key, r, req.body, recursive, req.header.recursionCount, now);
+    if (a instanceof Promise) return a.then((x) => this.responder.reply(req, x.responseCode, x.body, keep));
+    return this.responder.reply(req, a.responseCode, a.body, keep);
   }
 }

@@ -8,10 +8,13 @@ export interface TcpOptions {
   maxConnections: number;
 }
 
+/** Requests read ahead on one connection before reading pauses (pipelining clients). */
+const MAX_QUEUED = 64;
+
 /**
  * The TCP front end: one request per connection and close, as the reference does (some clients read until
  * EOF) — unless the request sets KC, in which case the connection stays open and each request is answered
- * in turn until the client closes or stays idle past the timeout.
+ * in turn, in order, until the client closes or stays idle past the timeout.
  */
 export class TcpFrontEnd {
   private server?: net.Server;
@@ -46,41 +49,61 @@ export class TcpFrontEnd {
 
     let chunks: Buffer[] = [];
     let buffered = 0;
-    let done = false;
+    /** No more requests are read: the last one did not set KC, or the stream was broken. */
+    let lastRead = false;
+    const queue: Array<{ frame: Buffer; keep: boolean }> = [];
+    let pumping = false;
+
+    const pump = async () => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (queue.length > 0 && !socket.destroyed) {
+          const { frame, keep } = queue.shift()!;
+          if (queue.length < MAX_QUEUED && socket.isPaused()) socket.resume();
+          let reply = this.handler.handle(frame, { transport: 'tcp' });
+          if (reply instanceof Promise) reply = await reply;
+          if (socket.destroyed) return;
+          if (keep) {
+            if (reply) socket.write(reply);
+          } else {
+            if (reply) socket.end(reply);
+            else socket.end();
+            return;
+          }
+        }
+      } finally {
+        pumping = false;
+      }
+    };
 
     socket.on('data', (chunk: Buffer) => {
-      if (done) return;
+      if (lastRead) return;
       chunks.push(chunk);
       buffered += chunk.length;
-      while (!done && buffered >= ENVELOPE_SIZE) {
+      while (!lastRead && buffered >= ENVELOPE_SIZE) {
         const head = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
         chunks = [head];
         const messageLength = head.readUInt32BE(16);
         if (messageLength > Limits.MAX_MESSAGE_LENGTH) {
-          // The length lies or is hostile: answer with the handler's PROTOCOL_ERROR for the envelope alone.
+          // The length lies or is hostile: the handler answers PROTOCOL_ERROR for the envelope alone; then close.
           this.rejectedFrames++;
-          const reply = this.handler.handle(head.subarray(0, ENVELOPE_SIZE), { transport: 'tcp' });
-          done = true;
-          if (reply) socket.end(reply);
-          else socket.destroy();
-          return;
+          lastRead = true;
+          queue.push({ frame: head.subarray(0, ENVELOPE_SIZE), keep: false });
+          break;
         }
         const frameLength = ENVELOPE_SIZE + messageLength;
-        if (buffered < frameLength) return;
+        if (buffered < frameLength) break;
         const frame = head.subarray(0, frameLength);
         const rest = head.subarray(frameLength);
         chunks = rest.length ? [rest] : [];
         buffered = rest.length;
         const keep = frame.length >= ENVELOPE_SIZE + 12 && (frame.readUInt32BE(ENVELOPE_SIZE + 8) & OpFlag.KC) !== 0;
-        const reply = this.handler.handle(frame, { transport: 'tcp' });
-        if (!keep) {
-          done = true;
-          if (reply) socket.end(reply);
-          else socket.end();
-          return;
-        }
-        if (reply) socket.write(reply);
+        if (!keep) lastRead = true;
+        queue.push({ frame, keep });
       }
+      if (queue.length >= MAX_QUEUED) socket.pause();
+      void pump();
     });
   }
 

@@ -55,8 +55,16 @@ export class UdpFrontEnd {
       if (!whole) return;
     }
     const reply = this.handler.handle(whole, { transport: 'udp', maxResponseBytes: this.opts.maxResponseBytes });
-    if (!reply) return;
-    const socket = this.socket!;
+    if (reply instanceof Promise) {
+      reply.then((r) => this.send(r, rinfo));
+      return;
+    }
+    this.send(reply, rinfo);
+  }
+
+  private send(reply: Buffer | null, rinfo: dgram.RemoteInfo): void {
+    const socket = this.socket;
+    if (!reply || !socket) return;
     if (reply.length - ENVELOPE_SIZE <= Limits.UDP_FRAGMENT_SIZE) {
       socket.send(reply, rinfo.port, rinfo.address);
       return;

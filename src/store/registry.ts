@@ -25,6 +25,12 @@ export class RegistryError extends Error {
   }
 }
 
+export interface ChangeRow {
+  txn_id: number;
+  op: string;
+  handle_key: string | null;
+}
+
 interface ValueRow {
   idx: number;
   type: string;
@@ -112,6 +118,11 @@ export class Registry {
         'SELECT handle, handle_key FROM handles WHERE prefix = ? AND handle_key > ? ORDER BY handle_key LIMIT ?',
       ),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM handles'),
+      log: db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)'),
+      changesSince: db.prepare<[number, number], ChangeRow>(
+        'SELECT txn_id, op, handle_key FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?',
+      ),
+      lastTxn: db.prepare<[], { id: number | null }>('SELECT max(txn_id) AS id FROM txn_log'),
       homed: db.prepare<[], { prefix: string; display: string }>('SELECT prefix, display FROM homed_prefixes ORDER BY prefix'),
       home: db.prepare('INSERT INTO homed_prefixes (prefix, display, homed_at) VALUES (?, ?, ?) ON CONFLICT (prefix) DO NOTHING'),
       unhome: db.prepare('DELETE FROM homed_prefixes WHERE prefix = ?'),
@@ -157,17 +168,34 @@ export class Registry {
   }
 
   /** The body of create(), for callers that batch many in one transaction (bulk import). */
-  createInTxn(handle: string, values: readonly HandleValue[], overwrite: boolean, now: number): void {
+  createInTxn(handle: string, values: readonly HandleValue[], overwrite: boolean, now: number, opts: { quiet?: boolean } = {}): void {
     const k = this.key(handle);
     checkIndexes(values);
+    let op = 'create';
     if (this.s.handle.get(k)) {
       if (!overwrite) throw new RegistryError(`${handle} already exists`, 'exists');
       this.s.deleteValues.run(k);
       this.s.touchHandle.run(now, k);
+      op = 'overwrite';
     } else {
       this.s.insertHandle.run(k, handle, normalisePrefix(splitHandle(handle).prefix), now, now);
     }
     for (const v of values) this.insertValue(k, v, now);
+    if (!opts.quiet) this.s.log.run(now, op, handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
+  }
+
+  /** One log entry for many writes made quietly in one transaction (bulk import): readers drop all they cached. */
+  logBulk(count: number, now = Math.floor(Date.now() / 1000)): void {
+    this.s.log.run(now, 'bulk', null, null, JSON.stringify({ count }));
+  }
+
+  /** Log entries after a transaction id, oldest first. */
+  changesSince(txnId: number, limit = 1000): ChangeRow[] {
+    return this.s.changesSince.all(txnId, limit);
+  }
+
+  lastTxnId(): number {
+    return this.s.lastTxn.get()?.id ?? 0;
   }
 
   private insertValue(k: string, v: HandleValue, now: number): void {
@@ -181,6 +209,7 @@ export class Registry {
     this.db.transaction(() => {
       if (this.s.touchHandle.run(now, k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
       for (const v of values) this.insertValue(k, v, now);
+      this.s.log.run(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
     })();
   }
 
@@ -189,6 +218,7 @@ export class Registry {
     this.db.transaction(() => {
       if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
       this.s.deleteValues.run(k);
+      this.s.log.run(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
     })();
   }
 
@@ -208,11 +238,19 @@ export class Registry {
   }
 
   home(prefix: string): void {
-    this.s.home.run(normalisePrefix(prefix), prefix, Math.floor(Date.now() / 1000));
+    const now = Math.floor(Date.now() / 1000);
+    this.db.transaction(() => {
+      if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.s.log.run(now, 'home', prefix, null, null);
+    })();
   }
 
   unhome(prefix: string): boolean {
-    return this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
+    const now = Math.floor(Date.now() / 1000);
+    return this.db.transaction(() => {
+      const gone = this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
+      if (gone) this.s.log.run(now, 'unhome', prefix, null, null);
+      return gone;
+    })();
   }
 
   getSetting(name: string): string | undefined {
@@ -228,10 +266,6 @@ export class Registry {
     this.db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value').run(name, value);
   }
 
-  /** Changes whenever another connection commits: a cheap way to notice writes by other processes. */
-  dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
-  }
 }
 
 function checkIndexes(values: readonly HandleValue[]): void {

@@ -41,6 +41,21 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       ) WITHOUT ROWID;
     `);
   },
+  // 2: the transaction log. Every committed change gets the next id, in the same transaction as the change:
+  // running nodes read it to drop cached answers that another process's write made stale, and mirrors and
+  // audits can follow it.
+  (db) => {
+    db.exec(`
+      CREATE TABLE txn_log (
+        txn_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,     -- Unix seconds
+        op         TEXT NOT NULL,        -- create, overwrite, add, delete, home, unhome, bulk
+        handle     TEXT,                 -- as given; NULL for a bulk entry
+        handle_key TEXT,                 -- lookup key; NULL for a bulk entry
+        detail     TEXT                  -- JSON: what changed (indexes, counts)
+      );
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -1,0 +1,128 @@
+import { ResponseCode } from '../protocol/constants.js';
+import { encodeErrorBody, type ResolutionRequest } from '../protocol/bodies.js';
+import { handleKey, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
+import type { Answer } from './answer.js';
+import { ResolutionFailure } from './answer.js';
+import { type Authority, NOT_HOMED_MESSAGE } from './authority.js';
+import type { AnswerCache, CachedAnswer } from './cache.js';
+import type { ChangeWatcher } from './changes.js';
+import type { Delegations } from './delegation.js';
+import type { Upstream } from './forwarder.js';
+
+export interface PipelineOptions {
+  /** Honour REC for handles this node does not answer for. */
+  allowRecursion: boolean;
+  /** Recurse for every such handle, REC or not (the resolver role). */
+  alwaysRecurse: boolean;
+  maxRecursionCount: number;
+  negativeTtlSeconds: number;
+  maxTtlSeconds: number;
+  foldSuffix: boolean;
+}
+
+/** The registry-backed answerers of a node that has a registry. */
+export interface LocalAnswerers {
+  authority: Authority;
+  delegations: Delegations;
+  changes: ChangeWatcher;
+}
+
+/**
+ * The resolution pipeline, transport-agnostic: the cache first, then the answerer that owns the handle — the
+ * authority for homed prefixes, the delegations for prefix handles, the upstream (a recursor or forwarder)
+ * for the rest when recursion applies, 301 otherwise. Concurrent misses for the same question share one
+ * upstream resolution; when every upstream fails, an answer within the stale window is served.
+ */
+export class ResolutionPipeline {
+  private readonly inflight = new Map<string, Promise<Answer>>();
+
+  constructor(
+    readonly cache: AnswerCache,
+    private readonly local: LocalAnswerers | undefined,
+    private readonly upstream: Upstream | undefined,
+    private readonly opts: PipelineOptions,
+  ) {}
+
+  /** A fresh cached answer for a request body (also notices writes by other processes first). */
+  lookup(key: string, now: number): CachedAnswer | undefined {
+    this.local?.changes.maybeCheck(now);
+    return this.cache.get(key, now);
+  }
+
+  resolve(key: string, req: ResolutionRequest, body: Buffer, recursive: boolean, recursionCount: number, now: number): Answer | Promise<Answer> {
+    const nowSeconds = Math.floor(now / 1000);
+    const local = this.answerLocally(req, nowSeconds);
+    if (local) {
+      this.remember(key, local, now);
+      return local;
+    }
+    if (!this.upstream || !(this.opts.alwaysRecurse || (this.opts.allowRecursion && recursive))) {
+      return notHomed(this.keyOf(req.handle));
+    }
+    if (recursionCount >= this.opts.maxRecursionCount) {
+      return {
+        responseCode: ResponseCode.RECURSION_COUNT_TOO_HIGH,
+        body: encodeErrorBody(`recursion count ${recursionCount} reached the limit of ${this.opts.maxRecursionCount}`),
+        handleKey: this.keyOf(req.handle),
+        local: false,
+      };
+    }
+    let p = this.inflight.get(key);
+    if (!p) {
+      p = this.recurse(key, req, body, recursionCount).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private answerLocally(req: ResolutionRequest, nowSeconds: number): Answer | undefined {
+    if (!this.local) return undefined;
+    const opts = { authenticated: false, nowSeconds };
+    const prefix = prefixOfPrefixHandle(req.handle);
+    if (prefix !== undefined) return this.local.delegations.answer(req, prefix, opts);
+    if (this.local.authority.homes(splitHandle(req.handle).prefix)) return this.local.authority.resolve(req, opts);
+    return undefined;
+  }
+
+  private async recurse(key: string, req: ResolutionRequest, body: Buffer, recursionCount: number): Promise<Answer> {
+    const handleKey = this.keyOf(req.handle);
+    try {
+      const up = await this.upstream!.resolve(req.handle, body, recursionCount);
+      const answer: Answer = { responseCode: up.responseCode, body: up.body, handleKey, local: false, ...(up.ttl !== undefined ? { ttl: up.ttl } : {}) };
+      this.remember(key, answer, Date.now());
+      return answer;
+    } catch (err) {
+      if (!(err instanceof ResolutionFailure)) throw err;
+      if (err.upstream) {
+        const stale = this.cache.getStale(key);
+        if (stale) return { responseCode: stale.responseCode, body: stale.body, handleKey, local: false };
+      }
+      const answer: Answer = { responseCode: err.responseCode, body: encodeErrorBody(err.message), handleKey, local: false };
+      if (err.responseCode === ResponseCode.HANDLE_NOT_FOUND) this.remember(key, answer, Date.now());
+      return answer;
+    }
+  }
+
+  /** Keep an answer: positive ones for their values' TTL (bounded), negative ones briefly, others never. */
+  private remember(key: string, a: Answer, now: number): void {
+    let ttl: number | undefined;
+    if (a.responseCode === ResponseCode.HANDLE_NOT_FOUND || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
+      ttl = this.opts.negativeTtlSeconds;
+    } else if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.PREFIX_REFERRAL) {
+      ttl = a.ttl;
+    }
+    if (ttl === undefined || ttl <= 0) return;
+    ttl = Math.min(ttl, this.opts.maxTtlSeconds);
+    this.cache.set(key, { responseCode: a.responseCode, body: a.body, handleKey: a.handleKey, freshUntil: now + ttl * 1000, local: a.local }, now);
+  }
+
+  private keyOf(handle: string): string {
+    return handleKey(handle, this.opts.foldSuffix);
+  }
+}
+
+const NOT_HOMED_BODY = encodeErrorBody(NOT_HOMED_MESSAGE);
+
+function notHomed(handleKey: string): Answer {
+  return { responseCode: ResponseCode.SERVER_NOT_RESP, body: NOT_HOMED_BODY, handleKey, local: true };
+}

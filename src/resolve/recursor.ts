@@ -1,0 +1,315 @@
+import { LRUCache } from 'lru-cache';
+import { OpCode, OpFlag, ResponseCode, responseCodeName } from '../protocol/constants.js';
+import {
+  decodeErrorBody,
+  decodeReferral,
+  decodeResolutionResponse,
+  encodeErrorBody,
+  encodeHandleValues,
+  encodeResolutionRequest,
+} from '../protocol/bodies.js';
+import { decodeSite } from '../protocol/site.js';
+import type { Packet } from '../protocol/message.js';
+import { NA_PREFIX, asciiUpper, prefixHandle, splitHandle } from '../model/handle.js';
+import { type SiteInfo, Transport, findInterface, selectServerIndex } from '../model/site.js';
+import { type HandleValue, minTtlSeconds } from '../model/value.js';
+import { ClientError, type HandleClient, type InterfaceTarget } from '../client/handle-client.js';
+import { ResolutionFailure } from './answer.js';
+
+// The recursor walks the hierarchy as the reference client does (handle-protocol.md section 8): resolve the
+// prefix handle 0.NA/PREFIX at a root, follow 303 referrals (HS_SITE.PREFIX / HS_SERV.PREFIX of an
+// ancestor) from site to site, take the prefix's HS_SITE (or HS_SERV → a service handle → its HS_SITE),
+// pick the server of the site by its hash option, and ask it. Servers that do not answer are failed over,
+// first within the site, then to the next site.
+
+/** The types the reference client asks for when it resolves a prefix handle. */
+export const SITE_TYPES = ['HS_SITE', 'HS_SITE.6', 'HS_SERV', 'HS_NAMESPACE'];
+const SERVICE_SITE_TYPES = ['HS_SITE', 'HS_SITE.6'];
+
+export interface RecursorOptions {
+  /** Where every walk starts: the root (top-level) servers. */
+  roots: InterfaceTarget[];
+  /** Referrals followed at most in one walk (the reference client: 40). */
+  maxReferrals: number;
+  /** How deep HS_SERV service handles may lead to further service handles. */
+  maxServiceDepth?: number;
+  /** Bounds for caching the sites of prefixes. */
+  siteCacheEntries?: number;
+  maxSiteTtlSeconds?: number;
+  staleWindowMs?: number;
+  now?: () => number;
+}
+
+export class RecursorStats {
+  /** Queries sent to other servers (each retry and failover counts once more). */
+  upstreamQueries = 0;
+  /** Whole walks from a root (prefix site lookups that missed the site cache). */
+  walks = 0;
+  referralsFollowed = 0;
+  siteCacheHits = 0;
+  staleSitesUsed = 0;
+  /** Failed exchanges, by server "host:port". */
+  readonly upstreamFailures = new Map<string, number>();
+}
+
+interface CachedSites {
+  sites: SiteInfo[];
+  freshUntil: number;
+}
+
+/** The raw answer of the server that finally answered. */
+export interface UpstreamAnswer {
+  responseCode: number;
+  /** The body as received (the recursor never asks for a digest, so there is none in it). */
+  body: Buffer;
+  /** Seconds this answer may be cached, from its values. */
+  ttl?: number;
+}
+
+export class Recursor {
+  readonly stats = new RecursorStats();
+  private readonly sites: LRUCache<string, CachedSites>;
+  private readonly inflightSites = new Map<string, Promise<SiteInfo[]>>();
+  private readonly now: () => number;
+  private readonly rootSites: SiteInfo[];
+
+  constructor(
+    private readonly client: HandleClient,
+    private readonly opts: RecursorOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.sites = new LRUCache({ max: opts.siteCacheEntries ?? 10000, ttl: 0 });
+    this.rootSites = opts.roots.map((r, i) => rootSite(r, i + 1));
+  }
+
+  /** Resolve a handle for a client: find its prefix's sites, ask a server of them. */
+  async resolve(handle: string, body: Buffer, recursionCount: number): Promise<UpstreamAnswer> {
+    const prefix = prefixOfQuery(handle);
+    if (asciiUpper(prefix) === NA_PREFIX) {
+      // A prefix handle: the walk itself is the answer.
+      return this.walkPrefixHandle(splitHandle(handle).suffix, body, recursionCount);
+    }
+    const sites = await this.sitesFor(prefix, recursionCount);
+    const packet = await this.askSites(sites, handle, body, recursionCount);
+    return toUpstreamAnswer(packet, this.now());
+  }
+
+  /** The sites that serve a prefix, from the site cache or by a walk from the roots. */
+  async sitesFor(prefix: string, recursionCount: number, serviceDepth = 0): Promise<SiteInfo[]> {
+    const key = asciiUpper(prefix);
+    const cached = this.sites.get(key);
+    if (cached && cached.freshUntil > this.now()) {
+      this.stats.siteCacheHits++;
+      return cached.sites;
+    }
+    let p = this.inflightSites.get(key);
+    if (!p) {
+      p = this.lookUpSites(prefix, recursionCount, serviceDepth).finally(() => this.inflightSites.delete(key));
+      this.inflightSites.set(key, p);
+    }
+    try {
+      return await p;
+    } catch (err) {
+      // Every upstream failed: a stale site list within the window is better than nothing.
+      if (cached && err instanceof ResolutionFailure && err.upstream && cached.freshUntil + (this.opts.staleWindowMs ?? 0) > this.now()) {
+        this.stats.staleSitesUsed++;
+        return cached.sites;
+      }
+      throw err;
+    }
+  }
+
+  private async lookUpSites(prefix: string, recursionCount: number, serviceDepth: number): Promise<SiteInfo[]> {
+    const body = encodeResolutionRequest(prefixHandle(prefix), [], SITE_TYPES);
+    const answer = await this.walkPrefixHandle(prefix, body, recursionCount);
+    if (answer.responseCode === ResponseCode.HANDLE_NOT_FOUND || answer.responseCode === ResponseCode.VALUES_NOT_FOUND) {
+      throw new ResolutionFailure(`prefix ${prefix} is not registered`, ResponseCode.HANDLE_NOT_FOUND, false);
+    }
+    if (answer.responseCode !== ResponseCode.SUCCESS) {
+      throw new ResolutionFailure(
+        `the prefix handle ${prefixHandle(prefix)} answered ${responseCodeName(answer.responseCode)}`,
+        answer.responseCode,
+        false,
+      );
+    }
+    const values = decodeResolutionResponse(answer.body, false).values;
+    const sites = await this.sitesFromValues(values, 'HS_SITE', 'HS_SERV', recursionCount, serviceDepth);
+    if (sites.length === 0) {
+      throw new ResolutionFailure(`the prefix handle ${prefixHandle(prefix)} names no usable site`, ResponseCode.SERVER_NOT_RESP, false);
+    }
+    const ttl = Math.min(minTtlSeconds(values, Math.floor(this.now() / 1000)), this.opts.maxSiteTtlSeconds ?? 86400);
+    const keep = ttl * 1000 + (this.opts.staleWindowMs ?? 0);
+    if (keep > 0) this.sites.set(asciiUpper(prefix), { sites, freshUntil: this.now() + ttl * 1000 }, { ttl: keep });
+    return sites;
+  }
+
+  /**
+   * Ask for 0.NA/PREFIX from the roots, following 303 referrals; returns the first answer that is not a
+   * referral. Referrals are bounded, and a referral back to a site already asked is a loop.
+   */
+  async walkPrefixHandle(prefix: string, body: Buffer, recursionCount: number): Promise<UpstreamAnswer> {
+    this.stats.walks++;
+    const handle = prefixHandle(prefix);
+    let sites = this.rootSites;
+    const asked = new Set<string>();
+    for (let referrals = 0; ; referrals++) {
+      const signature = sites.map(siteSignature).sort().join(' ');
+      if (asked.has(signature)) {
+        throw new ResolutionFailure(`referral loop resolving ${handle}: referred back to ${signature}`, ResponseCode.ERROR, false);
+      }
+      asked.add(signature);
+      const packet = await this.askSites(sites, handle, body, recursionCount);
+      if (packet.header.responseCode !== ResponseCode.PREFIX_REFERRAL) return toUpstreamAnswer(packet, this.now());
+      if (referrals >= this.opts.maxReferrals) {
+        throw new ResolutionFailure(`more than ${this.opts.maxReferrals} referrals resolving ${handle}`, ResponseCode.ERROR, false);
+      }
+      this.stats.referralsFollowed++;
+      const ref = decodeReferral(packet.body, (packet.header.opFlags & OpFlag.RD) !== 0);
+      sites = await this.sitesFromValues(ref.values, 'HS_SITE.PREFIX', 'HS_SERV.PREFIX', recursionCount, 0);
+      if (sites.length === 0) {
+        throw new ResolutionFailure(`a referral for ${handle} names no usable site`, ResponseCode.ERROR, false);
+      }
+    }
+  }
+
+  /** Sites from HS_SITE-like values, or from the service handles that HS_SERV-like values name. */
+  private async sitesFromValues(values: HandleValue[], siteType: string, servType: string, recursionCount: number, depth: number): Promise<SiteInfo[]> {
+    const sites: SiteInfo[] = [];
+    const services: string[] = [];
+    const legacy = siteType === 'HS_SITE.PREFIX' ? 'HS_NA_DELEGATE' : undefined;
+    for (const v of values) {
+      const t = v.type.toUpperCase();
+      if (t === siteType || t === `${siteType}.6` || (siteType === 'HS_SITE' && t === 'HS_SITE.6') || t === legacy) {
+        try {
+          sites.push(decodeSite(v.data));
+        } catch {
+          // An undecodable site is skipped; the others may serve.
+        }
+      } else if (t === servType) services.push(v.data.toString('utf8'));
+    }
+    if (sites.length > 0 || services.length === 0) return sites;
+    if (depth >= (this.opts.maxServiceDepth ?? 3)) {
+      throw new ResolutionFailure(`service handles nest deeper than ${this.opts.maxServiceDepth ?? 3}`, ResponseCode.ERROR, false);
+    }
+    for (const service of services) {
+      try {
+        const svcSites = await this.sitesFor(prefixOfQuery(service), recursionCount, depth + 1);
+        const packet = await this.askSites(svcSites, service, encodeResolutionRequest(service, [], SERVICE_SITE_TYPES), recursionCount);
+        if (packet.header.responseCode !== ResponseCode.SUCCESS) continue;
+        for (const v of decodeResolutionResponse(packet.body, false).values) {
+          try {
+            sites.push(decodeSite(v.data));
+          } catch {
+            // skipped as above
+          }
+        }
+        if (sites.length > 0) return sites;
+      } catch (err) {
+        if (!(err instanceof ResolutionFailure)) throw err;
+      }
+    }
+    return sites;
+  }
+
+  /**
+   * Ask a handle of the first site that answers: within a site, the server its hash option selects first,
+   * then the others; then the next site. A 301 from a server (not responsible) also moves on.
+   */
+  async askSites(sites: SiteInfo[], handle: string, body: Buffer, recursionCount: number): Promise<Packet> {
+    const failures: string[] = [];
+    let notResponsible: Packet | undefined;
+    for (const site of sites) {
+      const n = site.servers.length;
+      if (n === 0) continue;
+      const first = selectServerIndex(site, handle);
+      for (let k = 0; k < n; k++) {
+        const server = site.servers[(first + k) % n]!;
+        const udp = findInterface(server, Transport.UDP);
+        const tcp = findInterface(server, Transport.TCP);
+        if (!udp && !tcp) continue;
+        const target: InterfaceTarget = {
+          host: server.address,
+          ...(udp ? { udpPort: udp.port } : {}),
+          ...(tcp ? { tcpPort: tcp.port } : {}),
+        };
+        const label = `${server.address}:${udp?.port ?? tcp?.port}`;
+        this.stats.upstreamQueries++;
+        try {
+          const { packet } = await this.client.requestAt(target, {
+            opCode: OpCode.RESOLUTION,
+            body,
+            flags: OpFlag.CA | OpFlag.PO,
+            recursionCount: recursionCount + 1,
+          });
+          if (packet.header.responseCode === ResponseCode.SERVER_NOT_RESP) {
+            notResponsible = packet;
+            failures.push(`${label}: not responsible`);
+            continue;
+          }
+          return packet;
+        } catch (err) {
+          if (!(err instanceof ClientError)) throw err;
+          this.stats.upstreamFailures.set(label, (this.stats.upstreamFailures.get(label) ?? 0) + 1);
+          failures.push(`${label}: ${err.message}`);
+        }
+      }
+    }
+    if (notResponsible) return notResponsible;
+    throw new ResolutionFailure(
+      `no server answered for ${handle}${failures.length ? ` (${failures.join('; ')})` : ''}`,
+      ResponseCode.ERROR,
+      true,
+    );
+  }
+}
+
+/** The prefix a handle's sites are looked up by (0.NA for prefix handles, whose sites are the roots'). */
+function prefixOfQuery(handle: string): string {
+  return splitHandle(handle).prefix;
+}
+
+function siteSignature(s: SiteInfo): string {
+  return s.servers.map((x) => `${x.address}/${x.interfaces.map((i) => `${i.protocol}:${i.port}`).join(',')}`).join('+');
+}
+
+/** A root given as an address and port becomes a one-server site with UDP and TCP on that port. */
+function rootSite(r: InterfaceTarget, serverId: number): SiteInfo {
+  return {
+    dataFormatVersion: 1,
+    protocolMajor: 2,
+    protocolMinor: 11,
+    serial: 0,
+    primary: true,
+    multiPrimary: false,
+    hashOption: 2,
+    hashFilter: Buffer.alloc(0),
+    attributes: [],
+    servers: [
+      {
+        serverId,
+        address: r.host,
+        publicKey: Buffer.alloc(0),
+        interfaces: [
+          ...(r.udpPort !== undefined ? [{ type: 2, protocol: Transport.UDP, port: r.udpPort }] : []),
+          ...(r.tcpPort !== undefined ? [{ type: 2, protocol: Transport.TCP, port: r.tcpPort }] : []),
+        ],
+      },
+    ],
+  };
+}
+
+function toUpstreamAnswer(packet: Packet, nowMs: number): UpstreamAnswer {
+  const rc = packet.header.responseCode;
+  // The recursor never sets RD, so a body normally has no digest; if a server sent one anyway, the body is
+  // re-encoded without it (the client's own digest is added when the answer goes out).
+  const hasDigest = (packet.header.opFlags & OpFlag.RD) !== 0;
+  if (rc === ResponseCode.SUCCESS) {
+    const r = decodeResolutionResponse(packet.body, hasDigest);
+    return {
+      responseCode: rc,
+      body: hasDigest ? encodeHandleValues(r.handle, r.values) : packet.body,
+      ttl: minTtlSeconds(r.values, Math.floor(nowMs / 1000)),
+    };
+  }
+  return { responseCode: rc, body: hasDigest ? encodeErrorBody(decodeErrorBody(packet.body, true).message) : packet.body };
+}
