@@ -9,6 +9,8 @@ import { serveCommand } from './serve.js';
 import { registerCommand } from './register.js';
 import { resolveCommand } from './resolve.js';
 import { quickstartCommand } from './quickstart.js';
+import { delegateCommand, homePrefixCommand, listPrefixesCommand } from './prefix.js';
+import { demoCommand } from './demo.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const dirOption = () =>
@@ -38,6 +40,9 @@ export function buildProgram(): Command {
     .option('--case-sensitive', 'match suffixes with their case (the default folds case, as the reference does)')
     .option('--description <text>', 'description written into the site record')
     .option('--force', 'rewrite an existing configuration (registry and keys are kept)')
+    .option('--root <address:port>', 'a root (top-level) server where recursive walks start (repeatable)', collect, [])
+    .option('--upstream <address:port>', 'forward recursive requests to this server instead of walking')
+    .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
     .action((o) =>
       initCommand({
         dir: o.dir,
@@ -49,6 +54,9 @@ export function buildProgram(): Command {
         caseFoldSuffix: !o.caseSensitive,
         description: o.description,
         force: Boolean(o.force),
+        roots: o.root,
+        upstream: o.upstream,
+        ...(o.allowRecursion ? { allowRecursion: true } : {}),
       }),
     );
 
@@ -92,6 +100,7 @@ export function buildProgram(): Command {
     .description('resolve an identifier as a client: UDP with retries, then TCP')
     .argument('<identifier>', 'a handle (88.118.8/ABC123), an hdl: URI, or an http(s) URL ending in the handle')
     .option('-s, --server <host:port>', 'the server to ask (default: the local node of --dir, else 127.0.0.1:2641)')
+    .option('--root <host:port>', 'walk the hierarchy from this root instead, as Handle clients do (repeatable)', collect, [])
     .addOption(dirOption())
     .option('--tcp', 'use TCP only')
     .option('--udp', 'use UDP only (no TCP fallback)')
@@ -102,6 +111,7 @@ export function buildProgram(): Command {
     .action((id, o) =>
       resolveCommand(id, {
         server: o.server,
+        roots: o.root,
         dir: o.dir,
         transport: o.tcp ? 'tcp' : o.udp ? 'udp' : 'auto',
         types: o.type,
@@ -114,6 +124,54 @@ export function buildProgram(): Command {
         timeoutMs: o.timeout,
       }),
     );
+
+  const prefix = program.command('prefix').description('prefixes: what this node homes, and what it delegates to other nodes');
+  prefix
+    .command('delegate')
+    .description('delegate a prefix to the node(s) that serve it: writes the prefix handle 0.NA/PREFIX here')
+    .argument('<prefix>', 'the child prefix, e.g. 88.118.8')
+    .addOption(dirOption())
+    .option('--site <address:port,…>', 'a site serving the prefix: its servers, comma-separated (repeatable: several sites)', collect, [])
+    .option('--serv <handle>', 'a service handle whose HS_SITE values give the sites (repeatable)', collect, [])
+    .option('--no-derived', 'do not also serve prefixes derived from it (no HS_SITE.PREFIX / HS_SERV.PREFIX)')
+    .addOption(new Option('--hash <part>', 'how clients pick a server of a multi-server site').choices(['prefix', 'suffix', 'handle']).default('handle'))
+    .option('--ttl <seconds>', 'TTL of the delegation values', (v) => Number(v))
+    .option('--overwrite', 'replace an existing delegation')
+    .option('--no-fetch-keys', "do not ask the servers for their public keys (GET_SITE_INFO)")
+    .action((p, o) =>
+      delegateCommand(p, {
+        dir: o.dir,
+        sites: o.site,
+        services: o.serv,
+        derived: o.derived,
+        hash: o.hash,
+        overwrite: Boolean(o.overwrite),
+        fetchKeys: o.fetchKeys,
+        ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+      }),
+    );
+  prefix
+    .command('list')
+    .description('list the prefixes homed here and the prefix handles held here (own and delegated)')
+    .addOption(dirOption())
+    .action((o) => listPrefixesCommand({ dir: o.dir }));
+  prefix
+    .command('home')
+    .description('answer for identifiers under a prefix here (a secondary hosting a small enterprise, say)')
+    .argument('<prefix>')
+    .addOption(dirOption())
+    .option('--unhome', 'stop answering for it')
+    .action((p, o) => homePrefixCommand(p, { dir: o.dir, unhome: Boolean(o.unhome) }));
+
+  program
+    .command('demo')
+    .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
+    .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
+    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', parsePort, DEFAULT_PORT)
+    .option('--count <n>', 'demo product identifiers on the business node (first run)', (v) => Number(v), 3000)
+    .action(async (o) => {
+      await demoCommand({ dir: o.dir, port: o.port, count: o.count });
+    });
 
   program
     .command('quickstart')

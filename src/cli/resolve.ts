@@ -5,10 +5,53 @@ import { parseScannedIdentifier } from '../model/handle.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
 import { valueToJson } from '../protocol/json.js';
 import { HandleClient, type ServerAddress, type TransportChoice, parseServer } from '../client/handle-client.js';
+import { decodeErrorBody, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
+import type { HandleValue } from '../model/value.js';
+import { Recursor } from '../resolve/recursor.js';
+import { ResolutionFailure } from '../resolve/answer.js';
 import { formatValues } from './values.js';
+
+interface Outcome {
+  responseCode: number;
+  handle: string;
+  values: HandleValue[];
+  message: string;
+  /** Where the answer came from, for people. */
+  from: string;
+}
+
+async function ask(client: HandleClient, handle: string, o: ResolveCommandOptions): Promise<Outcome> {
+  const server = chooseServer(o);
+  const r = await client.resolve(server, handle, { types: o.types, indexes: o.indexes, transport: o.transport });
+  return { ...r, from: `${server.host}:${server.port} over ${r.transport.toUpperCase()}` };
+}
+
+/** Resolve as the reference client does: from the roots, following referrals, to the server of the site. */
+async function walk(client: HandleClient, handle: string, o: ResolveCommandOptions): Promise<Outcome> {
+  const roots = o.roots.map((r) => {
+    const s = parseServer(r);
+    return { host: s.host, udpPort: s.port, tcpPort: s.port };
+  });
+  const recursor = new Recursor(client, { roots, maxReferrals: 40 });
+  const body = encodeResolutionRequest(handle, o.indexes, o.types);
+  try {
+    const a = await recursor.resolve(handle, body, 0);
+    const from = `a walk from ${o.roots.join(', ')}: ${recursor.stats.referralsFollowed} referrals, ${recursor.stats.upstreamQueries} queries`;
+    if (a.responseCode === ResponseCode.SUCCESS) {
+      const r = decodeResolutionResponse(a.body, false);
+      return { responseCode: a.responseCode, handle: r.handle, values: r.values, message: '', from };
+    }
+    return { responseCode: a.responseCode, handle, values: [], message: decodeErrorBody(a.body, false).message, from };
+  } catch (err) {
+    if (err instanceof ResolutionFailure) return { responseCode: err.responseCode, handle, values: [], message: err.message, from: 'the walk' };
+    throw err;
+  }
+}
 
 export interface ResolveCommandOptions {
   server?: string;
+  /** Walk the hierarchy from these roots instead of asking one server. */
+  roots: string[];
   dir: string;
   transport: TransportChoice;
   types: string[];
@@ -30,21 +73,26 @@ function chooseServer(o: ResolveCommandOptions): ServerAddress {
 
 export async function resolveCommand(identifier: string, o: ResolveCommandOptions): Promise<void> {
   const handle = parseScannedIdentifier(identifier);
-  const server = chooseServer(o);
   const client = new HandleClient({ tcpTimeoutMs: o.timeoutMs });
   try {
-    const r = await client.resolve(server, handle, { types: o.types, indexes: o.indexes, transport: o.transport });
+    const r = o.roots.length ? await walk(client, handle, o) : await ask(client, handle, o);
+    const server = r.from;
     const ok = r.responseCode === ResponseCode.SUCCESS;
     if (o.json) {
-      const out = ok
-        ? { responseCode: r.responseCode, handle: r.handle, values: r.values.map(valueToJson) }
-        : { responseCode: r.responseCode, handle, ...(r.message ? { message: r.message } : {}) };
+      const out =
+        ok || r.values.length
+          ? { responseCode: r.responseCode, handle: ok ? r.handle : handle, values: r.values.map(valueToJson) }
+          : { responseCode: r.responseCode, handle, ...(r.message ? { message: r.message } : {}) };
       console.log(JSON.stringify(out, null, 2));
     } else if (ok) {
-      console.log(`${r.handle}  (${r.values.length} values from ${server.host}:${server.port} over ${r.transport.toUpperCase()})`);
+      console.log(`${r.handle}  (${r.values.length} values from ${server})`);
       console.log(formatValues(r.values));
     } else {
       console.error(`${handle}: ${responseCodeName(r.responseCode)} (${r.responseCode})${r.message ? `: ${r.message}` : ''}`);
+      if (r.values.length) {
+        console.error('referred to:');
+        console.error(formatValues(r.values));
+      }
     }
     if (!ok) process.exitCode = 1;
   } finally {

@@ -6,6 +6,7 @@ import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
 import {
   decodeErrorBody,
+  decodeReferral,
   decodeResolutionResponse,
   decodeSiteInfoResponse,
   encodeResolutionRequest,
@@ -277,6 +278,11 @@ export function interpretResolution(packet: Packet, transport: 'udp' | 'tcp'): R
   try {
     if (rc === ResponseCode.SUCCESS) {
       const r = decodeResolutionResponse(packet.body, hasDigest);
+      return { responseCode: rc, handle: r.handle, values: r.values, message: '', transport, packet };
+    }
+    if (rc === ResponseCode.PREFIX_REFERRAL || rc === ResponseCode.SERVICE_REFERRAL) {
+      // A referral carries the values of the sites to ask next.
+      const r = decodeReferral(packet.body, hasDigest);
       return { responseCode: rc, handle: r.handle, values: r.values, message: '', transport, packet };
     }
     const m = decodeErrorBody(packet.body, hasDigest);

@@ -67,10 +67,13 @@ export class ResolutionPipeline {
         local: false,
       };
     }
-    let p = this.inflight.get(key);
+    // Shared by concurrent asks of one question — but not across recursion counts, or a request that comes
+    // back round a loop would wait on itself.
+    const flight = `${recursionCount}|${key}`;
+    let p = this.inflight.get(flight);
     if (!p) {
-      p = this.recurse(key, req, body, recursionCount).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
+      p = this.recurse(key, req, body, recursionCount).finally(() => this.inflight.delete(flight));
+      this.inflight.set(flight, p);
     }
     return p;
   }

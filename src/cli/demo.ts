@@ -1,0 +1,31 @@
+import path from 'node:path';
+import { startDemoHierarchy } from '../demo/hierarchy.js';
+
+/** Run the demo hierarchy until interrupted, and say how to use it. */
+export async function demoCommand(o: { dir: string; port: number; count: number }): Promise<void> {
+  const h = await startDemoHierarchy({ ...o, log: (m) => console.log(`idres: ${m}`) });
+  const at = (n: { port: number }) => `127.0.0.1:${n.port}`;
+  console.log(`idres demo hierarchy in ${path.resolve(o.dir)}, on loopback:`);
+  console.log(`  resolver          ${at(h.resolver)}   (recursive, caching; root: the top-level node)`);
+  console.log(`  top-level  88     ${at(h.top)}   (delegates 88.118)`);
+  console.log(`  secondary  88.118 ${at(h.secondary)}   (delegates 88.118.8)`);
+  console.log(`  business 88.118.8 ${at(h.business)}   (${h.business.registry!.count()} handles)`);
+  console.log('');
+  console.log('Try it, in another terminal:');
+  console.log(`  npx idres resolve ${h.sample} --server ${at(h.resolver)}            # through the resolver`);
+  console.log(`  npx idres resolve ${h.sample} --root ${at(h.top)}              # walk the tiers yourself`);
+  console.log(`  npx idres resolve 0.NA/88.118.8 --server ${at(h.top)}          # the top-level node refers (303)`);
+  console.log(`  npx idres register 88.118.8/MY-FIRST-0001 --dir ${path.join(o.dir, 'business')} --value URL=https://example.com/p/1`);
+  console.log('Stop with Ctrl-C.');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    h.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
