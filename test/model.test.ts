@@ -15,6 +15,9 @@ import { selectServerIndex } from '../src/model/site.js';
 import { ConfigError, validateConfig } from '../src/config.js';
 import { buildValues, parseValueSpec, UsageError } from '../src/cli/values.js';
 import { decodeAdmin } from '../src/protocol/admin-data.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './helpers/paths.js';
 
 test('identifiers as a scanner reads them: bare, hdl: URIs, URLs whose path ends in the handle', () => {
   assert.equal(parseScannedIdentifier('88.118.8/ABC123'), '88.118.8/ABC123');
@@ -86,6 +89,15 @@ test('configuration: every problem named, defaults filled in', () => {
     },
   );
   assert.throws(() => validateConfig([1, 2]), ConfigError);
+});
+
+test('the example configurations in deploy/ are valid and describe the demo hierarchy', () => {
+  const roles: Record<string, string[]> = {};
+  for (const f of readdirSync(path.join(repoRoot, 'deploy')).filter((x) => x.endsWith('.idres.json'))) {
+    const c = validateConfig(JSON.parse(readFileSync(path.join(repoRoot, 'deploy', f), 'utf8')), f);
+    roles[c.roles.join('+')] = c.prefixes;
+  }
+  assert.deepEqual(roles, { top: ['88'], secondary: ['88.118'], business: ['88.118.8'], resolver: [] });
 });
 
 test('value specs from the command line', () => {
