@@ -58,12 +58,6 @@ export function writeEnvelope(env: Envelope, buf: Buffer, off = 0): void {
   buf.writeUInt32BE(env.messageLength >>> 0, off + 16);
 }
 
-export function encodeEnvelope(env: Envelope): Buffer {
-  const b = Buffer.alloc(ENVELOPE_SIZE);
-  writeEnvelope(env, b);
-  return b;
-}
-
 /** The RequestId of a datagram too broken to decode, if at least its first 12 bytes are there. */
 export function peekRequestId(buf: Buffer): number | undefined {
   return buf.length >= 12 ? buf.readUInt32BE(8) : undefined;

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import type { HandleValue } from '../model/value.js';
 import { Limits } from './constants.js';
 import { DecodeError } from './errors.js';
@@ -15,12 +14,6 @@ export function writeValue(w: Writer, v: HandleValue): void {
   w.u32(v.index).u32(v.timestamp).u8(v.ttlType).u32(v.ttl).u8(v.permissions).utf8(v.type).byteString(v.data);
   w.u32(v.references.length);
   for (const r of v.references) w.utf8(r.handle).u32(r.index);
-}
-
-export function encodedValueSize(v: HandleValue): number {
-  let n = MIN_VALUE_SIZE + Buffer.byteLength(v.type) + v.data.length;
-  for (const r of v.references) n += 8 + Buffer.byteLength(r.handle);
-  return n;
 }
 
 export function readValue(r: Reader): HandleValue {
@@ -50,11 +43,4 @@ export function readValueList(r: Reader): HandleValue[] {
   const out = new Array<HandleValue>(n);
   for (let i = 0; i < n; i++) out[i] = readValue(r);
   return out;
-}
-
-/** Whether value data reads as text (valid UTF-8 without control characters other than tab and newlines). */
-export function looksLikeText(data: Buffer): boolean {
-  if (!isUtf8(data)) return false;
-  for (const c of data) if ((c < 0x20 && c !== 9 && c !== 10 && c !== 13) || c === 0x7f) return false;
-  return true;
 }

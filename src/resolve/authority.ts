@@ -1,17 +1,17 @@
 import { ResponseCode } from '../protocol/constants.js';
 import { encodeErrorBody, encodeHandleValues, type ResolutionRequest } from '../protocol/bodies.js';
-import { normalisePrefix, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
+import { normalisePrefix } from '../model/handle.js';
 import { type HandleValue, ValueFilter, isPublic, minTtlSeconds } from '../model/value.js';
 import type { Registry } from '../store/registry.js';
 import type { Answer } from './answer.js';
-
 
 export const NOT_HOMED_MESSAGE = "That prefix doesn't live here";
 
 /**
  * Answers resolutions from the local registry for the prefixes this node homes, with the reference's
- * semantics: 301 for a prefix not homed here, 100 for a handle that does not exist, 200 when the filter
- * (types and indexes, a union) selects nothing that the asker may read.
+ * semantics: 100 for a handle that does not exist, 200 when the filter (types and indexes, a union) selects
+ * nothing the asker may read. Which handles are its to answer (and the 301 for the rest) is the pipeline's
+ * business.
  */
 export class Authority {
   private homed = new Set<string>();
@@ -29,14 +29,7 @@ export class Authority {
     return this.homed.has(normalisePrefix(prefix));
   }
 
-  /** Whether this node answers for a handle: its prefix is homed, or it is the prefix handle of a homed prefix. */
-  answersFor(handle: string): boolean {
-    const p = prefixOfPrefixHandle(handle);
-    if (p !== undefined && this.homes(p)) return true;
-    return this.homes(splitHandle(handle).prefix);
-  }
-
-  /** Answer from the registry. The caller has checked that the handle is ours (answersFor). */
+  /** Answer from the registry. The caller has checked that the handle is ours. */
   resolve(req: ResolutionRequest, opts: { authenticated: boolean; nowSeconds: number }): Answer {
     const handleKey = this.registry.key(req.handle);
     const values = this.registry.getValues(req.handle);
