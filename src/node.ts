@@ -105,6 +105,23 @@ export class IdresNode {
     return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local);
   }
 
+  /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
+  stats(): Record<string, unknown> {
+    const h = this.handler.stats;
+    const c = this.pipeline.cache.stats;
+    const u = this.upstream?.stats;
+    return {
+      requests: h.requests,
+      responseCodes: Object.fromEntries(h.byResponseCode),
+      dropped: h.dropped,
+      protocolErrors: h.protocolErrors,
+      internalErrors: h.internalErrors,
+      cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
+      ...(u ? { upstream: { queries: u.upstreamQueries, ...('walks' in u ? { walks: u.walks, referrals: u.referralsFollowed } : {}) } } : {}),
+      memory: process.memoryUsage(),
+    };
+  }
+
   /** Drop cached answers made stale by writes (this process's or another's) now, without waiting. */
   noticeWrites(): void {
     this.local?.changes.check();

@@ -24,6 +24,8 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
       },
     );
   };
+  // SIGUSR2: one line of counters on stdout (requests, response codes, cache, upstream), for operators.
+  process.on('SIGUSR2', () => console.log(`idres stats ${JSON.stringify(node.stats())}`));
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return node;

@@ -47,7 +47,7 @@ function pad(n: number, w: number): string {
  * batch and a production date; device records add a firmware version and a maintenance contact; some carry
  * a supply chain record as JSON; one in ten has an internal cost value that is not public.
  */
-export function generateProducts(prefix: string, count: number, seed = 20261128): ProductRecord[] {
+export function generateProducts(prefix: string, count: number, seed = 20261128, opts: { compact?: boolean } = {}): ProductRecord[] {
   const rnd = seededRandom(seed);
   const out: ProductRecord[] = [];
   // Every record is administered by the prefix's administrator, as records created by the reference tools are.
@@ -61,8 +61,14 @@ export function generateProducts(prefix: string, count: number, seed = 20261128)
     const batch = `${year}${pad(month, 2)}-${pad(1 + Math.floor(rnd() * 40), 3)}`;
     const suffix = `${line.code}-${model.replace(/[^A-Za-z0-9]/g, '')}-${pad(i, 7)}`;
     const handle = `${prefix}/${suffix}`;
+    const url = makeValue(1, 'URL', `https://trace.example-factory.cn/p/${suffix.toLowerCase()}`);
+    if (opts.compact) {
+      // What a scanner mostly needs, in one datagram: where to go, what it is, which batch.
+      out.push({ handle, values: [url, makeValue(2, 'productName', `${line.en} ${model}`), makeValue(4, 'batch', batch), makeValue(Index.HS_ADMIN, 'HS_ADMIN', admin)] });
+      continue;
+    }
     const values: HandleValue[] = [
-      makeValue(1, 'URL', `https://trace.example-factory.cn/p/${suffix.toLowerCase()}`),
+      url,
       makeValue(2, 'productName', `${line.name} ${model} (${line.en})`),
       makeValue(3, 'model', model),
       makeValue(4, 'batch', batch),

@@ -14,6 +14,11 @@ export interface CachedAnswer {
   freshUntil: number;
   /** Answered from this node's own registry (never served stale: the registry is always there). */
   local: boolean;
+  /**
+   * The whole response packet, made on the first hit, into which only the per-request fields are patched
+   * (the hot path: see Responder.patched).
+   */
+  packet?: Buffer;
 }
 
 export interface CacheOptions {
@@ -29,19 +34,26 @@ export class CacheStats {
   invalidations = 0;
 }
 
-/** Per-entry overhead counted against the byte bound: the entry object, the key, the index entry. */
-const ENTRY_OVERHEAD = 160;
+/**
+ * Per-entry overhead counted against the byte bound beside the bytes and the key: the entry object, the
+ * LRU's bookkeeping, the handle index (measured with bench/memory, about 300 bytes; rounded up).
+ */
+const ENTRY_OVERHEAD = 400;
 
 export class AnswerCache {
   readonly stats = new CacheStats();
   private readonly lru: LRUCache<string, CachedAnswer>;
-  /** handle key → cache keys of every variant (filters, authentication) of its answers. */
-  private readonly byHandle = new Map<string, Set<string>>();
+  /**
+   * handle key → cache key(s) of every variant (filters, authentication) of its answers: a plain string for
+   * the usual single variant, a Set only when there are more (a Set per entry would cost more than the entry).
+   */
+  private readonly byHandle = new Map<string, string | Set<string>>();
 
   constructor(private readonly opts: CacheOptions) {
     this.lru = new LRUCache<string, CachedAnswer>({
       maxSize: Math.max(opts.maxBytes, 1),
-      sizeCalculation: (v, k) => v.body.length + k.length + ENTRY_OVERHEAD,
+      // The body, and the response packet made from it on the first hit (the body plus 48 bytes).
+      sizeCalculation: (v, k) => 2 * v.body.length + 48 + k.length + ENTRY_OVERHEAD,
       dispose: (v, k) => this.unindex(v.handleKey, k),
     });
   }
@@ -75,21 +87,26 @@ export class AnswerCache {
   set(key: string, answer: CachedAnswer, now: number): void {
     const ttl = answer.freshUntil - now;
     if (ttl <= 0 || this.opts.maxBytes <= 0) return;
+    // Small Buffers are slices of shared 8 KiB pool slabs; a cached slice would keep its whole slab alive
+    // for as long as the answer lives. Cached bytes get memory of their own.
+    answer.body = ownBytes(answer.body);
     // Local answers are dropped on writes, not served stale, so they need no stale window.
     const keepFor = answer.local ? ttl : ttl + this.opts.staleWindowMs;
     this.lru.set(key, answer, { ttl: keepFor });
     if (!this.lru.has(key)) return; // too large to keep
-    let set = this.byHandle.get(answer.handleKey);
-    if (!set) this.byHandle.set(answer.handleKey, (set = new Set()));
-    set.add(key);
+    const known = this.byHandle.get(answer.handleKey);
+    if (known === undefined) this.byHandle.set(answer.handleKey, key);
+    else if (typeof known === 'string') {
+      if (known !== key) this.byHandle.set(answer.handleKey, new Set([known, key]));
+    } else known.add(key);
     this.stats.inserts++;
   }
 
   /** Drop every cached answer about a handle. */
   invalidate(handleKey: string): void {
     const keys = this.byHandle.get(handleKey);
-    if (!keys) return;
-    for (const k of [...keys]) this.lru.delete(k);
+    if (keys === undefined) return;
+    for (const k of typeof keys === 'string' ? [keys] : [...keys]) this.lru.delete(k);
     this.byHandle.delete(handleKey);
     this.stats.invalidations++;
   }
@@ -110,9 +127,20 @@ export class AnswerCache {
   }
 
   private unindex(handleKey: string, key: string): void {
-    const set = this.byHandle.get(handleKey);
-    if (!set) return;
-    set.delete(key);
-    if (set.size === 0) this.byHandle.delete(handleKey);
+    const known = this.byHandle.get(handleKey);
+    if (known === undefined) return;
+    if (typeof known === 'string') {
+      if (known === key) this.byHandle.delete(handleKey);
+      return;
+    }
+    known.delete(key);
+    if (known.size === 1) this.byHandle.set(handleKey, known.values().next().value!);
   }
+}
+
+/** A copy in memory of its own (not a pool slab), exactly as long as the bytes. */
+export function ownBytes(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
 }

@@ -4,7 +4,7 @@ import { DecodeError } from '../protocol/errors.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse } from '../protocol/bodies.js';
 import type { SiteInfo } from '../model/site.js';
-import { AnswerCache } from './cache.js';
+import { AnswerCache, ownBytes } from './cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
 import type { ReplyOptions, Responder } from './respond.js';
 
@@ -60,6 +60,8 @@ export class RequestHandler implements PacketHandler {
 
   handle(bytes: Buffer, meta: RequestMeta): Reply | Promise<Reply> {
     this.stats.requests++;
+    const fast = this.fromCache(bytes, meta);
+    if (typeof fast !== 'boolean') return fast;
     let req: Packet;
     try {
       req = decodePacket(bytes);
@@ -71,12 +73,34 @@ export class RequestHandler implements PacketHandler {
       return null;
     }
     try {
-      const reply = this.dispatch(req, meta);
+      const reply = this.dispatch(req, meta, fast);
       if (reply instanceof Promise) return reply.then((r) => this.finish(req, r, meta), (err: unknown) => this.failed(req, err, meta));
       return this.finish(req, reply, meta);
     } catch (err) {
       return this.failed(req, err, meta);
     }
+  }
+
+  /**
+   * The hot path, before any decoding: a plain resolution (no digest, no signature, no session) whose answer
+   * is in the cache is answered by patching the per-request fields into the cached response packet. The
+   * framing is checked as strictly as decodePacket does; anything unusual returns undefined and takes the
+   * full path. Returns the response, or whether the cache was already asked (and missed).
+   */
+  private fromCache(b: Buffer, meta: RequestMeta): Buffer | boolean {
+    const len = b.length;
+    if (len < 48 || b.readUInt32BE(16) !== len - 20 || (b[2]! & 0xe0) !== 0 || b.readUInt32BE(12) !== 0) return false;
+    if (b.readUInt32BE(20) !== OpCode.RESOLUTION || b.readUInt32BE(24) !== 0) return false;
+    const flags = b.readUInt32BE(28);
+    if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC)) return false;
+    const bodyLength = b.readUInt32BE(40);
+    if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
+    const hit = this.pipeline.lookup(AnswerCache.key(b.subarray(44, 44 + bodyLength), false), Date.now());
+    if (!hit) return true;
+    const template = (hit.packet ??= ownBytes(this.responder.template(hit.responseCode, hit.body)));
+    if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
+    this.stats.count(hit.responseCode);
+    return this.responder.patched(b, template, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
   private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer {
@@ -124,7 +148,7 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta): Buffer | Promise<Buffer> {
+  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean): Buffer | Promise<Buffer> {
     if (req.envelope.compressed || req.envelope.encrypted) {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'compressed or encrypted messages need a session');
     }
@@ -132,7 +156,7 @@ export class RequestHandler implements PacketHandler {
     const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     switch (req.header.opCode) {
       case OpCode.RESOLUTION:
-        return this.resolution(req, keep);
+        return this.resolution(req, keep, cacheAsked);
       case OpCode.GET_SITE_INFO:
         return this.responder.reply(req, ResponseCode.SUCCESS, this.siteBody, keep);
       default:
@@ -145,10 +169,10 @@ export class RequestHandler implements PacketHandler {
     }
   }
 
-  private resolution(req: Packet, keep: ReplyOptions): Buffer | Promise<Buffer> {
+  private resolution(req: Packet, keep: ReplyOptions, cacheAsked: boolean): Buffer | Promise<Buffer> {
     const now = Date.now();
     const key = AnswerCache.key(req.body, false);
-    const hit = this.pipeline.lookup(key, now);
+    const hit = cacheAsked ? undefined : this.pipeline.lookup(key, now);
     if (hit) return this.responder.reply(req, hit.responseCode, hit.body, keep);
     const r = decodeResolutionRequest(req.body);
     if (r.handle === HEARTBEAT_HANDLE) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', keep);

@@ -70,6 +70,47 @@ export class Responder {
     return encodePacket(envelope, header, parts, signPacket(packet, this.signingKey, version));
   }
 
+  /**
+   * A response packet for a cached answer with every per-request field left blank, to be filled in by
+   * patched() for each request that hits the answer.
+   */
+  template(responseCode: number, body: Buffer): Buffer {
+    return encodePacket(
+      { major: 0, minor: 0, compressed: false, encrypted: false, truncated: false, suggestedMajor: PROTOCOL_MAJOR, suggestedMinor: PROTOCOL_MINOR, sessionId: 0, requestId: 0, sequence: 0 },
+      { opCode: 1, responseCode, opFlags: 0, siteSerial: this.siteSerial, recursionCount: 0, expiration: 0 },
+      body,
+    );
+  }
+
+  /**
+   * The hot path: the response to a request that was not decoded (the caller checked its framing, and that
+   * it asks for neither a digest nor a signature) made from a template by patching in what reply() would
+   * have computed: version, SessionId, RequestId, flags, recursion count, expiration.
+   */
+  patched(req: Buffer, template: Buffer, keepConnection: boolean): Buffer {
+    const out = Buffer.allocUnsafe(template.length);
+    template.copy(out);
+    // The lower of 2.11 and the version the client proposes (its suggestion, or its own version without one).
+    const sMajor = req[2]! & 0x03;
+    const major = sMajor === 0 ? req[0]! : sMajor;
+    const minor = sMajor === 0 ? req[1]! : req[3]!;
+    if (major < PROTOCOL_MAJOR || (major === PROTOCOL_MAJOR && minor < PROTOCOL_MINOR)) {
+      out[0] = major;
+      out[1] = minor;
+    } else {
+      out[0] = PROTOCOL_MAJOR;
+      out[1] = PROTOCOL_MINOR;
+    }
+    req.copy(out, 4, 4, 12); // SessionId, RequestId
+    let flags = req.readUInt32BE(28) & ~(OpFlag.CN | OpFlag.KC);
+    if (this.primary) flags |= OpFlag.AT;
+    if (keepConnection) flags |= OpFlag.KC;
+    out.writeUInt32BE(flags >>> 0, 28);
+    out[34] = req[34]!; // RecursionCount
+    out.writeUInt32BE(this.nowSeconds() + EXPIRATION_SECONDS, 36);
+    return out;
+  }
+
   error(req: Packet, responseCode: number, message: string, opts: ReplyOptions = {}): Buffer {
     return this.reply(req, responseCode, encodeErrorBody(message), opts);
   }

@@ -1,0 +1,66 @@
+// Scenario "hot": resolutions of a 1 M-identifier registry with a Zipf-like popularity, answered from the
+// hot cache, over UDP; the same requests answered by the baseline responder in the same run; medians of
+// several runs and the ratio. Also the p99 latency at a fixed 20,000 queries a second.
+//
+//   npm run bench:hot -- [--count 1000000] [--runs 3] [--duration 10] [--concurrency 200] [--workers N]
+import path from 'node:path';
+import { Child, type Measured, arg, cliPath, describe, distBench, freePort, machine, makeNodeDir, measure, median, nodeDirHandles, patchConfig, removeDir, tempDir, zipfPicker } from './common.js';
+
+const count = arg('count', 1_000_000);
+const runs = arg('runs', 3);
+const durationMs = arg('duration', 10) * 1000;
+const concurrency = arg('concurrency', 200);
+const workers = arg('workers', 0);
+
+async function main(): Promise<void> {
+  console.log(`machine: ${machine()}`);
+  const dir = path.join(tempDir('hot'), 'node');
+  let t = performance.now();
+  makeNodeDir(dir, count);
+  patchConfig(dir, (c) => {
+    (c.cache as Record<string, unknown>).maxBytes = 1024 * 2 ** 20;
+    if (workers) c.workers = workers;
+  });
+  console.log(`registry of ${count} identifiers written in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  t = performance.now();
+  const handles = nodeDirHandles(count);
+  const pick = zipfPicker(count);
+  console.log(`requests and Zipf sequence prepared in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  const results: Record<'baseline' | 'idres', Measured[]> = { baseline: [], idres: [] };
+  const p99at20k: number[] = [];
+  for (let run = 1; run <= runs; run++) {
+    for (const who of ['baseline', 'idres'] as const) {
+      const port = await freePort();
+      const server =
+        who === 'baseline'
+          ? await Child.start([path.join(distBench, 'baseline-responder.js'), '--port', String(port), '--count', String(count)], /baseline ready/)
+          : await Child.start([cliPath, 'serve', '--dir', dir, '--port', String(port)], /serving/);
+      try {
+        const load = { host: '127.0.0.1', port, transport: 'udp' as const, handles, pick, concurrency };
+        await measure(server, { ...load, rate: 0, durationMs: 3000 }); // warm-up: caches, JIT
+        const m = await measure(server, { ...load, rate: 0, durationMs });
+        results[who].push(m);
+        console.log(describe(`run ${run} ${who.padEnd(8)}`, m));
+        if (who === 'idres') {
+          const fixed = await measure(server, { ...load, rate: 20000, durationMs: 5000 });
+          p99at20k.push(fixed.report.latencyUs.p99);
+          console.log(`run ${run} idres at 20,000 q/s: p50 ${fixed.report.latencyUs.p50} µs  p99 ${fixed.report.latencyUs.p99} µs  p99.9 ${fixed.report.latencyUs.p999} µs  lost ${fixed.report.lost}`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const mq = (w: 'baseline' | 'idres') => median(results[w].map((m) => m.report.qps));
+  const mc = (w: 'baseline' | 'idres') => median(results[w].map((m) => m.serverCpuUsPerAnswer));
+  console.log('');
+  console.log(`median of ${runs}: baseline ${mq('baseline')} q/s (${mc('baseline').toFixed(1)} µs CPU/answer); idres ${mq('idres')} q/s (${mc('idres').toFixed(1)} µs CPU/answer)`);
+  console.log(`ratio idres/baseline: ${(mq('idres') / mq('baseline')).toFixed(2)}; p99 at 20,000 q/s: ${median(p99at20k)} µs`);
+  removeDir(path.dirname(dir));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
