@@ -14,6 +14,8 @@ export interface NodeConfig {
   /** Prefixes this node homes (answers for authoritatively). */
   prefixes: string[];
   listen: { host: string; port: number };
+  /** Processes serving the port together (node:cluster); 1 is a single process. */
+  workers: number;
   /** The address written into this node's site record: what clients elsewhere use to reach it. */
   publicAddress: string;
   /** Fold the case of suffixes (the reference's default). Fixed once the registry holds data. */
@@ -61,6 +63,7 @@ export function defaultConfig(): NodeConfig {
     roles: ['business'],
     prefixes: [],
     listen: { host: '127.0.0.1', port: DEFAULT_PORT },
+    workers: 1,
     publicAddress: '127.0.0.1',
     caseFoldSuffix: true,
     site: { serial: 1, serverId: 1, description: 'idres node' },
@@ -154,6 +157,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
       if ('port' in l) c.listen.port = int(l.port, 'listen.port', 0, 65535) ?? c.listen.port;
     }
   }
+  if ('workers' in raw) c.workers = int(raw.workers, 'workers', 1, 64) ?? c.workers;
   if ('publicAddress' in raw) {
     const a = str(raw.publicAddress, 'publicAddress');
     if (a !== undefined && !isIP(a)) problems.push(`publicAddress must be an IP address, not "${a}"`);

@@ -22,6 +22,8 @@ import { UdpFrontEnd } from './server/udp.js';
 export interface StartOptions {
   host?: string;
   port?: number;
+  /** This process is one of several workers serving the same port. */
+  shared?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -86,7 +88,9 @@ export class IdresNode {
     let handler!: RequestHandler;
     const udp = new UdpFrontEnd(proxyHandler(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
     const tcp = new TcpFrontEnd(proxyHandler(() => handler), config.tcp);
-    const port = await bindBoth(udp, tcp, config.listen.host, config.listen.port);
+    const port = opts.shared
+      ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
+      : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
 
     const site = ownSite({
       serial: config.site.serial,
@@ -164,6 +168,13 @@ async function bindBoth(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port: 
       if (port !== 0 || attempt >= 20) throw err;
     }
   }
+}
+
+async function bindShared(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port: number): Promise<number> {
+  if (port === 0) throw new Error('workers need a fixed port');
+  await udp.listen(host, port, true);
+  await tcp.listen(host, port, true);
+  return port;
 }
 
 /** Keep the HS_SITE of this node's own prefix handles in step with the address and port it serves on. */

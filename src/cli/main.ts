@@ -66,8 +66,9 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .option('--listen <address>', 'override the configured listen address')
     .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
+    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
     .action(async (o) => {
-      await serveCommand({ dir: o.dir, host: o.listen, port: o.port });
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, ...(o.workers ? { workers: o.workers } : {}) });
     });
 
   program

@@ -26,7 +26,7 @@ export async function quickstartCommand(o: { dir: string; port: number; count: n
       registry.close();
     }
   }
-  const node = await serveCommand({ dir: o.dir, port: o.port });
+  const node = (await serveCommand({ dir: o.dir, port: o.port, workers: 1 }))!;
   const sample = node.registry?.list(DEMO_PREFIX, { limit: 1 })[0]?.handle ?? `${DEMO_PREFIX}/PUMP-XB200-0000001`;
   const server = `${node.config.listen.host}:${node.port}`;
   console.log('');

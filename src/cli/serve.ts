@@ -1,11 +1,33 @@
+import { loadConfig } from '../config.js';
 import { IdresNode } from '../node.js';
+import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
 
-export async function serveCommand(o: { dir: string; host?: string; port?: number }): Promise<IdresNode> {
+export async function serveCommand(o: { dir: string; host?: string; port?: number; workers?: number }): Promise<IdresNode | undefined> {
+  const config = loadConfig(o.dir);
+  const workers = o.workers ?? config.workers;
+  const host = o.host ?? config.listen.host;
+  if (workers > 1 && !isWorker()) {
+    let port = o.port ?? config.listen.port;
+    if (port === 0) port = await freeUdpPort(host);
+    runPrimary({
+      workers,
+      port,
+      log: (m) => console.log(`idres: ${m}`),
+      onAllListening: () =>
+        console.log(`idres: ${config.roles.join('+')} node serving ${config.prefixes.join(', ') || 'no prefix'} on ${host} port ${port} (UDP and TCP) with ${workers} workers`),
+    });
+    return undefined;
+  }
   const node = await IdresNode.start(o.dir, {
     ...(o.host !== undefined ? { host: o.host } : {}),
-    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(isWorker() ? { port: Number(process.env.IDRES_PORT), shared: true } : o.port !== undefined ? { port: o.port } : {}),
   });
-  const { host } = node.config.listen;
+  if (isWorker()) {
+    process.send?.('listening');
+    process.on('SIGUSR2', () => console.log(`idres stats ${JSON.stringify({ worker: process.pid, ...node.stats() })}`));
+    process.once('SIGTERM', () => node.stop().then(() => process.exit(0)));
+    return node;
+  }
   console.log(
     `idres: ${node.config.roles.join('+')} node serving ${node.config.prefixes.join(', ') || 'no prefix'} ` +
       `on ${host} port ${node.port} (UDP and TCP)` +

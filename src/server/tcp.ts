@@ -27,13 +27,14 @@ export class TcpFrontEnd {
     private readonly opts: TcpOptions,
   ) {}
 
-  async listen(host: string, port: number): Promise<number> {
+  /** Bind; with `shared`, a worker of several serving one port (cluster shares the listening socket). */
+  async listen(host: string, port: number, shared = false): Promise<number> {
     const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
     server.maxConnections = this.opts.maxConnections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, exclusive: true }, () => {
+      server.listen({ host, port, exclusive: !shared }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -5,6 +5,10 @@ import { DecodeError } from '../protocol/errors.js';
 import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
 import type { PacketHandler } from '../resolve/handler.js';
 
+/** dgram's reusePort option arrived in Node 22.12. */
+const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+export const HAS_REUSEPORT = major > 22 || (major === 22 && minor >= 12);
+
 export interface UdpOptions {
   /** Largest response (message bytes) sent over UDP; larger answers are refused with TC so the client uses TCP. */
   maxResponseBytes: number;
@@ -25,14 +29,25 @@ export class UdpFrontEnd {
     private readonly opts: UdpOptions,
   ) {}
 
-  async listen(host: string, port: number): Promise<number> {
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  /**
+   * Bind. With `shared` (a worker of several serving one port): on Node 22.12 and later each worker gets a
+   * socket of its own with SO_REUSEPORT and the kernel spreads the datagrams; before that, cluster hands
+   * every worker the primary's one socket.
+   */
+  async listen(host: string, port: number, shared = false): Promise<number> {
+    const options = {
+      type: isIPv6(host) ? ('udp6' as const) : ('udp4' as const),
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      ...(shared && HAS_REUSEPORT ? { reusePort: true } : {}),
+    };
+    const socket = dgram.createSocket(options);
     this.socket = socket;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err) => console.error(`udp: ${err.message}`));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(port, host, () => {
+      socket.bind({ port, address: host, exclusive: !shared || HAS_REUSEPORT }, () => {
         socket.off('error', reject);
         resolve();
       });
