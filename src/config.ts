@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { isValidPrefix } from './model/handle.js';
+import { DnsMappingError, normaliseZone } from './dns/mapping.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 
@@ -49,6 +50,25 @@ export interface NodeConfig {
     /** At most this long between checks for writes by other processes (the CLI, imports). */
     writeCheckMs: number;
   };
+  /** The DNS gateway (docs/dns.md): identifiers answered as DNS names under the zones. Off by default. */
+  dns: {
+    enabled: boolean;
+    /** UDP and TCP port, on the listen address (0: any free port). */
+    port: number;
+    /** Zones whose names map to identifiers, e.g. "id.example.cn" (canonical: lower case, no trailing dot). */
+    zones: string[];
+    /** Host names of the zones' name servers (NS records; the first is the SOA's primary). */
+    nameServers: string[];
+    /** The SOA's mailbox in DNS form; absent: hostmaster.<first zone>. */
+    hostmaster?: string;
+    /** TTL of the SOA and NS records. */
+    ttl: number;
+    /** The EDNS UDP payload size offered and honoured (1232: no IP fragmentation on common paths). */
+    udpPayloadSize: number;
+    /** Bound on the cache of encoded DNS answers. */
+    cacheMaxBytes: number;
+    tcpIdleTimeoutMs: number;
+  };
   /** Paths relative to the node folder. */
   database: string;
   serverKey: string;
@@ -57,6 +77,8 @@ export interface NodeConfig {
 export const CONFIG_FILE = 'idres.json';
 export const DEFAULT_DIR = 'idres-node';
 export const DEFAULT_PORT = 2641;
+/** Not 53 (that needs privileges) nor 5353 (mDNS). */
+export const DEFAULT_DNS_PORT = 5300;
 
 export function defaultConfig(): NodeConfig {
   return {
@@ -85,6 +107,17 @@ export function defaultConfig(): NodeConfig {
       maxTtlSeconds: 86400,
       staleWindowSeconds: 3600,
       writeCheckMs: 10,
+    },
+    dns: {
+      enabled: false,
+      port: DEFAULT_DNS_PORT,
+      zones: ['id.internal'],
+      // A gateway listening on loopback by default; an operator names the real servers.
+      nameServers: ['localhost.'],
+      ttl: 3600,
+      udpPayloadSize: 1232,
+      cacheMaxBytes: 16 * 1024 * 1024,
+      tcpIdleTimeoutMs: 10000,
     },
     database: 'registry.db',
     serverKey: 'keys/server.key.pem',
@@ -231,6 +264,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
       if ('writeCheckMs' in k) c.cache.writeCheckMs = int(k.writeCheckMs, 'cache.writeCheckMs', 0, 60000) ?? c.cache.writeCheckMs;
     }
   }
+  if ('dns' in raw) validateDns(raw.dns, c, problems, int);
   if (c.roles.includes('resolver')) c.recursion.allow = true;
   if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
     problems.push('recursion needs recursion.roots (where walks start) or recursion.upstream');
@@ -240,6 +274,63 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
 
   if (problems.length) throw new ConfigError(`${where}:\n  - ${problems.join('\n  - ')}`);
   return c;
+}
+
+/** A host name for NS and SOA fields: letters, digits, "-" and "_" in labels, written absolute. */
+function hostName(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const n = v.trim().replace(/\.$/, '').toLowerCase();
+  if (n.length === 0 || n.length > 253 || !n.split('.').every((l) => /^[a-z0-9_-]{1,63}$/.test(l))) return undefined;
+  return n + '.';
+}
+
+function validateDns(
+  d: unknown,
+  c: NodeConfig,
+  problems: string[],
+  int: (v: unknown, name: string, min: number, max: number) => number | undefined,
+): void {
+  if (!isObject(d)) {
+    problems.push('dns must be an object');
+    return;
+  }
+  for (const k of Object.keys(d)) if (!(k in c.dns) && k !== 'hostmaster') problems.push(`unknown setting "dns.${k}"`);
+  if ('enabled' in d) {
+    if (typeof d.enabled !== 'boolean') problems.push('dns.enabled must be true or false');
+    else c.dns.enabled = d.enabled;
+  }
+  if ('port' in d) c.dns.port = int(d.port, 'dns.port', 0, 65535) ?? c.dns.port;
+  if ('zones' in d) {
+    if (!Array.isArray(d.zones) || d.zones.length === 0) problems.push('dns.zones must be a list of zone names such as "id.example.cn"');
+    else {
+      const zones: string[] = [];
+      for (const z of d.zones) {
+        try {
+          if (typeof z !== 'string') throw new DnsMappingError(`${JSON.stringify(z)} is not a zone name`);
+          zones.push(normaliseZone(z));
+        } catch (err) {
+          if (!(err instanceof DnsMappingError)) throw err;
+          problems.push(`dns.zones: ${err.message}`);
+        }
+      }
+      if (new Set(zones).size !== zones.length) problems.push('dns.zones lists a zone twice');
+      c.dns.zones = zones;
+    }
+  }
+  if ('nameServers' in d) {
+    const list = Array.isArray(d.nameServers) ? d.nameServers.map(hostName) : [];
+    if (list.length === 0 || list.some((x) => x === undefined)) problems.push('dns.nameServers must be a list of host names such as "ns1.example.cn"');
+    else c.dns.nameServers = list as string[];
+  }
+  if ('hostmaster' in d && d.hostmaster !== undefined && d.hostmaster !== null) {
+    const h = hostName(d.hostmaster);
+    if (!h) problems.push('dns.hostmaster must be a mailbox in DNS form such as "hostmaster.example.cn"');
+    else c.dns.hostmaster = h;
+  }
+  if ('ttl' in d) c.dns.ttl = int(d.ttl, 'dns.ttl', 0, 7 * 86400) ?? c.dns.ttl;
+  if ('udpPayloadSize' in d) c.dns.udpPayloadSize = int(d.udpPayloadSize, 'dns.udpPayloadSize', 512, 4096) ?? c.dns.udpPayloadSize;
+  if ('cacheMaxBytes' in d) c.dns.cacheMaxBytes = int(d.cacheMaxBytes, 'dns.cacheMaxBytes', 0, 2 ** 40) ?? c.dns.cacheMaxBytes;
+  if ('tcpIdleTimeoutMs' in d) c.dns.tcpIdleTimeoutMs = int(d.tcpIdleTimeoutMs, 'dns.tcpIdleTimeoutMs', 100, 3600000) ?? c.dns.tcpIdleTimeoutMs;
 }
 
 /** Read <dir>/idres.json and apply IDRES_LISTEN_HOST / IDRES_PORT from the environment. */

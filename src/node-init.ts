@@ -28,6 +28,8 @@ export interface InitOptions {
   upstream?: string;
   /** Honour REC on a node that is not a resolver. */
   allowRecursion?: boolean;
+  /** DNS gateway settings over the defaults (docs/dns.md). */
+  dns?: Partial<NodeConfig['dns']>;
 }
 
 /** Write a private key readable by its owner only. */
@@ -66,6 +68,7 @@ export function initNode(o: InitOptions): NodeConfig {
       roots: o.roots ?? [],
       ...(o.upstream ? { upstream: o.upstream } : {}),
     },
+    dns: { ...c.dns, ...o.dns },
     site: { ...c.site, description: o.description ?? `idres ${(o.roles ?? c.roles).join('+')} node for ${(o.prefixes ?? []).join(', ') || 'no prefix'}` },
   };
   if (raw.publicAddress === '0.0.0.0' || raw.publicAddress === '::') {

@@ -18,6 +18,7 @@ import { Responder } from './resolve/respond.js';
 import { ownSite } from './resolve/site-info.js';
 import { TcpFrontEnd } from './server/tcp.js';
 import { UdpFrontEnd } from './server/udp.js';
+import { type RunningDns, startDns } from './dns/start.js';
 
 export interface StartOptions {
   host?: string;
@@ -51,6 +52,8 @@ export class IdresNode {
     private readonly tcp: TcpFrontEnd,
     private readonly client: HandleClient,
     private readonly local: LocalAnswerers | undefined,
+    /** The DNS gateway when `dns.enabled` (docs/dns.md). */
+    readonly dns: RunningDns | undefined,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
@@ -106,7 +109,21 @@ export class IdresNode {
       refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
     }
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local);
+
+    // The DNS front door, after the Handle transports: the same pipeline, so the same hot cache.
+    let dns: RunningDns | undefined;
+    if (config.dns.enabled) {
+      try {
+        dns = await startDns(config, pipeline, log);
+      } catch (err) {
+        await Promise.all([udp.close(), tcp.close()]);
+        client.close();
+        registry?.close();
+        throw err;
+      }
+    }
+
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -132,7 +149,7 @@ export class IdresNode {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.udp.close(), this.tcp.close()]);
+    await Promise.all([this.udp.close(), this.tcp.close(), this.dns?.server.close()]);
     this.client.close();
     this.registry?.close();
   }

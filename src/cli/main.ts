@@ -11,6 +11,8 @@ import { resolveCommand } from './resolve.js';
 import { quickstartCommand } from './quickstart.js';
 import { delegateCommand, homePrefixCommand, listPrefixesCommand } from './prefix.js';
 import { demoCommand } from './demo.js';
+import { dnsNameCommand } from './dns-name.js';
+import { DnsMappingError } from '../dns/mapping.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const dirOption = () =>
@@ -43,6 +45,8 @@ export function buildProgram(): Command {
     .option('--root <address:port>', 'a root (top-level) server where recursive walks start (repeatable)', collect, [])
     .option('--upstream <address:port>', 'forward recursive requests to this server instead of walking')
     .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
+    .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', parsePort)
+    .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
     .action((o) =>
       initCommand({
         dir: o.dir,
@@ -57,6 +61,9 @@ export function buildProgram(): Command {
         roots: o.root,
         upstream: o.upstream,
         ...(o.allowRecursion ? { allowRecursion: true } : {}),
+        ...(o.dnsPort !== undefined || o.dnsZone.length
+          ? { dns: { enabled: true, ...(o.dnsPort !== undefined ? { port: o.dnsPort } : {}), ...(o.dnsZone.length ? { zones: o.dnsZone } : {}) } }
+          : {}),
       }),
     );
 
@@ -165,6 +172,14 @@ export function buildProgram(): Command {
     .action((p, o) => homePrefixCommand(p, { dir: o.dir, unhome: Boolean(o.unhome) }));
 
   program
+    .command('dns-name')
+    .description("the DNS name of an identifier, or the identifier of a DNS name (the gateway's mapping, docs/dns.md)")
+    .argument('<identifier-or-name>', 'e.g. 88.118.8/ABC123, or abc123._.8.118.88.id.internal')
+    .option('-z, --zone <zone>', 'the zone (repeatable; default: the zones of the node in --dir, else id.internal)', collect, [])
+    .addOption(dirOption())
+    .action((x, o) => dnsNameCommand(x, { zones: o.zone, dir: o.dir }));
+
+  program
     .command('demo')
     .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
     .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
@@ -195,7 +210,8 @@ export async function main(argv: string[]): Promise<void> {
       err instanceof ConfigError ||
       err instanceof RegistryError ||
       err instanceof HandleSyntaxError ||
-      err instanceof ClientError
+      err instanceof ClientError ||
+      err instanceof DnsMappingError
     ) {
       console.error(`idres: ${err.message}`);
       process.exitCode = 2;

@@ -1,0 +1,33 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_FILE, defaultConfig, loadConfig } from '../config.js';
+import { parseScannedIdentifier } from '../model/handle.js';
+import { identifierToName, nameToIdentifier, normaliseZone } from '../dns/mapping.js';
+
+export interface DnsNameOptions {
+  /** Zones given on the command line; else the node's (--dir), else the default zone. */
+  zones: string[];
+  dir: string;
+}
+
+/** The zones to map under: --zone, else those of the node in --dir, else the default. */
+function zonesFor(o: DnsNameOptions): string[] {
+  if (o.zones.length) return o.zones.map(normaliseZone);
+  if (existsSync(path.join(o.dir, CONFIG_FILE))) return loadConfig(o.dir).dns.zones;
+  return defaultConfig().dns.zones;
+}
+
+/**
+ * `idres dns-name X`: an identifier (it has a slash, or is an hdl: URI or a URL) prints its DNS name under
+ * the first zone; a DNS name prints its identifier. Names never contain a slash, so the two cannot be
+ * confused. A DnsMappingError (printed by main) says why there is no mapping.
+ */
+export function dnsNameCommand(input: string, o: DnsNameOptions): void {
+  const zones = zonesFor(o);
+  const text = input.trim();
+  if (text.includes('/') || /^(?:urn:)?(?:hdl|handle|doi):/i.test(text)) {
+    console.log(identifierToName(parseScannedIdentifier(text), zones[0]!) + '.');
+  } else {
+    console.log(nameToIdentifier(text, zones));
+  }
+}

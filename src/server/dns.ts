@@ -1,0 +1,142 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { isIPv6 } from 'node:net';
+
+// The DNS front end: moves DNS messages over UDP and TCP (RFC 1035 4.2, RFC 7766) to a gateway and back.
+// Like the Handle front ends it knows nothing of what it carries. Over TCP each message is preceded by its
+// two-octet length; a connection may carry many queries, answered in order, until the client closes it or
+// stays idle past the timeout.
+
+/** What the transport needs: a query in, a response (or nothing) out, now or later. */
+export interface DnsHandler {
+  handle(bytes: Buffer, transport: 'udp' | 'tcp'): Buffer | null | Promise<Buffer | null>;
+}
+
+export interface DnsServerOptions {
+  tcpIdleTimeoutMs: number;
+  maxTcpConnections: number;
+}
+
+/** Queries read ahead on one TCP connection before reading pauses. */
+const MAX_QUEUED = 64;
+
+export class DnsServer {
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly handler: DnsHandler,
+    private readonly opts: DnsServerOptions,
+  ) {}
+
+  /** UDP and TCP on one port; with port 0, the port the kernel gives UDP, retried if TCP finds it taken. */
+  async listen(host: string, port: number): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      const bound = await this.listenUdp(host, port);
+      try {
+        await this.listenTcp(host, bound);
+        return bound;
+      } catch (err) {
+        await this.closeUdp();
+        if (port !== 0 || attempt >= 20) throw err;
+      }
+    }
+  }
+
+  private async listenUdp(host: string, port: number): Promise<number> {
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.udp = socket;
+    socket.on('message', (msg, rinfo) => {
+      const reply = this.handler.handle(msg, 'udp');
+      if (reply instanceof Promise) void reply.then((r) => this.sendUdp(r, rinfo));
+      else this.sendUdp(reply, rinfo);
+    });
+    socket.on('error', (err) => console.error(`dns udp: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    return socket.address().port;
+  }
+
+  private sendUdp(reply: Buffer | null, rinfo: dgram.RemoteInfo): void {
+    if (reply && this.udp) this.udp.send(reply, rinfo.port, rinfo.address);
+  }
+
+  private async listenTcp(host: string, port: number): Promise<number> {
+    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
+    server.maxConnections = this.opts.maxTcpConnections;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.tcp = server;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setTimeout(this.opts.tcpIdleTimeoutMs, () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+
+    let pending: Buffer = Buffer.alloc(0);
+    const queue: Buffer[] = [];
+    let pumping = false;
+
+    // Answers leave in the order the queries came, one at a time (a slow recursive answer holds the rest).
+    const pump = async () => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (queue.length > 0 && !socket.destroyed) {
+          const query = queue.shift()!;
+          if (queue.length < MAX_QUEUED && socket.isPaused()) socket.resume();
+          let reply = this.handler.handle(query, 'tcp');
+          if (reply instanceof Promise) reply = await reply;
+          if (socket.destroyed) return;
+          if (!reply) continue;
+          const frame = Buffer.allocUnsafe(2 + reply.length);
+          frame.writeUInt16BE(reply.length, 0);
+          reply.copy(frame, 2);
+          socket.write(frame);
+        }
+      } finally {
+        pumping = false;
+      }
+    };
+
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 2) {
+        const len = pending.readUInt16BE(0);
+        if (pending.length < 2 + len) break;
+        queue.push(pending.subarray(2, 2 + len));
+        pending = pending.subarray(2 + len);
+      }
+      if (queue.length >= MAX_QUEUED) socket.pause();
+      void pump();
+    });
+  }
+
+  private async closeUdp(): Promise<void> {
+    const s = this.udp;
+    this.udp = undefined;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  async close(): Promise<void> {
+    await this.closeUdp();
+    const server = this.tcp;
+    this.tcp = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
