@@ -114,7 +114,7 @@ export class IdresNode {
     let dns: RunningDns | undefined;
     if (config.dns.enabled) {
       try {
-        dns = await startDns(config, pipeline, log);
+        dns = await startDns(config, pipeline, log, opts.shared ?? false);
       } catch (err) {
         await Promise.all([udp.close(), tcp.close()]);
         client.close();

@@ -29,7 +29,7 @@ export interface RunningDns {
   port: number;
 }
 
-export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline, log: (m: string) => void): Promise<RunningDns> {
+export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline, log: (m: string) => void, shared = false): Promise<RunningDns> {
   const gateway = new DnsGateway(
     pipeline,
     {
@@ -42,6 +42,6 @@ export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline,
     log,
   );
   const server = new DnsServer(gateway, { tcpIdleTimeoutMs: config.dns.tcpIdleTimeoutMs, maxTcpConnections: config.tcp.maxConnections });
-  const port = await server.listen(config.listen.host, config.dns.port);
+  const port = await server.listen(config.listen.host, config.dns.port, shared);
   return { gateway, server, port };
 }

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
+import { HAS_REUSEPORT } from './udp.js';
 
 // The DNS front end: moves DNS messages over UDP and TCP (RFC 1035 4.2, RFC 7766) to a gateway and back.
 // Like the Handle front ends it knows nothing of what it carries. Over TCP each message is preceded by its
@@ -30,12 +31,16 @@ export class DnsServer {
     private readonly opts: DnsServerOptions,
   ) {}
 
-  /** UDP and TCP on one port; with port 0, the port the kernel gives UDP, retried if TCP finds it taken. */
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * UDP and TCP on one port; with port 0, the port the kernel gives UDP, retried if TCP finds it taken.
+   * With `shared`, one of several workers on a fixed port (as the Handle front ends: see server/udp.ts).
+   */
+  async listen(host: string, port: number, shared = false): Promise<number> {
+    if (shared && port === 0) throw new Error('workers need a fixed DNS port (dns.port)');
     for (let attempt = 0; ; attempt++) {
-      const bound = await this.listenUdp(host, port);
+      const bound = await this.listenUdp(host, port, shared);
       try {
-        await this.listenTcp(host, bound);
+        await this.listenTcp(host, bound, shared);
         return bound;
       } catch (err) {
         await this.closeUdp();
@@ -44,8 +49,13 @@ export class DnsServer {
     }
   }
 
-  private async listenUdp(host: string, port: number): Promise<number> {
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  private async listenUdp(host: string, port: number, shared: boolean): Promise<number> {
+    const socket = dgram.createSocket({
+      type: isIPv6(host) ? ('udp6' as const) : ('udp4' as const),
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      ...(shared && HAS_REUSEPORT ? { reusePort: true } : {}),
+    });
     this.udp = socket;
     socket.on('message', (msg, rinfo) => {
       const reply = this.handler.handle(msg, 'udp');
@@ -55,7 +65,7 @@ export class DnsServer {
     socket.on('error', (err) => console.error(`dns udp: ${err.message}`));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(port, host, () => {
+      socket.bind({ port, address: host, exclusive: !shared || HAS_REUSEPORT }, () => {
         socket.off('error', reject);
         resolve();
       });
@@ -67,12 +77,12 @@ export class DnsServer {
     if (reply && this.udp) this.udp.send(reply, rinfo.port, rinfo.address);
   }
 
-  private async listenTcp(host: string, port: number): Promise<number> {
+  private async listenTcp(host: string, port: number, shared: boolean): Promise<number> {
     const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
     server.maxConnections = this.opts.maxTcpConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port, exclusive: true }, () => {
+      server.listen({ host, port, exclusive: !shared }, () => {
         server.off('error', reject);
         resolve();
       });
