@@ -107,6 +107,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
 function finish(
   o: LoadOptions,
   started: number,
+  stoppedSending: number,
   cpu0: NodeJS.CpuUsage,
   sent: number,
   answered: number,
@@ -114,7 +115,8 @@ function finish(
   rcs: Map<number, number>,
   hist: LatencyHistogram,
 ): LoadReport {
-  const elapsed = performance.now() - started;
+  // The rate over the time requests were being sent (answers still in flight then arrive during the drain).
+  const elapsed = stoppedSending - started;
   const cpu = process.cpuUsage(cpu0);
   const responseCodes: Record<string, number> = {};
   for (const [rc, n] of rcs) responseCodes[rc] = n;
@@ -224,13 +226,14 @@ function runUdp(o: LoadOptions, templates: Templates, pick: () => number): Promi
       }, 200);
       setTimeout(() => {
         stopping = true;
+        const stoppedSending = performance.now();
         if (pacer) clearInterval(pacer);
         // Give answers in flight a moment, then count the rest lost.
         setTimeout(() => {
           clearInterval(sweeper);
           for (let s = 0; s < RING; s++) if (fragsLeft[s] !== 0) lost++;
           socket.close();
-          resolve(finish(o, started, cpu0, sent, answered, lost, rcs, hist));
+          resolve(finish(o, started, stoppedSending, cpu0, sent, answered, lost, rcs, hist));
         }, Math.min(timeoutMs, 500));
       }, o.durationMs);
     });
@@ -314,10 +317,11 @@ function runTcp(o: LoadOptions, templates: Templates, pick: () => number): Promi
     for (let i = 0; i < o.concurrency; i++) conns.push(worker());
     setTimeout(() => {
       stopping = true;
+      const stoppedSending = performance.now();
       // Let answers in flight arrive, then close what is still open (KC connections stay open otherwise).
       setTimeout(() => {
         for (const end of [...open.values()]) end();
-        void Promise.all(conns).then(() => resolve(finish(o, started, cpu0, sent, answered, lost, rcs, hist)));
+        void Promise.all(conns).then(() => resolve(finish(o, started, stoppedSending, cpu0, sent, answered, lost, rcs, hist)));
       }, 200);
     }, o.durationMs);
   });

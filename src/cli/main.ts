@@ -11,6 +11,7 @@ import { resolveCommand } from './resolve.js';
 import { quickstartCommand } from './quickstart.js';
 import { delegateCommand, homePrefixCommand, listPrefixesCommand } from './prefix.js';
 import { demoCommand } from './demo.js';
+import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
 
@@ -188,6 +189,32 @@ export function buildProgram(): Command {
     .action(async (o) => {
       await demoCommand({ dir: o.dir, port: o.port, count: o.count });
     });
+
+  program
+    .command('bench')
+    .description('load-test a Handle server (yours, on loopback): many requests in flight or a fixed rate, then rates, codes and latency')
+    .option('-s, --server <host:port>', 'the server under test', '127.0.0.1:2641')
+    .option('--handle <id>', 'an identifier to ask for (repeatable)', collect, [])
+    .option('--handles-file <file>', 'identifiers to ask for, one per line (asked in turn)')
+    .addOption(new Option('--transport <t>', 'udp, tcp (a connection per request) or tcp-kc (kept connections)').choices(['udp', 'tcp', 'tcp-kc']).default('udp'))
+    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', (v) => Number(v), 0)
+    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', (v) => Number(v), 100)
+    .option('--duration <seconds>', 'how long to run', (v) => Number(v), 10)
+    .option('--pipeline <n>', 'requests in flight per kept TCP connection', (v) => Number(v), 8)
+    .option('--json', 'print the report as JSON')
+    .action((o) =>
+      benchCommand({
+        server: o.server,
+        handles: o.handle,
+        handlesFile: o.handlesFile,
+        transport: o.transport,
+        rate: o.rate,
+        concurrency: o.concurrency,
+        durationSeconds: o.duration,
+        pipeline: o.pipeline,
+        json: Boolean(o.json),
+      }),
+    );
 
   program
     .command('quickstart')
