@@ -58,9 +58,19 @@ export class AnswerCache {
     });
   }
 
-  /** A cache key for a resolution: the request body as sent, and whether the asker was authenticated. */
+  /**
+   * A cache key for a resolution: the request body as sent (handle, indexes, types), read as latin1 so
+   * every byte is one character. Unauthenticated keys are the body alone (it starts with the handle's
+   * length, so with a 0 byte); authenticated ones are marked 'A'.
+   */
   static key(body: Buffer, authenticated: boolean): string {
-    return (authenticated ? 'A' : 'P') + body.toString('latin1');
+    const s = body.toString('latin1');
+    return authenticated ? 'A' + s : s;
+  }
+
+  /** The unauthenticated key of a body inside a larger buffer, without making a view of it first. */
+  static keyAt(buf: Buffer, start: number, end: number): string {
+    return buf.toString('latin1', start, end);
   }
 
   /** A fresh answer, or undefined (a stale one is not returned here: see getStale). */

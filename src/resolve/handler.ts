@@ -31,10 +31,21 @@ export class HandlerStats {
   strayResponses = 0;
   internalErrors = 0;
   tooLargeForUdp = 0;
-  readonly byResponseCode = new Map<number, number>();
+  /** Answers by response code: codes below 1024 in an array (no hashing per packet), others in a Map. */
+  private readonly common = new Float64Array(1024);
+  private readonly rare = new Map<number, number>();
 
   count(rc: number): void {
-    this.byResponseCode.set(rc, (this.byResponseCode.get(rc) ?? 0) + 1);
+    if (rc < 1024) this.common[rc]!++;
+    else this.rare.set(rc, (this.rare.get(rc) ?? 0) + 1);
+  }
+
+  get byResponseCode(): Map<number, number> {
+    const out = new Map(this.rare);
+    this.common.forEach((n, rc) => {
+      if (n > 0) out.set(rc, n);
+    });
+    return out;
   }
 }
 
@@ -95,7 +106,7 @@ export class RequestHandler implements PacketHandler {
     if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC)) return false;
     const bodyLength = b.readUInt32BE(40);
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
-    const hit = this.pipeline.lookup(AnswerCache.key(b.subarray(44, 44 + bodyLength), false), Date.now());
+    const hit = this.pipeline.lookup(AnswerCache.keyAt(b, 44, 44 + bodyLength), Date.now());
     if (!hit) return true;
     const template = (hit.packet ??= ownBytes(this.responder.template(hit.responseCode, hit.body)));
     if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
