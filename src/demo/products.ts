@@ -48,8 +48,12 @@ function pad(n: number, w: number): string {
  * a supply chain record as JSON; one in ten has an internal cost value that is not public.
  */
 export function generateProducts(prefix: string, count: number, seed = 20261128): ProductRecord[] {
+  return [...productRecords(prefix, count, seed)];
+}
+
+/** The records of generateProducts one at a time, for files of millions (the import benchmark). */
+export function* productRecords(prefix: string, count: number, seed = 20261128): Generator<ProductRecord> {
   const rnd = seededRandom(seed);
-  const out: ProductRecord[] = [];
   // Every record is administered by the prefix's administrator, as records created by the reference tools are.
   const admin = encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: prefixHandle(prefix), index: Index.HS_PUBKEY });
   for (let i = 1; i <= count; i++) {
@@ -85,7 +89,6 @@ export function generateProducts(prefix: string, count: number, seed = 20261128)
       );
     }
     values.push(makeValue(Index.HS_ADMIN, 'HS_ADMIN', admin));
-    out.push({ handle, values });
+    yield { handle, values };
   }
-  return out;
 }
