@@ -31,17 +31,17 @@ export function parseNdjsonRow(line: string, defaultTtl: number): RawRow {
   }
   if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new RowError('the line is not a JSON object');
   const o = row as Record<string, unknown>;
-  for (const k in o) if (!ROW_MEMBERS.has(k)) throw new RowError(`unknown member "${k}" (a row has "handle" and "values")`);
   if (typeof o.handle !== 'string') throw new RowError('"handle" is missing or not a string');
-  if (!Array.isArray(o.values)) throw new RowError('"values" is missing or not an array');
-  const drafts: ValueDraft[] = new Array(o.values.length);
   try {
+    for (const k in o) if (!ROW_MEMBERS.has(k)) throw new RowError(`unknown member "${k}" (a row has "handle" and "values")`);
+    if (!Array.isArray(o.values)) throw new RowError('"values" is missing or not an array');
+    const drafts: ValueDraft[] = new Array(o.values.length);
     for (let i = 0; i < o.values.length; i++) drafts[i] = valueDraft(o.values[i], i, defaultTtl);
+    return { handle: o.handle, drafts };
   } catch (err) {
     if (err instanceof RowError) err.handle = o.handle;
     throw err;
   }
-  return { handle: o.handle, drafts };
 }
 
 function valueDraft(v: unknown, i: number, defaultTtl: number): ValueDraft {

@@ -345,7 +345,8 @@ class ImportRun {
       this.batch.rows++;
     } catch (err) {
       if (!(err instanceof RowError || err instanceof HandleSyntaxError)) throw err;
-      this.bad(line, raw?.handle ?? (err instanceof RowError ? (err.handle ?? '') : ''), err.message);
+      const known = raw?.handle ?? (err instanceof RowError ? err.handle : undefined) ?? (typeof record === 'string' ? '' : (record[this.s.plan!.handleColumn]?.trim() ?? ''));
+      this.bad(line, known, err.message);
     }
   }
 
@@ -381,7 +382,7 @@ class ImportRun {
         if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'create', handle: r.handle, key: r.key, indexes: r.values.map((v) => v.index) });
         continue;
       }
-      const difference = describeDifference(this.registry.getValues(r.handle) ?? [], r.values);
+      const difference = describeDifference(this.writer.storedValues(r.key), r.values);
       if (difference === undefined) {
         b.unchanged++;
       } else if (this.s.update) {

@@ -21,6 +21,16 @@ export interface WrittenHandle {
  */
 export const PER_HANDLE_LOG_LIMIT = 64;
 
+interface StoredValueRow {
+  idx: number;
+  type: string;
+  data: Buffer;
+  ttl_type: number;
+  ttl: number;
+  permissions: number;
+  refs: string | null;
+}
+
 const PROGRESS_PREFIX = 'import.progress:';
 
 export class BulkWriter {
@@ -28,6 +38,7 @@ export class BulkWriter {
   private readonly insertHandle: Database.Statement;
   private readonly insertValue: Database.Statement;
   private readonly log: Database.Statement;
+  private readonly values: Database.Statement<[string], StoredValueRow>;
   private readonly getSetting: Database.Statement<[string], { value: string }>;
   private readonly putSetting: Database.Statement;
 
@@ -41,6 +52,9 @@ export class BulkWriter {
     this.insertValue = this.db.prepare(
       `INSERT INTO handle_values (handle_key, idx, type, data, ttl_type, ttl, timestamp, permissions, refs)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.values = this.db.prepare(
+      'SELECT idx, type, data, ttl_type, ttl, permissions, refs FROM handle_values WHERE handle_key = ? ORDER BY idx',
     );
     this.log = this.db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)');
     this.getSetting = this.db.prepare('SELECT value FROM settings WHERE name = ?');
@@ -79,6 +93,23 @@ export class BulkWriter {
       this.insertValue.run(key, v.index, v.type, v.data, v.ttlType, v.ttl, now, v.permissions, refsJson(v));
     }
     return true;
+  }
+
+  /**
+   * The stored values of a handle known to exist, by index, for comparing with a row: one query (the
+   * registry's get() makes two), timestamps left out.
+   */
+  storedValues(key: string): HandleValue[] {
+    return this.values.all(key).map((r) => ({
+      index: r.idx,
+      type: r.type,
+      data: r.data,
+      ttlType: r.ttl_type,
+      ttl: r.ttl,
+      timestamp: 0,
+      permissions: r.permissions,
+      references: r.refs ? (JSON.parse(r.refs) as Array<[string, number]>).map(([handle, index]) => ({ handle, index })) : [],
+    }));
   }
 
   /** Replace an existing identifier's values whole (the registry's overwrite, logged by the batch instead). */
