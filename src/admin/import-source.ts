@@ -25,7 +25,7 @@ export interface ReadOptions {
   firstLine?: number;
   chunkBytes?: number;
   maxLineBytes?: number;
-  /** Called with the byte offset reached after each chunk is read. */
+  /** Called after the lines of each chunk, with the offset of the first byte not yet handed out. */
   onChunk?: (offset: number) => void;
 }
 
@@ -50,7 +50,6 @@ export async function readLines(file: string, onLine: (line: Line) => boolean, o
     for (;;) {
       const { bytesRead } = await fh.read(buf, held, chunkBytes, position);
       position += bytesRead;
-      o.onChunk?.(position);
       const eof = bytesRead === 0;
       const avail = held + bytesRead;
       let pos = 0;
@@ -81,6 +80,7 @@ export async function readLines(file: string, onLine: (line: Line) => boolean, o
         line.number++;
         pos = nl + 1;
       }
+      o.onChunk?.(Math.min(heldStart + pos, position));
       if (eof) {
         if (skipping) {
           line.text = undefined;

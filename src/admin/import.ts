@@ -75,8 +75,8 @@ export interface ImportOptions {
   onBatch?: (b: BatchCommitted) => void;
   /** Before the first row: where reading starts, and after which line when resuming an interrupted run. */
   onStart?: (s: { startOffset: number; size: number; resumedAfterLine?: number }) => void;
-  /** Bytes of the file read so far (from its start) and its size. */
-  onRead?: (offset: number, size: number) => void;
+  /** Bytes of the file read so far (from its start), its size, and the rows this run has read. */
+  onRead?: (offset: number, size: number, rows: number) => void;
 }
 
 export interface ImportResult {
@@ -177,7 +177,7 @@ export async function importFile(registry: Registry, file: string, o: ImportOpti
       start,
       firstLine,
       maxLineBytes: DEFAULT_MAX_LINE_BYTES,
-      ...(o.onRead ? { onChunk: (offset: number) => o.onRead!(Math.min(offset, size), size) } : {}),
+      ...(o.onRead ? { onChunk: (offset: number) => o.onRead!(Math.min(offset, size), size, run.rowsRead()) } : {}),
     });
     run.finish();
   } finally {
@@ -268,6 +268,11 @@ class ImportRun {
     this.offset = s.startOffset;
     this.lastLine = s.startLine;
     this.committedLine = s.startLine;
+  }
+
+  /** Rows read by this run, committed or not. */
+  rowsRead(): number {
+    return this.counts.rows + this.batch.rows;
   }
 
   /** Called for every line of the file; false stops the reading. */

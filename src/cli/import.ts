@@ -35,9 +35,16 @@ function csvCell(s: string | number): string {
 
 export async function importCommand(file: string, o: ImportCommandOptions): Promise<void> {
   const config = loadConfig(o.dir);
+  let errorsFd: number | undefined;
+  if (o.errors) {
+    try {
+      errorsFd = openSync(o.errors, 'w');
+    } catch (err) {
+      throw new UsageError(`cannot write the error report ${o.errors}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    writeSync(errorsFd, 'line,handle,kind,problem\n');
+  }
   const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
-  const errorsFd = o.errors ? openSync(o.errors, 'w') : undefined;
-  if (errorsFd !== undefined) writeSync(errorsFd, 'line,handle,kind,problem\n');
   const shown: RowProblem[] = [];
   const progress = new Progress(process.stderr, progressModeFor(process.stderr, o.progress));
   let rowsSoFar = 0;
@@ -67,7 +74,7 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
         progress.startAt(s.startOffset, s.size);
         if (s.resumedAfterLine !== undefined) progress.note(`import: resuming after line ${s.resumedAfterLine}, where an interrupted run stopped`);
       },
-      onRead: (offset, size) => progress.update(offset, size, rowsSoFar),
+      onRead: (offset, size, rows) => progress.update(offset, size, rows),
       onProblem: (p) => {
         if (shown.length < SHOWN_PROBLEMS) shown.push(p);
         if (errorsFd !== undefined) writeSync(errorsFd, `${p.line},${csvCell(p.handle)},${p.kind},${csvCell(p.reason)}\n`);
