@@ -87,6 +87,11 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
     });
   } catch (err) {
     if (err instanceof ImportFileError) throw new UsageError(err.message);
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      // The batch being written was rolled back; every batch acknowledged before it stays committed.
+      throw new UsageError(`writing to the registry failed (${code}: ${(err as Error).message}); the batches acknowledged so far are committed: run the same command again to resume`);
+    }
     throw err;
   } finally {
     progress.end();
