@@ -14,6 +14,7 @@ import { type HandleValue, Perm, TtlType } from '../src/model/value.js';
 import { type ProductRecord, productRecords } from '../src/demo/products.js';
 import { PRODUCT_CSV_HEADER, productCsv, productNdjson } from '../src/demo/product-import-rows.js';
 import { splitCsvRecord } from '../src/admin/import-csv.js';
+import { importFile } from '../src/admin/import.js';
 import { type Line, readLines } from '../src/admin/import-source.js';
 import { cli, startTestNode, tempDir } from './helpers/node.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -266,8 +267,18 @@ describe('idres import', () => {
     const mine = text.trimEnd().split('\n').map((l) => splitCsvRecord(l)!);
     assert.deepEqual(mine, oracle);
 
-    const r = await cli(['import', file, '--dir', dir]);
+    // Interrupted after its first batch (in process, through the engine), then resumed by the command.
+    const stop = new AbortController();
+    const partial = openRegistry(dir);
+    const first = await importFile(partial, file, { batchSize: 500, signal: stop.signal, onBatch: () => stop.abort() });
+    partial.close();
+    assert.equal(first.interrupted, true);
+    assert.equal(first.counts.created, 500);
+    assert.equal(first.lastLine, 501); // the header is line 1
+    const r = await cli(['import', file, '--dir', dir, '--batch-size', '500']);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /resumed after line 501:/);
+    assert.match(r.stdout, /created\s+2,500\b/);
     const reg = openRegistry(dir);
     for (const p of all.filter((_, i) => i % 101 === 0)) assert.deepEqual(shape(reg.getValues(p.handle)!), shape(p.values));
     reg.close();
