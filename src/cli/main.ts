@@ -14,6 +14,7 @@ import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
+import { importCommand, parseBatchSize } from './import.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const dirOption = () =>
@@ -101,6 +102,35 @@ export function buildProgram(): Command {
         admin: o.admin,
         overwrite: Boolean(o.overwrite),
         allowUnhomed: Boolean(o.allowUnhomed),
+      }),
+    );
+
+  program
+    .command('import')
+    .description('register identifiers in bulk from a CSV or NDJSON file (docs/import.md): batched, idempotent, resumable')
+    .argument('<file>', 'the file: .csv (a handle column and one column per value type) or .ndjson/.jsonl (one identifier a line)')
+    .addOption(dirOption())
+    .addOption(new Option('--format <format>', 'the file format, when its name does not say').choices(['csv', 'ndjson']))
+    .option('--update', 'replace identifiers whose stored values differ from the file (default: report them, keep what is stored)')
+    .option('--errors <file>', 'write every row not applied (line, handle, kind, problem) to this CSV file')
+    .option('--allow-unhomed', 'accept handles under prefixes this node does not home')
+    .option('--batch-size <rows>', 'rows per transaction', parseBatchSize, 10000)
+    .option('--ttl <seconds>', 'TTL of values that do not give one', (v) => Number(v), 86400)
+    .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
+    .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
+    .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .action((file, o) =>
+      importCommand(file, {
+        dir: o.dir,
+        ...(o.format ? { format: o.format } : {}),
+        update: Boolean(o.update),
+        allowUnhomed: Boolean(o.allowUnhomed),
+        ...(o.errors ? { errors: o.errors } : {}),
+        batchSize: o.batchSize,
+        ttl: o.ttl,
+        admin: o.admin,
+        restart: Boolean(o.restart),
+        progress: o.progress,
       }),
     );
 

@@ -47,9 +47,18 @@ function pad(n: number, w: number): string {
  * batch and a production date; device records add a firmware version and a maintenance contact; some carry
  * a supply chain record as JSON; one in ten has an internal cost value that is not public.
  */
-export function generateProducts(prefix: string, count: number, seed = 20261128, opts: { compact?: boolean } = {}): ProductRecord[] {
+export function generateProducts(prefix: string, count: number, seed = 20261128, opts: ProductOptions = {}): ProductRecord[] {
+  return [...productRecords(prefix, count, seed, opts)];
+}
+
+export interface ProductOptions {
+  /** Only what a scanner mostly needs (URL, name, batch, admin): one UDP datagram per answer. */
+  compact?: boolean;
+}
+
+/** The records of generateProducts one at a time, for files of millions (the import benchmark). */
+export function* productRecords(prefix: string, count: number, seed = 20261128, opts: ProductOptions = {}): Generator<ProductRecord> {
   const rnd = seededRandom(seed);
-  const out: ProductRecord[] = [];
   // Every record is administered by the prefix's administrator, as records created by the reference tools are.
   const admin = encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: prefixHandle(prefix), index: Index.HS_PUBKEY });
   for (let i = 1; i <= count; i++) {
@@ -63,8 +72,7 @@ export function generateProducts(prefix: string, count: number, seed = 20261128,
     const handle = `${prefix}/${suffix}`;
     const url = makeValue(1, 'URL', `https://trace.example-factory.cn/p/${suffix.toLowerCase()}`);
     if (opts.compact) {
-      // What a scanner mostly needs, in one datagram: where to go, what it is, which batch.
-      out.push({ handle, values: [url, makeValue(2, 'productName', `${line.en} ${model}`), makeValue(4, 'batch', batch), makeValue(Index.HS_ADMIN, 'HS_ADMIN', admin)] });
+      yield { handle, values: [url, makeValue(2, 'productName', `${line.en} ${model}`), makeValue(4, 'batch', batch), makeValue(Index.HS_ADMIN, 'HS_ADMIN', admin)] };
       continue;
     }
     const values: HandleValue[] = [
@@ -91,7 +99,6 @@ export function generateProducts(prefix: string, count: number, seed = 20261128,
       );
     }
     values.push(makeValue(Index.HS_ADMIN, 'HS_ADMIN', admin));
-    out.push({ handle, values });
+    yield { handle, values };
   }
-  return out;
 }

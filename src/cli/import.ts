@@ -1,0 +1,152 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { type ImportFormat, ImportFileError, type ImportResult, type RowProblem, importFile } from '../admin/import.js';
+import type { ImportCounts } from '../admin/import-progress.js';
+import { loadConfig } from '../config.js';
+import { Registry } from '../store/registry.js';
+import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
+import { UsageError } from './values.js';
+
+// `idres import FILE`: bulk registration from CSV or NDJSON (docs/import.md). Progress on stderr, the
+// summary on stdout. Exit status: 0 when every row is in the registry as the file gives it, 1 when some
+// rows were not applied (bad, or changed without --update), 2 when the file cannot be imported at all,
+// 130 when interrupted (run the same command again to resume).
+
+export interface ImportCommandOptions {
+  dir: string;
+  format?: ImportFormat;
+  update: boolean;
+  allowUnhomed: boolean;
+  errors?: string;
+  batchSize: number;
+  ttl: number;
+  admin: boolean;
+  restart: boolean;
+  progress: 'auto' | ProgressMode;
+}
+
+/** Problems shown in the summary; the --errors file has them all. */
+const SHOWN_PROBLEMS = 20;
+
+function csvCell(s: string | number): string {
+  const t = String(s);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+}
+
+export async function importCommand(file: string, o: ImportCommandOptions): Promise<void> {
+  const config = loadConfig(o.dir);
+  let errorsFd: number | undefined;
+  if (o.errors) {
+    try {
+      errorsFd = openSync(o.errors, 'w');
+    } catch (err) {
+      throw new UsageError(`cannot write the error report ${o.errors}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    writeSync(errorsFd, 'line,handle,kind,problem\n');
+  }
+  const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  const shown: RowProblem[] = [];
+  const progress = new Progress(process.stderr, progressModeFor(process.stderr, o.progress));
+  let rowsSoFar = 0;
+
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(130); // a second one: the open batch is rolled back by SQLite
+    progress.end();
+    process.stderr.write(`idres: ${signal}: stopping after the rows read so far are committed (again to stop at once)\n`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let result: ImportResult;
+  try {
+    result = await importFile(registry, file, {
+      ...(o.format ? { format: o.format } : {}),
+      batchSize: o.batchSize,
+      update: o.update,
+      allowUnhomed: o.allowUnhomed,
+      admin: o.admin,
+      ttl: o.ttl,
+      restart: o.restart,
+      signal: abort.signal,
+      onStart: (s) => {
+        progress.startAt(s.startOffset, s.size);
+        if (s.resumedAfterLine !== undefined) progress.note(`import: resuming after line ${s.resumedAfterLine}, where an interrupted run stopped`);
+      },
+      onRead: (offset, size, rows) => progress.update(offset, size, rows),
+      onProblem: (p) => {
+        if (shown.length < SHOWN_PROBLEMS) shown.push(p);
+        if (errorsFd !== undefined) writeSync(errorsFd, `${p.line},${csvCell(p.handle)},${p.kind},${csvCell(p.reason)}\n`);
+      },
+      onBatch: (b) => {
+        rowsSoFar = b.counts.rows;
+        // The acknowledgement: these lines are committed and survive whatever happens to this process next.
+        progress.step(`import: committed lines ${b.firstLine}-${b.lastLine} (batch ${b.batch})`, rowsSoFar);
+      },
+    });
+  } catch (err) {
+    if (err instanceof ImportFileError) throw new UsageError(err.message);
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      // The batch being written was rolled back; every batch acknowledged before it stays committed.
+      throw new UsageError(`writing to the registry failed (${code}: ${(err as Error).message}); the batches acknowledged so far are committed: run the same command again to resume`);
+    }
+    throw err;
+  } finally {
+    progress.end();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (errorsFd !== undefined) closeSync(errorsFd);
+    registry.close();
+  }
+  console.log(summary(result, shown, o));
+  const c = result.counts;
+  process.exitCode = result.interrupted ? 130 : c.bad > 0 || c.changed > 0 ? 1 : 0;
+}
+
+function countLines(c: ImportCounts, o: ImportCommandOptions): string[] {
+  const rows: Array<[string, number, string]> = [
+    ['created', c.created, ''],
+    ['unchanged', c.unchanged, ''],
+    ['changed', c.changed, c.changed ? 'differ from the registry, left as stored: run again with --update to apply' : ''],
+    ['updated', c.updated, ''],
+    ['bad', c.bad, c.bad ? `not imported${o.errors ? `: listed in ${o.errors}` : ' (--errors FILE lists them all)'}` : ''],
+  ];
+  const width = Math.max(...rows.map((r) => formatCount(r[1]).length));
+  return rows.map(([name, n, note]) => `  ${name.padEnd(10)}${formatCount(n).padStart(width)}${note ? `   ${note}` : ''}`);
+}
+
+function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions): string {
+  const c = r.counts;
+  const seconds = r.elapsedMs / 1000;
+  const out: string[] = [];
+  if (r.resumed) {
+    const e = r.resumed.counts;
+    out.push(
+      `resumed after line ${r.resumed.afterLine}: an earlier run had committed ${formatCount(e.rows)} rows ` +
+        `(${formatCount(e.created)} created, ${formatCount(e.bad)} bad; use --restart to read the whole file again)`,
+    );
+  }
+  out.push(
+    `${r.interrupted ? 'interrupted' : 'imported'} ${r.file} (${r.format}): ${formatCount(c.rows)} rows in ${seconds.toFixed(1)} s ` +
+      `(${formatCount(seconds > 0 ? c.rows / seconds : c.rows)} rows/s), ${r.batches} batch${r.batches === 1 ? '' : 'es'}`,
+  );
+  out.push(...countLines(c, o));
+  if (r.interrupted) {
+    out.push(`stopped after line ${r.lastLine}; everything up to it is committed. Run the same command again to resume.`);
+  } else if (c.created === 0 && c.updated === 0) {
+    out.push('nothing changed: the registry already holds ' + (c.bad || c.changed ? 'every other row' : 'every row') + ' as given');
+  }
+  if (shown.length > 0) {
+    out.push(`${shown.length < c.bad + c.changed ? `first ${shown.length} ` : ''}rows not applied:`);
+    for (const p of shown) out.push(`  line ${p.line}  ${p.handle || '(no handle)'}  ${p.kind}: ${p.reason}`);
+  }
+  return out.join('\n');
+}
+
+export function parseBatchSize(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--batch-size must be a whole number of rows, not "${v}"`);
+  return n;
+}
