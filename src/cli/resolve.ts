@@ -9,7 +9,7 @@ import { decodeErrorBody, decodeResolutionResponse, encodeResolutionRequest } fr
 import type { HandleValue } from '../model/value.js';
 import { Recursor } from '../resolve/recursor.js';
 import { ResolutionFailure } from '../resolve/answer.js';
-import { formatValues } from './values.js';
+import { UsageError, formatValues } from './values.js';
 
 interface Outcome {
   responseCode: number;
@@ -66,6 +66,9 @@ function chooseServer(o: ResolveCommandOptions): ServerAddress {
   if (existsSync(path.join(o.dir, CONFIG_FILE))) {
     const c = loadConfig(o.dir);
     const host = c.listen.host === '0.0.0.0' ? '127.0.0.1' : c.listen.host === '::' ? '::1' : c.listen.host;
+    if (c.listen.port === 0) {
+      throw new UsageError(`the node in ${o.dir} takes a free port when it starts (port 0); say which with --server HOST:PORT`);
+    }
     return { host, port: c.listen.port };
   }
   return { host: '127.0.0.1', port: DEFAULT_PORT };
