@@ -1,11 +1,11 @@
 // Shared by the benchmark scenarios: data sets, child processes, CPU accounting, medians, reports.
 import { type ChildProcess, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initNode } from '../src/node-init.js';
+import { freeUdpPort } from '../src/server/workers.js';
 import { Registry } from '../src/store/registry.js';
 import { type ProductRecord, generateProducts, seededRandom } from '../src/demo/products.js';
 import { type LoadOptions, type LoadReport, runLoad } from '../src/bench/loadgen.js';
@@ -27,13 +27,9 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A port free for both UDP and TCP right now (bound and released). */
-export async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/** A loopback port free right now (bound and released). */
+export function freePort(): Promise<number> {
+  return freeUdpPort('127.0.0.1');
 }
 
 export const PREFIX = '88.118.8';

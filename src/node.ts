@@ -62,7 +62,12 @@ export class IdresNode {
     if (opts.port !== undefined) config.listen.port = opts.port;
     const log = opts.log ?? ((m: string) => console.error(m));
 
-    const cache = new AnswerCache({ maxBytes: config.cache.maxBytes, staleWindowMs: config.cache.staleWindowSeconds * 1000 });
+    const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
+    const cache = new AnswerCache({
+      maxBytes: config.cache.maxBytes,
+      staleWindowMs: config.cache.staleWindowSeconds * 1000,
+      packetOf: (rc, body) => responder.template(rc, body),
+    });
     let registry: Registry | undefined;
     let local: LocalAnswerers | undefined;
     if (!isPureResolver(config)) {
@@ -103,7 +108,6 @@ export class IdresNode {
       publicKey: serverPublicKey(dir, config),
       description: config.site.description,
     });
-    const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
     handler = new RequestHandler(pipeline, responder, site, log);
     if (registry) {
       refreshOwnSite(registry, config.prefixes, site);

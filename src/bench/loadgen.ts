@@ -24,6 +24,8 @@ export interface LoadOptions {
   /** Requests in flight at most (saturation), or connections for TCP. */
   concurrency: number;
   durationMs: number;
+  /** Stop sending after this many requests, even before durationMs (UDP). */
+  stopAfter?: number;
   /** A request unanswered this long counts as lost. */
   timeoutMs?: number;
   /** Pipelined requests per KC connection. */
@@ -155,7 +157,12 @@ function runUdp(o: LoadOptions, templates: Templates, pick: () => number): Promi
   let inFlight = 0;
   let stopping = false;
 
+  let finishEarly: (() => void) | undefined;
   const sendOne = () => {
+    if (o.stopAfter !== undefined && sent >= o.stopAfter) {
+      if (inFlight === 0) finishEarly?.();
+      return;
+    }
     const k = pick();
     const id = nextId;
     nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
@@ -224,7 +231,11 @@ function runUdp(o: LoadOptions, templates: Templates, pick: () => number): Promi
           }
         }
       }, 200);
-      setTimeout(() => {
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(deadline);
         stopping = true;
         const stoppedSending = performance.now();
         if (pacer) clearInterval(pacer);
@@ -235,7 +246,9 @@ function runUdp(o: LoadOptions, templates: Templates, pick: () => number): Promi
           socket.close();
           resolve(finish(o, started, stoppedSending, cpu0, sent, answered, lost, rcs, hist));
         }, Math.min(timeoutMs, 500));
-      }, o.durationMs);
+      };
+      const deadline = setTimeout(end, o.durationMs);
+      finishEarly = end;
     });
   });
 }

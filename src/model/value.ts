@@ -80,6 +80,13 @@ export class ValueFilter {
   private readonly indexes: Set<number>;
   readonly all: boolean;
 
+  /** The filter of a request that lists neither indexes nor types: every value. */
+  static readonly ALL = new ValueFilter([], []);
+
+  static of(indexes: readonly number[], types: readonly string[]): ValueFilter {
+    return indexes.length === 0 && types.length === 0 ? ValueFilter.ALL : new ValueFilter(indexes, types);
+  }
+
   constructor(indexes: readonly number[], types: readonly string[]) {
     this.indexes = new Set(indexes);
     this.exact = new Set();

@@ -9,6 +9,8 @@ export interface Answer {
   ttl?: number;
   /** Answered from this node's own registry. */
   local: boolean;
+  /** The cached response packet, when the answer was cached: the hot path patches it instead of encoding. */
+  packet?: Buffer;
 }
 
 /** A resolution that could not be completed; `upstream` marks failures of other servers (serve-stale applies). */

@@ -34,7 +34,7 @@ export class Authority {
     const handleKey = this.registry.key(req.handle);
     const values = this.registry.getValues(req.handle);
     if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
-    const selected = selectValues(values, new ValueFilter(req.indexes, req.types), opts.authenticated);
+    const selected = selectValues(values, ValueFilter.of(req.indexes, req.types), opts.authenticated);
     if (selected.length === 0) return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
     return {
       responseCode: ResponseCode.SUCCESS,

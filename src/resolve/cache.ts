@@ -1,12 +1,15 @@
 import { LRUCache } from 'lru-cache';
+import { Responder } from './respond.js';
 
 // The hot cache: answers kept as encoded body bytes (without the per-request digest), keyed by what the
 // request asked (its body bytes and whether it was authenticated), bounded in bytes. An entry is fresh
 // until its TTL, then stale for a bounded window in which it is served only when every upstream fails
 // (RFC 8767's serve-stale); after that window it is gone.
 
-export interface CachedAnswer {
+/** An answer as the pipeline hands it to the cache. */
+export interface AnswerToCache {
   responseCode: number;
+  /** The body, without a request digest. */
   body: Buffer;
   /** Lookup key of the handle the answer is about, so a write to it can drop every cached variant. */
   handleKey: string;
@@ -14,16 +17,33 @@ export interface CachedAnswer {
   freshUntil: number;
   /** Answered from this node's own registry (never served stale: the registry is always there). */
   local: boolean;
-  /**
-   * The whole response packet, made on the first hit, into which only the per-request fields are patched
-   * (the hot path: see Responder.patched).
-   */
-  packet?: Buffer;
+}
+
+/**
+ * A cached answer, kept as the whole response packet (in memory of its own, exactly as long as it is) into
+ * which the hot path patches only the per-request fields (Responder.patched). One buffer per entry: the
+ * body is a view into it, made only when the slow path needs it.
+ */
+export class CachedAnswer {
+  constructor(
+    readonly responseCode: number,
+    readonly packet: Buffer,
+    readonly handleKey: string,
+    readonly freshUntil: number,
+    readonly local: boolean,
+  ) {}
+
+  /** The body: the packet less its 20-byte envelope, 24-byte header and 4-byte credential length. */
+  get body(): Buffer {
+    return this.packet.subarray(44, this.packet.length - 4);
+  }
 }
 
 export interface CacheOptions {
   maxBytes: number;
   staleWindowMs: number;
+  /** The response packet template of an answer (Responder.template); a plain one when not given. */
+  packetOf?: (responseCode: number, body: Buffer) => Buffer;
 }
 
 export class CacheStats {
@@ -49,11 +69,14 @@ export class AnswerCache {
    */
   private readonly byHandle = new Map<string, string | Set<string>>();
 
+  private readonly packetOf: (responseCode: number, body: Buffer) => Buffer;
+
   constructor(private readonly opts: CacheOptions) {
+    const plain = new Responder(0, true);
+    this.packetOf = opts.packetOf ?? ((rc, body) => plain.template(rc, body));
     this.lru = new LRUCache<string, CachedAnswer>({
       maxSize: Math.max(opts.maxBytes, 1),
-      // The body, and the response packet made from it on the first hit (the body plus 48 bytes).
-      sizeCalculation: (v, k) => 2 * v.body.length + 48 + k.length + ENTRY_OVERHEAD,
+      sizeCalculation: (v, k) => v.packet.length + k.length + ENTRY_OVERHEAD,
       dispose: (v, k) => this.unindex(v.handleKey, k),
     });
   }
@@ -94,22 +117,25 @@ export class AnswerCache {
     return undefined;
   }
 
-  set(key: string, answer: CachedAnswer, now: number): void {
-    const ttl = answer.freshUntil - now;
-    if (ttl <= 0 || this.opts.maxBytes <= 0) return;
+  /** Keep an answer; returns the entry made (undefined when the answer is not kept). */
+  set(key: string, a: AnswerToCache, now: number): CachedAnswer | undefined {
+    const ttl = a.freshUntil - now;
+    if (ttl <= 0 || this.opts.maxBytes <= 0) return undefined;
     // Small Buffers are slices of shared 8 KiB pool slabs; a cached slice would keep its whole slab alive
     // for as long as the answer lives. Cached bytes get memory of their own.
-    answer.body = ownBytes(answer.body);
+    const packet = ownBytes(this.packetOf(a.responseCode, a.body));
+    const answer = new CachedAnswer(a.responseCode, packet, a.handleKey, a.freshUntil, a.local);
     // Local answers are dropped on writes, not served stale, so they need no stale window.
     const keepFor = answer.local ? ttl : ttl + this.opts.staleWindowMs;
     this.lru.set(key, answer, { ttl: keepFor });
-    if (!this.lru.has(key)) return; // too large to keep
+    if (!this.lru.has(key)) return undefined; // too large to keep
     const known = this.byHandle.get(answer.handleKey);
     if (known === undefined) this.byHandle.set(answer.handleKey, key);
     else if (typeof known === 'string') {
       if (known !== key) this.byHandle.set(answer.handleKey, new Set([known, key]));
     } else known.add(key);
     this.stats.inserts++;
+    return answer;
   }
 
   /** Drop every cached answer about a handle. */

@@ -4,8 +4,9 @@ import { DecodeError } from '../protocol/errors.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse } from '../protocol/bodies.js';
 import type { SiteInfo } from '../model/site.js';
-import { AnswerCache, ownBytes } from './cache.js';
+import { AnswerCache } from './cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
+import type { Answer } from './answer.js';
 import type { ReplyOptions, Responder } from './respond.js';
 
 export interface RequestMeta {
@@ -84,7 +85,7 @@ export class RequestHandler implements PacketHandler {
       return null;
     }
     try {
-      const reply = this.dispatch(req, meta, fast);
+      const reply = this.dispatch(req, meta, fast, bytes);
       if (reply instanceof Promise) return reply.then((r) => this.finish(req, r, meta), (err: unknown) => this.failed(req, err, meta));
       return this.finish(req, reply, meta);
     } catch (err) {
@@ -108,7 +109,7 @@ export class RequestHandler implements PacketHandler {
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
     const hit = this.pipeline.lookup(AnswerCache.keyAt(b, 44, 44 + bodyLength), Date.now());
     if (!hit) return true;
-    const template = (hit.packet ??= ownBytes(this.responder.template(hit.responseCode, hit.body)));
+    const template = hit.packet;
     if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
     this.stats.count(hit.responseCode);
     return this.responder.patched(b, template, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
@@ -159,7 +160,7 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean): Buffer | Promise<Buffer> {
+  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
     if (req.envelope.compressed || req.envelope.encrypted) {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'compressed or encrypted messages need a session');
     }
@@ -167,7 +168,7 @@ export class RequestHandler implements PacketHandler {
     const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     switch (req.header.opCode) {
       case OpCode.RESOLUTION:
-        return this.resolution(req, keep, cacheAsked);
+        return this.resolution(req, meta, keep, cacheAsked, bytes);
       case OpCode.GET_SITE_INFO:
         return this.responder.reply(req, ResponseCode.SUCCESS, this.siteBody, keep);
       default:
@@ -180,16 +181,24 @@ export class RequestHandler implements PacketHandler {
     }
   }
 
-  private resolution(req: Packet, keep: ReplyOptions, cacheAsked: boolean): Buffer | Promise<Buffer> {
+  /**
+   * A resolution the cache did not answer. `plain` says the hot path looked at these bytes, found them a
+   * plain resolution and missed: the answer, once cached, is sent by patching its packet like a hit.
+   */
+  private resolution(req: Packet, meta: RequestMeta, keep: ReplyOptions, plain: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
     const now = Date.now();
     const key = AnswerCache.key(req.body, false);
-    const hit = cacheAsked ? undefined : this.pipeline.lookup(key, now);
+    const hit = plain ? undefined : this.pipeline.lookup(key, now);
     if (hit) return this.responder.reply(req, hit.responseCode, hit.body, keep);
     const r = decodeResolutionRequest(req.body);
     if (r.handle === HEARTBEAT_HANDLE) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', keep);
     const recursive = (req.header.opFlags & OpFlag.REC) !== 0;
+    const kc = keep.setFlags !== undefined;
+    const send = (a: Answer): Buffer =>
+      plain && a.packet && (meta.maxResponseBytes === undefined || a.packet.length - 20 <= meta.maxResponseBytes)
+        ? this.responder.patched(bytes, a.packet, kc)
+        : this.responder.reply(req, a.responseCode, a.body, keep);
     const a = this.pipeline.resolve(key, r, req.body, recursive, req.header.recursionCount, now);
-    if (a instanceof Promise) return a.then((x) => this.responder.reply(req, x.responseCode, x.body, keep));
-    return this.responder.reply(req, a.responseCode, a.body, keep);
+    return a instanceof Promise ? a.then(send) : send(a);
   }
 }

@@ -53,7 +53,8 @@ export class ResolutionPipeline {
     const nowSeconds = Math.floor(now / 1000);
     const local = this.answerLocally(req, nowSeconds);
     if (local) {
-      this.remember(key, local, now);
+      const cached = this.remember(key, local, now);
+      if (cached) local.packet = cached.packet;
       return local;
     }
     if (!this.upstream || !(this.opts.alwaysRecurse || (this.opts.allowRecursion && recursive))) {
@@ -92,7 +93,8 @@ export class ResolutionPipeline {
     try {
       const up = await this.upstream!.resolve(req.handle, body, recursionCount);
       const answer: Answer = { responseCode: up.responseCode, body: up.body, handleKey, local: false, ...(up.ttl !== undefined ? { ttl: up.ttl } : {}) };
-      this.remember(key, answer, Date.now());
+      const cached = this.remember(key, answer, Date.now());
+      if (cached) answer.packet = cached.packet;
       return answer;
     } catch (err) {
       if (!(err instanceof ResolutionFailure)) throw err;
@@ -107,16 +109,16 @@ export class ResolutionPipeline {
   }
 
   /** Keep an answer: positive ones for their values' TTL (bounded), negative ones briefly, others never. */
-  private remember(key: string, a: Answer, now: number): void {
+  private remember(key: string, a: Answer, now: number): CachedAnswer | undefined {
     let ttl: number | undefined;
     if (a.responseCode === ResponseCode.HANDLE_NOT_FOUND || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
       ttl = this.opts.negativeTtlSeconds;
     } else if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.PREFIX_REFERRAL) {
       ttl = a.ttl;
     }
-    if (ttl === undefined || ttl <= 0) return;
+    if (ttl === undefined || ttl <= 0) return undefined;
     ttl = Math.min(ttl, this.opts.maxTtlSeconds);
-    this.cache.set(key, { responseCode: a.responseCode, body: a.body, handleKey: a.handleKey, freshUntil: now + ttl * 1000, local: a.local }, now);
+    return this.cache.set(key, { responseCode: a.responseCode, body: a.body, handleKey: a.handleKey, freshUntil: now + ttl * 1000, local: a.local }, now);
   }
 
   private keyOf(handle: string): string {
