@@ -71,12 +71,16 @@ async function main(): Promise<void> {
         const line = `run ${run} cold: ${coldRun.report.answered} new identifiers answered (p50 ${coldRun.report.latencyUs.p50} µs), ${businessQueries} queries reached the business node, resolver upstream queries ${rs.upstream.queries}, walks from the root ${rs.upstream.walks}`;
         console.log(line);
         cold.push(line);
-        // Warm: the popular set, answered from the resolver's cache.
+        // Warm: every identifier asked once through the tiers (so the resolver holds them all), then the
+        // popular set, answered from the resolver's cache.
         const load = { host: '127.0.0.1', port: resolver.port, transport: 'udp' as const, handles, pick: zipfPicker(count), concurrency };
+        let each = 0;
+        await measure(resolver.server, { ...load, pick: () => each++ % count, rate: 0, durationMs: 600000, stopAfter: count });
         await measure(resolver.server, { ...load, rate: 0, durationMs: 3000 });
         const warm = await measure(resolver.server, { ...load, rate: 0, durationMs });
         results.warm.push(warm);
-        console.log(describe(`run ${run} resolver warm`, warm));
+        const after = await resolver.server.stats();
+        console.log(describe(`run ${run} resolver warm`, warm) + `  cache ${after.cache.entries} answers, hits ${after.cache.hits} misses ${after.cache.misses}`);
       } finally {
         await resolver.server.stop();
       }
@@ -84,6 +88,8 @@ async function main(): Promise<void> {
       const baseline = await Child.start([path.join(distBench, 'baseline-responder.js'), '--port', String(bport), '--count', String(count)], /baseline ready/);
       try {
         const load = { host: '127.0.0.1', port: bport, transport: 'udp' as const, handles, pick: zipfPicker(count), concurrency };
+        let each = 0;
+        await measure(baseline, { ...load, pick: () => each++ % count, rate: 0, durationMs: 600000, stopAfter: count });
         await measure(baseline, { ...load, rate: 0, durationMs: 3000 });
         const m = await measure(baseline, { ...load, rate: 0, durationMs });
         results.baseline.push(m);

@@ -31,7 +31,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   console.log(
     `idres: ${node.config.roles.join('+')} node serving ${node.config.prefixes.join(', ') || 'no prefix'} ` +
       `on ${host} port ${node.port} (UDP and TCP)` +
-      (node.registry ? `; ${node.registry.count()} handles in the registry` : '; no registry (resolver)'),
+      (node.registry ? '' : '; no registry (resolver)'),
   );
   if (node.dns) console.log(`idres: DNS gateway on ${host} port ${node.dns.port} (UDP and TCP) for ${node.config.dns.zones.join(', ')}`);
   let stopping = false;

@@ -31,7 +31,8 @@ export interface ChangeRow {
   handle_key: string | null;
 }
 
-const MMAP_BYTES = 1 << 30;
+// SQLite caps the mapping at 0x7fff0000 bytes unless built otherwise; ask for that much.
+const MMAP_BYTES = 0x7fff0000;
 const PAGE_CACHE_KIB = 64 * 1024;
 
 
