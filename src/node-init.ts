@@ -3,9 +3,8 @@ import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync 
 import path from 'node:path';
 import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig } from './config.js';
 import { prefixHandle } from './model/handle.js';
-import { ALL_ADMIN_PERMISSIONS } from './model/admin.js';
 import { Index, makeValue } from './model/value.js';
-import { encodeAdmin } from './protocol/admin-data.js';
+import { prefixAdminValue } from './admin/defaults.js';
 import { encodePublicKey } from './protocol/pubkey.js';
 import { encodeSite } from './protocol/site.js';
 import { Registry } from './store/registry.js';
@@ -101,7 +100,7 @@ export function initNode(o: InitOptions): NodeConfig {
       });
       registry.create(ph, [
         makeValue(1, 'HS_SITE', encodeSite(site)),
-        makeValue(Index.HS_ADMIN, 'HS_ADMIN', encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: ph, index: Index.HS_PUBKEY })),
+        prefixAdminValue(prefix),
         makeValue(Index.HS_PUBKEY, 'HS_PUBKEY', adminPub),
       ]);
     }

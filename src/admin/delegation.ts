@@ -1,8 +1,7 @@
-import { ALL_ADMIN_PERMISSIONS } from '../model/admin.js';
 import { isValidPrefix, prefixHandle } from '../model/handle.js';
 import { HashOption, type SiteInfo, ServiceType, Transport } from '../model/site.js';
-import { type HandleValue, Index, makeValue } from '../model/value.js';
-import { encodeAdmin } from '../protocol/admin-data.js';
+import { type HandleValue, makeValue } from '../model/value.js';
+import { prefixAdminValue } from './defaults.js';
 import { encodeSite } from '../protocol/site.js';
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../protocol/constants.js';
 import type { Registry } from '../store/registry.js';
@@ -65,8 +64,7 @@ export function delegationValues(d: DelegationSpec): HandleValue[] {
     for (const site of d.sites) values.push(makeValue(index++, 'HS_SITE.PREFIX', encodeSite(site), ttl));
     for (const s of d.services ?? []) values.push(makeValue(index++, 'HS_SERV.PREFIX', s, ttl));
   }
-  const ph = prefixHandle(d.prefix);
-  values.push(makeValue(Index.HS_ADMIN, 'HS_ADMIN', encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: ph, index: Index.HS_PUBKEY })));
+  values.push(prefixAdminValue(d.prefix));
   return values;
 }
 

@@ -1,8 +1,8 @@
 import type { AdminRecord, VListEntry } from '../model/admin.js';
 import { ALL_ADMIN_PERMISSIONS } from '../model/admin.js';
-import { prefixHandle } from '../model/handle.js';
 import { DEFAULT_PERMISSIONS, DEFAULT_TTL, type HandleValue, Index, Perm, TtlType, type ValueReference } from '../model/value.js';
 import { encodeAdmin, encodeVList } from '../protocol/admin-data.js';
+import { assignIndexes, prefixAdminData } from './defaults.js';
 
 // The pieces of an imported value that both formats share: data in the REST API's {format, value} shape,
 // permissions, TTLs, index assignment, and the default HS_ADMIN. Everything here throws RowError, whose
@@ -154,7 +154,7 @@ const adminCache = new Map<string, Buffer>();
 function defaultAdminData(prefix: string): Buffer {
   let b = adminCache.get(prefix);
   if (!b) {
-    b = encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: prefixHandle(prefix), index: Index.HS_PUBKEY });
+    b = prefixAdminData(prefix);
     if (adminCache.size > 1000) adminCache.clear();
     adminCache.set(prefix, b);
   }
@@ -167,24 +167,21 @@ function defaultAdminData(prefix: string): Buffer {
  */
 export function settleValues(drafts: readonly ValueDraft[], prefix: string, defaults: ValueDefaults): HandleValue[] {
   if (drafts.length === 0) throw new RowError('the row has no values');
-  const used = new Set<number>();
-  for (const d of drafts) {
-    if (d.index === undefined) continue;
-    if (used.has(d.index)) throw new RowError(`index ${d.index} is given twice`);
-    used.add(d.index);
-  }
-  const out: HandleValue[] = [];
-  let next = 1;
-  for (const d of drafts) {
-    let index = d.index;
-    if (index === undefined) {
-      while (used.has(next) || next === Index.HS_ADMIN) next++;
-      index = next;
-      used.add(index);
-    }
-    out.push({ index, type: d.type, data: d.data, ttlType: d.ttlType, ttl: d.ttl, timestamp: 0, permissions: d.permissions, references: d.references ?? [] });
-  }
-  if (defaults.admin && !used.has(Index.HS_ADMIN)) {
+  const indexes = assignIndexes(
+    drafts.map((d) => d.index),
+    (i) => new RowError(`index ${i} is given twice`),
+  );
+  const out: HandleValue[] = drafts.map((d, k) => ({
+    index: indexes[k]!,
+    type: d.type,
+    data: d.data,
+    ttlType: d.ttlType,
+    ttl: d.ttl,
+    timestamp: 0,
+    permissions: d.permissions,
+    references: d.references ?? [],
+  }));
+  if (defaults.admin && !indexes.includes(Index.HS_ADMIN)) {
     out.push({
       index: Index.HS_ADMIN,
       type: 'HS_ADMIN',

@@ -1,7 +1,6 @@
-import { ALL_ADMIN_PERMISSIONS } from '../model/admin.js';
-import { prefixHandle, splitHandle } from '../model/handle.js';
+import { splitHandle } from '../model/handle.js';
 import { type HandleValue, Index, Perm, makeValue, permissionString } from '../model/value.js';
-import { encodeAdmin } from '../protocol/admin-data.js';
+import { assignIndexes, prefixAdminValue } from '../admin/defaults.js';
 import { dataToJson } from '../protocol/json.js';
 
 // Turning command-line value specs into handle values, and values into lines a person reads.
@@ -35,28 +34,13 @@ export function parseValueSpec(spec: string, opts: { private?: boolean; hex?: bo
 
 /** Give indexes to specs without one (1, 2, 3 … skipping those taken), and add the default HS_ADMIN. */
 export function buildValues(handle: string, specs: ValueSpec[], opts: { ttl?: number; admin?: boolean }): HandleValue[] {
-  const used = new Set<number>();
-  for (const s of specs) {
-    if (s.index === undefined) continue;
-    if (used.has(s.index)) throw new UsageError(`index ${s.index} is given twice`);
-    used.add(s.index);
-  }
-  const values: HandleValue[] = [];
-  let next = 1;
-  for (const s of specs) {
-    let index = s.index;
-    if (index === undefined) {
-      while (used.has(next) || next === Index.HS_ADMIN) next++;
-      index = next;
-      used.add(index);
-    }
-    values.push(makeValue(index, s.type, s.data, { permissions: s.permissions, ttl: opts.ttl ?? 86400 }));
-  }
-  if (opts.admin !== false && !used.has(Index.HS_ADMIN)) {
-    // As the reference tools do: the handle is administered by its prefix's administrator (0.NA/PREFIX, key 300).
-    const ph = prefixHandle(splitHandle(handle).prefix);
-    values.push(makeValue(Index.HS_ADMIN, 'HS_ADMIN', encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: ph, index: Index.HS_PUBKEY })));
-  }
+  const indexes = assignIndexes(
+    specs.map((s) => s.index),
+    (i) => new UsageError(`index ${i} is given twice`),
+  );
+  const values = specs.map((s, k) => makeValue(indexes[k]!, s.type, s.data, { permissions: s.permissions, ttl: opts.ttl ?? 86400 }));
+  // As the reference tools do: the handle is administered by its prefix's administrator (0.NA/PREFIX, key 300).
+  if (opts.admin !== false && !indexes.includes(Index.HS_ADMIN)) values.push(prefixAdminValue(splitHandle(handle).prefix));
   return values.sort((a, b) => a.index - b.index);
 }
 

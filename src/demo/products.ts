@@ -1,7 +1,5 @@
-import { ALL_ADMIN_PERMISSIONS } from '../model/admin.js';
-import { prefixHandle } from '../model/handle.js';
 import { makeValue, Index, Perm, type HandleValue } from '../model/value.js';
-import { encodeAdmin } from '../protocol/admin-data.js';
+import { prefixAdminData } from '../admin/defaults.js';
 
 // A seeded generator of realistic product identifiers for the demo, the fixtures and the benchmarks:
 // traceability records, device management and supply chain entries, as manufacturers register them.
@@ -60,7 +58,7 @@ export interface ProductOptions {
 export function* productRecords(prefix: string, count: number, seed = 20261128, opts: ProductOptions = {}): Generator<ProductRecord> {
   const rnd = seededRandom(seed);
   // Every record is administered by the prefix's administrator, as records created by the reference tools are.
-  const admin = encodeAdmin({ permissions: ALL_ADMIN_PERMISSIONS, handle: prefixHandle(prefix), index: Index.HS_PUBKEY });
+  const admin = prefixAdminData(prefix);
   for (let i = 1; i <= count; i++) {
     const line = pick(rnd, LINES);
     const model = pick(rnd, line.models);
