@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
 import { HAS_REUSEPORT } from './udp.js';
+import { OrderedReplies, listenTcp } from './ordered-replies.js';
 
 // The DNS front end: moves DNS messages over UDP and TCP (RFC 1035 4.2, RFC 7766) to a gateway and back.
 // Like the Handle front ends it knows nothing of what it carries. Over TCP each message is preceded by its
@@ -17,9 +18,6 @@ export interface DnsServerOptions {
   tcpIdleTimeoutMs: number;
   maxTcpConnections: number;
 }
-
-/** Queries read ahead on one TCP connection before reading pauses. */
-const MAX_QUEUED = 64;
 
 export class DnsServer {
   private udp?: dgram.Socket;
@@ -78,61 +76,37 @@ export class DnsServer {
   }
 
   private async listenTcp(host: string, port: number, shared: boolean): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
-    server.maxConnections = this.opts.maxTcpConnections;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port, exclusive: !shared }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.tcp = server;
-    return (server.address() as net.AddressInfo).port;
+    this.tcp = await listenTcp(host, port, shared, this.opts.maxTcpConnections, (s) => this.onConnection(s));
+    return (this.tcp.address() as net.AddressInfo).port;
   }
 
+  /** Over TCP each message is preceded by its two-octet length; queries are answered in order. */
   private onConnection(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.setTimeout(this.opts.tcpIdleTimeoutMs, () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-
+    const replies = new OrderedReplies<Buffer>(
+      socket,
+      (query) => this.handler.handle(query, 'tcp'),
+      (_query, reply) => {
+        if (!reply) return true;
+        const frame = Buffer.allocUnsafe(2 + reply.length);
+        frame.writeUInt16BE(reply.length, 0);
+        reply.copy(frame, 2);
+        socket.write(frame);
+        return true;
+      },
+    );
     let pending: Buffer = Buffer.alloc(0);
-    const queue: Buffer[] = [];
-    let pumping = false;
-
-    // Answers leave in the order the queries came, one at a time (a slow recursive answer holds the rest).
-    const pump = async () => {
-      if (pumping) return;
-      pumping = true;
-      try {
-        while (queue.length > 0 && !socket.destroyed) {
-          const query = queue.shift()!;
-          if (queue.length < MAX_QUEUED && socket.isPaused()) socket.resume();
-          let reply = this.handler.handle(query, 'tcp');
-          if (reply instanceof Promise) reply = await reply;
-          if (socket.destroyed) return;
-          if (!reply) continue;
-          const frame = Buffer.allocUnsafe(2 + reply.length);
-          frame.writeUInt16BE(reply.length, 0);
-          reply.copy(frame, 2);
-          socket.write(frame);
-        }
-      } finally {
-        pumping = false;
-      }
-    };
-
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       while (pending.length >= 2) {
         const len = pending.readUInt16BE(0);
         if (pending.length < 2 + len) break;
-        queue.push(pending.subarray(2, 2 + len));
+        replies.push(pending.subarray(2, 2 + len));
         pending = pending.subarray(2 + len);
       }
-      if (queue.length >= MAX_QUEUED) socket.pause();
-      void pump();
     });
   }
 

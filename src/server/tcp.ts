@@ -1,15 +1,13 @@
 import net from 'node:net';
 import { ENVELOPE_SIZE, Limits, OpFlag } from '../protocol/constants.js';
 import type { PacketHandler } from '../resolve/handler.js';
+import { OrderedReplies, listenTcp } from './ordered-replies.js';
 
 export interface TcpOptions {
   /** How long a connection may wait for a complete request (also the idle limit between KC requests). */
   idleTimeoutMs: number;
   maxConnections: number;
 }
-
-/** Requests read ahead on one connection before reading pauses (pipelining clients). */
-const MAX_QUEUED = 64;
 
 /**
  * The TCP front end: one request per connection and close, as the reference does (some clients read until
@@ -29,17 +27,8 @@ export class TcpFrontEnd {
 
   /** Bind; with `shared`, a worker of several serving one port (cluster shares the listening socket). */
   async listen(host: string, port: number, shared = false): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
-    server.maxConnections = this.opts.maxConnections;
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port, exclusive: !shared }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    return (server.address() as net.AddressInfo).port;
+    this.server = await listenTcp(host, port, shared, this.opts.maxConnections, (s) => this.onConnection(s));
+    return (this.server.address() as net.AddressInfo).port;
   }
 
   private onConnection(socket: net.Socket): void {
@@ -48,35 +37,23 @@ export class TcpFrontEnd {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
 
+    const replies = new OrderedReplies<{ frame: Buffer; keep: boolean }>(
+      socket,
+      (r) => this.handler.handle(r.frame, { transport: 'tcp' }),
+      (r, reply) => {
+        if (r.keep) {
+          if (reply) socket.write(reply);
+          return true;
+        }
+        if (reply) socket.end(reply);
+        else socket.end();
+        return false;
+      },
+    );
     let chunks: Buffer[] = [];
     let buffered = 0;
     /** No more requests are read: the last one did not set KC, or the stream was broken. */
     let lastRead = false;
-    const queue: Array<{ frame: Buffer; keep: boolean }> = [];
-    let pumping = false;
-
-    const pump = async () => {
-      if (pumping) return;
-      pumping = true;
-      try {
-        while (queue.length > 0 && !socket.destroyed) {
-          const { frame, keep } = queue.shift()!;
-          if (queue.length < MAX_QUEUED && socket.isPaused()) socket.resume();
-          let reply = this.handler.handle(frame, { transport: 'tcp' });
-          if (reply instanceof Promise) reply = await reply;
-          if (socket.destroyed) return;
-          if (keep) {
-            if (reply) socket.write(reply);
-          } else {
-            if (reply) socket.end(reply);
-            else socket.end();
-            return;
-          }
-        }
-      } finally {
-        pumping = false;
-      }
-    };
 
     socket.on('data', (chunk: Buffer) => {
       if (lastRead) return;
@@ -90,7 +67,7 @@ export class TcpFrontEnd {
           // The length lies or is hostile: the handler answers PROTOCOL_ERROR for the envelope alone; then close.
           this.rejectedFrames++;
           lastRead = true;
-          queue.push({ frame: head.subarray(0, ENVELOPE_SIZE), keep: false });
+          replies.push({ frame: head.subarray(0, ENVELOPE_SIZE), keep: false });
           break;
         }
         const frameLength = ENVELOPE_SIZE + messageLength;
@@ -101,10 +78,8 @@ export class TcpFrontEnd {
         buffered = rest.length;
         const keep = frame.length >= ENVELOPE_SIZE + 12 && (frame.readUInt32BE(ENVELOPE_SIZE + 8) & OpFlag.KC) !== 0;
         if (!keep) lastRead = true;
-        queue.push({ frame, keep });
+        replies.push({ frame, keep });
       }
-      if (queue.length >= MAX_QUEUED) socket.pause();
-      void pump();
     });
   }
 
