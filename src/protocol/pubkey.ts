@@ -2,51 +2,111 @@ import { type KeyObject, createPublicKey } from 'node:crypto';
 import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
+import { derInteger, derSequence, derBitString, derOid } from './der.js';
 
-// HS_PUBKEY data as the reference writes it (handle-protocol.md section 4):
-// RSA: str "RSA_PUB_KEY" | flags 2 (=0) | str exponent | str modulus — big integers in two's complement,
-// so a leading 0x00 appears when the top bit is set. The reference sizes its buffer for four length fields and
-// fills three, so its RSA blobs end in 4 zero bytes; we write them too (byte-identical keys) and readers ignore
-// whatever follows the modulus.
+// Public keys as the reference writes them (HS_PUBKEY data, the key in HS_SITE, the DH key of a session;
+// handle-protocol.md 11.10). Integers are Java BigInteger bytes: minimal two's complement, so a leading 0x00
+// appears when the top bit is set; readers take them as unsigned.
+// RSA: str "RSA_PUB_KEY" | u16 0 | str e | str n | 00 00 00 00 (the reference sizes its buffer for four length
+//      fields and fills three; we write the trailer too so our blobs are byte-identical, and ignore it on input)
+// DSA: str "DSA_PUB_KEY" | u16 0 | str q | str p | str g | str y
+// DH:  str "DH_PUB_KEY"  | u16 0 | str y | str p | str g
 
 export const RSA_KEY_TYPE = 'RSA_PUB_KEY';
+export const DSA_KEY_TYPE = 'DSA_PUB_KEY';
+export const DH_KEY_TYPE = 'DH_PUB_KEY';
 
-function twosComplement(unsigned: Buffer): Buffer {
+/** Java BigInteger.toByteArray of an unsigned big-endian integer. */
+export function twosComplement(unsigned: Buffer): Buffer {
   let i = 0;
   while (i < unsigned.length - 1 && unsigned[i] === 0) i++;
   const trimmed = unsigned.subarray(i);
   return trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : Buffer.from(trimmed);
 }
 
-function unsignedOf(b: Buffer): Buffer {
+/** The unsigned magnitude of a BigInteger's bytes (leading zero bytes dropped). */
+export function unsignedOf(b: Buffer): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   return b.subarray(i);
 }
 
-/** Encode a public key (an RSA KeyObject) as HS_PUBKEY data. */
+/** Encode a public key (an RSA or DSA KeyObject) as HS_PUBKEY data. */
 export function encodePublicKey(key: KeyObject): Buffer {
-  if (key.asymmetricKeyType !== 'rsa') throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
   const jwk = key.export({ format: 'jwk' });
-  const e = Buffer.from(jwk.e!, 'base64url');
-  const n = Buffer.from(jwk.n!, 'base64url');
-  return Buffer.from(new Writer(300).utf8(RSA_KEY_TYPE).u16(0).byteString(twosComplement(e)).byteString(twosComplement(n)).u32(0).finish());
+  if (key.asymmetricKeyType === 'rsa') {
+    const e = Buffer.from(jwk.e!, 'base64url');
+    const n = Buffer.from(jwk.n!, 'base64url');
+    return Buffer.from(new Writer(300).utf8(RSA_KEY_TYPE).u16(0).byteString(twosComplement(e)).byteString(twosComplement(n)).u32(0).finish());
+  }
+  throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
 }
 
-/** Decode HS_PUBKEY data into a KeyObject. */
+/** The type string a key blob starts with, or undefined when it does not start with one. */
+export function publicKeyType(data: Buffer): string | undefined {
+  try {
+    return new Reader(data).utf8('key type', 64);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Decode HS_PUBKEY data (RSA or DSA) into a KeyObject. */
 export function decodePublicKey(data: Buffer): KeyObject {
   const r = new Reader(data);
   const type = r.utf8('key type', 64);
-  if (type !== RSA_KEY_TYPE) throw new DecodeError(`unsupported public key type "${type}"`, 202);
   r.u16('key flags');
-  const e = unsignedOf(r.byteString('RSA exponent', 1024));
-  const n = unsignedOf(r.byteString('RSA modulus', 4096));
-  if (n.length < 64 || (n.length === 1 && n[0] === 0) || (e.length === 1 && e[0] === 0)) {
-    throw new DecodeError(`RSA public key with a ${n.length * 8}-bit modulus is not usable`, 202);
+  if (type === RSA_KEY_TYPE) {
+    const e = unsignedOf(r.byteString('RSA exponent', 1024));
+    const n = unsignedOf(r.byteString('RSA modulus', 4096));
+    if (n.length < 64 || (e.length === 1 && e[0] === 0)) {
+      throw new DecodeError(`RSA public key with a ${n.length * 8}-bit modulus is not usable`, 202);
+    }
+    try {
+      return createPublicKey({ key: { kty: 'RSA', e: e.toString('base64url'), n: n.toString('base64url') }, format: 'jwk' });
+    } catch (err) {
+      throw new DecodeError(`invalid RSA public key: ${(err as Error).message}`, 202);
+    }
   }
-  try {
-    return createPublicKey({ key: { kty: 'RSA', e: e.toString('base64url'), n: n.toString('base64url') }, format: 'jwk' });
-  } catch (err) {
-    throw new DecodeError(`invalid RSA public key: ${(err as Error).message}`, 202);
+  if (type === DSA_KEY_TYPE) {
+    const q = unsignedOf(r.byteString('DSA q', 1024));
+    const p = unsignedOf(r.byteString('DSA p', 4096));
+    const g = unsignedOf(r.byteString('DSA g', 4096));
+    const y = unsignedOf(r.byteString('DSA y', 4096));
+    // JWK has no DSA form: build the SubjectPublicKeyInfo (RFC 3279) and let OpenSSL check it.
+    const spki = derSequence(
+      derSequence(derOid('1.2.840.10040.4.1'), derSequence(derInteger(p), derInteger(q), derInteger(g))),
+      derBitString(derInteger(y)),
+    );
+    try {
+      return createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    } catch (err) {
+      throw new DecodeError(`invalid DSA public key: ${(err as Error).message}`, 202);
+    }
   }
+  throw new DecodeError(`unsupported public key type "${type}"`, 202);
+}
+
+/** A Diffie-Hellman public key: the peer's y with the group (p, g), all unsigned big-endian. */
+export interface DhPublicKey {
+  y: Buffer;
+  p: Buffer;
+  g: Buffer;
+}
+
+export function encodeDhPublicKey(k: DhPublicKey): Buffer {
+  return Buffer.from(
+    new Writer(300).utf8(DH_KEY_TYPE).u16(0).byteString(twosComplement(k.y)).byteString(twosComplement(k.p)).byteString(twosComplement(k.g)).finish(),
+  );
+}
+
+export function decodeDhPublicKey(data: Buffer): DhPublicKey {
+  const r = new Reader(data);
+  const type = r.utf8('key type', 64);
+  if (type !== DH_KEY_TYPE) throw new DecodeError(`expected a DH_PUB_KEY, got "${type}"`, 501);
+  r.u16('key flags');
+  const y = Buffer.from(unsignedOf(r.byteString('DH y', 1024)));
+  const p = Buffer.from(unsignedOf(r.byteString('DH p', 1024)));
+  const g = Buffer.from(unsignedOf(r.byteString('DH g', 1024)));
+  return { y, p, g };
 }

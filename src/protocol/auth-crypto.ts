@@ -1,0 +1,112 @@
+import { type KeyObject, createHash, createHmac, createSign, createVerify, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+import { decodePublicKey } from './pubkey.js';
+import { decodePubkeyResponse, encodePubkeyResponse } from './auth-bodies.js';
+import { versionAtLeast } from './envelope.js';
+
+// Proofs of identity in a RESPONSE_TO_CHALLENGE (handle-protocol.md 11.4). What is signed or MAC'd is always
+// the challenge's nonce followed by the raw request digest (challengeMessage). Pure functions over bytes.
+
+/** The hash a signed response names: "SHA-256", "SHA256", "SHA1", "SHA-1", "MD5", or a single type byte. */
+function hashOf(alg: Buffer): 'sha256' | 'sha1' | 'md5' | undefined {
+  if (alg.length === 1) return alg[0] === 3 ? 'sha256' : alg[0] === 2 ? 'sha1' : alg[0] === 1 ? 'md5' : undefined;
+  const s = alg.toString('latin1').toUpperCase();
+  if (s === 'SHA-256' || s === 'SHA256') return 'sha256';
+  if (s === 'SHA1' || s === 'SHA-1') return 'sha1';
+  if (s === 'MD5') return 'md5';
+  return undefined;
+}
+
+/**
+ * Check an HS_PUBKEY answer: its signature over `message` with the key in `keyData` (HS_PUBKEY value data,
+ * RSA with PKCS#1 v1.5 or DSA with a DER signature). Any malformed part is simply "does not verify".
+ */
+export function verifyPubkeyAnswer(keyData: Buffer, signedResponse: Buffer, message: Buffer): boolean {
+  try {
+    const { hashAlg, signature } = decodePubkeyResponse(signedResponse);
+    const hash = hashOf(hashAlg);
+    if (!hash) return false;
+    const key = decodePublicKey(keyData);
+    return createVerify(hash).update(message).verify(key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** An HS_PUBKEY answer as the reference client makes it: SHA-256 from 2.7 on, SHA-1 before. */
+export function signPubkeyAnswer(key: KeyObject, message: Buffer, version: [number, number]): Buffer {
+  const sha256 = versionAtLeast(version, 2, 7);
+  const signature = createSign(sha256 ? 'sha256' : 'sha1').update(message).sign(key);
+  return encodePubkeyResponse(sha256 ? 'SHA-256' : 'SHA1', signature);
+}
+
+/** HS_SECKEY codes (the first byte of the signed response). */
+export const SecretCode = {
+  MD5: 1,
+  SHA1: 2,
+  SHA256: 3,
+  HMAC_SHA1: 12,
+  HMAC_SHA256: 13,
+  PBKDF2_HMAC_SHA1: 22,
+} as const;
+
+/** The reference turns each secret byte into a char and then encodes the chars as UTF-8 before PBKDF2. */
+function pbkdf2Password(secret: Buffer): Buffer {
+  return Buffer.from(secret.toString('latin1'), 'utf8');
+}
+
+function sandwich(alg: string, secret: Buffer, message: Buffer): Buffer {
+  return createHash(alg).update(secret).update(message).update(secret).digest();
+}
+
+function same(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Check an HS_SECKEY answer against the secret (the HS_SECKEY value's data). The client picks the scheme;
+ * a PBKDF2 iteration count above `maxIterations` is refused rather than computed.
+ */
+export function verifySeckeyAnswer(secret: Buffer, signedResponse: Buffer, message: Buffer, maxIterations = 100000): boolean {
+  if (signedResponse.length === 0) return false;
+  const code = signedResponse[0]!;
+  const rest = signedResponse.subarray(1);
+  try {
+    switch (code) {
+      case SecretCode.PBKDF2_HMAC_SHA1: {
+        const r = new Reader(rest);
+        const salt = r.byteString('salt', 1024);
+        const iterations = r.u32('iterations');
+        const keyLenBits = r.u32('key length');
+        const mac = r.byteString('mac', 1024);
+        r.expectEnd('PBKDF2 answer');
+        if (iterations < 1 || iterations > maxIterations || keyLenBits < 8 || keyLenBits > 4096 || keyLenBits % 8) return false;
+        const dk = pbkdf2Sync(pbkdf2Password(secret), salt, iterations, keyLenBits / 8, 'sha1');
+        return same(createHmac('sha1', dk).update(message).digest(), mac);
+      }
+      case SecretCode.HMAC_SHA256:
+        return same(createHmac('sha256', secret).update(message).digest(), rest);
+      case SecretCode.HMAC_SHA1:
+        return same(createHmac('sha1', secret).update(message).digest(), rest);
+      case SecretCode.SHA256:
+        return same(sandwich('sha256', secret, message), rest);
+      case SecretCode.SHA1:
+        return same(sandwich('sha1', secret, message), rest);
+      case SecretCode.MD5:
+        return same(sandwich('md5', secret, message), rest);
+      default:
+        // Clients below 2.1 send 16 bytes of MD5 with no code byte.
+        return signedResponse.length === 16 && same(sandwich('md5', secret, message), signedResponse);
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** An HS_SECKEY answer as a 2.7+ reference client makes it: PBKDF2-HMAC-SHA1, 10000 iterations, 160 bits. */
+export function seckeyAnswer(secret: Buffer, message: Buffer, salt: Buffer, iterations = 10000): Buffer {
+  const dk = pbkdf2Sync(pbkdf2Password(secret), salt, iterations, 20, 'sha1');
+  const mac = createHmac('sha1', dk).update(message).digest();
+  return Buffer.from(new Writer(64).u8(SecretCode.PBKDF2_HMAC_SHA1).byteString(salt).u32(iterations).u32(160).byteString(mac).finish());
+}
