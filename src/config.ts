@@ -3,6 +3,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { isValidPrefix } from './model/handle.js';
 import { DnsMappingError, normaliseZone } from './dns/mapping.js';
+import type { PrefixQuota } from './admin/quotas.js';
+import { parseIdentity } from './admin/permissions.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 
@@ -92,9 +94,29 @@ export interface NodeConfig {
     /** Answer GET /PREFIX/SUFFIX with a redirect to the identifier's URL (or a page of its values). */
     redirectFront: boolean;
   };
+  /** Administration over the wire and HTTP (handle-protocol.md 11): who may, for how long, and how much. */
+  admin: AdminConfig;
   /** Paths relative to the node folder. */
   database: string;
   serverKey: string;
+}
+
+export interface AdminConfig {
+  /**
+   * Identities that pass every permission check on this node, as "INDEX:HANDLE" (the reference's
+   * server_admins). Absent: the administrator of each homed prefix, 300:0.NA/PREFIX.
+   */
+  serverAdmins?: string[];
+  /** Answer LIST_HANDLES (the reference's allow_list_hdls). */
+  allowListHandles: boolean;
+  /** How long a 402 challenge may be answered (the reference's max_auth_time). */
+  challengeTimeoutSeconds: number;
+  /** Upper bound on the idle timeout a client may ask for its session (the reference's max_session_time). */
+  maxSessionSeconds: number;
+  /** Refuse administrative requests outside a session (the reference's require_sessions). */
+  requireSessions: boolean;
+  /** Quotas per prefix (off unless set): maxHandles (RC 604), maxPrefixes (605), dailyRequestsPerClient (603). */
+  quotas: Record<string, PrefixQuota>;
 }
 
 export const CONFIG_FILE = 'idres.json';
@@ -156,6 +178,13 @@ export function defaultConfig(): NodeConfig {
       maxConnections: 1024,
       plainHttpAuth: 'loopback',
       redirectFront: true,
+    },
+    admin: {
+      allowListHandles: true,
+      challengeTimeoutSeconds: 60,
+      maxSessionSeconds: 86400,
+      requireSessions: false,
+      quotas: {},
     },
     database: 'registry.db',
     serverKey: 'keys/server.key.pem',
@@ -304,6 +333,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
   }
   if ('dns' in raw) validateDns(raw.dns, c, problems, int);
   if ('http' in raw) validateHttp(raw.http, c, problems, int);
+  if ('admin' in raw) validateAdmin(raw.admin, c, problems, int);
   if (c.roles.includes('resolver')) c.recursion.allow = true;
   if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
     problems.push('recursion needs recursion.roots (where walks start) or recursion.upstream');
@@ -409,6 +439,57 @@ function validateHttp(
   }
   if (c.http.enabled && c.http.port !== 0 && c.http.port === c.listen.port && (c.http.host ?? c.listen.host) === c.listen.host) {
     problems.push(`http.port ${c.http.port} is also the Handle TCP port (listen.port)`);
+  }
+}
+
+function validateAdmin(
+  a: unknown,
+  c: NodeConfig,
+  problems: string[],
+  int: (v: unknown, name: string, min: number, max: number) => number | undefined,
+): void {
+  if (!isObject(a)) {
+    problems.push('admin must be an object');
+    return;
+  }
+  for (const k of Object.keys(a)) if (!(k in c.admin) && k !== 'serverAdmins') problems.push(`unknown setting "admin.${k}"`);
+  if ('serverAdmins' in a) {
+    const list = a.serverAdmins;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && parseIdentity(x) !== undefined)) {
+      problems.push('admin.serverAdmins must be a list of identities such as "300:0.NA/88.118.8"');
+    } else c.admin.serverAdmins = list as string[];
+  }
+  for (const k of ['allowListHandles', 'requireSessions'] as const) {
+    if (k in a) {
+      if (typeof a[k] !== 'boolean') problems.push(`admin.${k} must be true or false`);
+      else c.admin[k] = a[k] as boolean;
+    }
+  }
+  if ('challengeTimeoutSeconds' in a) c.admin.challengeTimeoutSeconds = int(a.challengeTimeoutSeconds, 'admin.challengeTimeoutSeconds', 1, 3600) ?? c.admin.challengeTimeoutSeconds;
+  if ('maxSessionSeconds' in a) c.admin.maxSessionSeconds = int(a.maxSessionSeconds, 'admin.maxSessionSeconds', 1, 7 * 86400) ?? c.admin.maxSessionSeconds;
+  if ('quotas' in a) {
+    const q = a.quotas;
+    if (!isObject(q)) {
+      problems.push('admin.quotas must be an object keyed by prefix');
+      return;
+    }
+    for (const [prefix, quota] of Object.entries(q)) {
+      if (!isValidPrefix(prefix)) problems.push(`admin.quotas: "${prefix}" is not a prefix`);
+      if (!isObject(quota)) {
+        problems.push(`admin.quotas.${prefix} must be an object`);
+        continue;
+      }
+      const out: PrefixQuota = {};
+      for (const [k, v] of Object.entries(quota)) {
+        if (k !== 'maxHandles' && k !== 'maxPrefixes' && k !== 'dailyRequestsPerClient') {
+          problems.push(`unknown setting "admin.quotas.${prefix}.${k}"`);
+          continue;
+        }
+        const n = int(v, `admin.quotas.${prefix}.${k}`, 0, Number.MAX_SAFE_INTEGER);
+        if (n !== undefined) out[k] = n;
+      }
+      c.admin.quotas[prefix] = out;
+    }
   }
 }
 

@@ -19,6 +19,10 @@ import { ownSite } from './resolve/site-info.js';
 import { TcpFrontEnd } from './server/tcp.js';
 import { UdpFrontEnd } from './server/udp.js';
 import { type RunningDns, startDns } from './dns/start.js';
+import { AdminService } from './admin/operations.js';
+import { IdentityKeys } from './admin/identity.js';
+import { type Identity, parseIdentity } from './admin/permissions.js';
+import { Quotas } from './admin/quotas.js';
 
 export interface StartOptions {
   host?: string;
@@ -54,6 +58,10 @@ export class IdresNode {
     private readonly local: LocalAnswerers | undefined,
     /** The DNS gateway when `dns.enabled` (docs/dns.md). */
     readonly dns: RunningDns | undefined,
+    /** Administration (absent on a pure resolver): the same operations for the wire and HTTP. */
+    readonly admin: AdminService | undefined,
+    /** Identity proofs against the key values held here. */
+    readonly identities: IdentityKeys | undefined,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
@@ -79,6 +87,19 @@ export class IdresNode {
         delegations: new Delegations(registry, authority),
         changes: new ChangeWatcher(registry, cache, authority, config.cache.writeCheckMs),
       };
+    }
+    let admin: AdminService | undefined;
+    let identities: IdentityKeys | undefined;
+    if (registry) {
+      const reg = registry;
+      const authority = local!.authority;
+      admin = new AdminService(reg, {
+        homes: (p) => authority.homes(p),
+        serverAdmins: serverAdminsOf(config),
+        allowListHandles: config.admin.allowListHandles,
+        quotas: new Quotas(config.admin.quotas, reg),
+      });
+      identities = new IdentityKeys((h) => reg.getValues(h));
     }
     const client = new HandleClient({ udpTimeoutsMs: config.recursion.udpTimeoutsMs, tcpTimeoutMs: config.recursion.tcpTimeoutMs });
     const upstream = makeUpstream(config, client);
@@ -127,7 +148,7 @@ export class IdresNode {
       }
     }
 
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns);
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -157,6 +178,12 @@ export class IdresNode {
     this.client.close();
     this.registry?.close();
   }
+}
+
+/** The configured server administrators; by default the administrator of each homed prefix (300:0.NA/PREFIX). */
+export function serverAdminsOf(config: NodeConfig): Identity[] {
+  const list = config.admin.serverAdmins ?? config.prefixes.map((p) => `300:${prefixHandle(p)}`);
+  return list.map((s) => parseIdentity(s)!);
 }
 
 function makeUpstream(config: NodeConfig, client: HandleClient): Recursor | Forwarder | undefined {

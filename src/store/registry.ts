@@ -116,6 +116,8 @@ export class Registry {
         'SELECT handle, handle_key FROM handles WHERE prefix = ? AND handle_key > ? ORDER BY handle_key LIMIT ?',
       ),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM handles'),
+      countUnder: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM handles WHERE prefix = ?'),
+      countKeysBetween: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM handles WHERE handle_key >= ? AND handle_key < ?'),
       log: db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)'),
       changesSince: db.prepare<[number, number], ChangeRow>(
         'SELECT txn_id, op, handle_key FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?',
@@ -211,6 +213,21 @@ export class Registry {
     })();
   }
 
+  /**
+   * Remove values by index from an existing handle, in one transaction. Every index must exist, or nothing
+   * is removed (the caller has checked; this is the guard against a race with another writer).
+   */
+  removeValues(handle: string, indexes: readonly number[], now = Math.floor(Date.now() / 1000)): void {
+    const k = this.key(handle);
+    this.db.transaction(() => {
+      if (this.s.touchHandle.run(now, k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
+      for (const i of indexes) {
+        if (this.s.deleteValue.run(k, i).changes === 0) throw new RegistryError(`${handle} has no value at index ${i}`, 'not-found');
+      }
+      this.s.log.run(now, 'remove', handle, k, JSON.stringify({ indexes }));
+    })();
+  }
+
   delete(handle: string): void {
     const k = this.key(handle);
     this.db.transaction(() => {
@@ -229,6 +246,18 @@ export class Registry {
 
   count(): number {
     return this.s.count.get()!.n;
+  }
+
+  /** Handles registered under one prefix (for quotas). */
+  countUnder(prefix: string): number {
+    return this.s.countUnder.get(normalisePrefix(prefix))!.n;
+  }
+
+  /** Prefix handles of prefixes derived from `prefix` (0.NA/P.…), for quotas. */
+  countDerivedPrefixes(prefix: string): number {
+    const from = this.key(`0.NA/${prefix}.`);
+    // '.' + 1 is '/': every key that starts with "0.NA/P." sorts below "0.NA/P/".
+    return this.s.countKeysBetween.get(from, from.slice(0, -1) + '/')!.n;
   }
 
   homedPrefixes(): string[] {
