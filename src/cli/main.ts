@@ -49,6 +49,8 @@ export function buildProgram(): Command {
     .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
     .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', parsePort)
     .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
+    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', parsePort)
+    .option('--no-http', 'no HTTP face at all')
     .action((o) =>
       initCommand({
         dir: o.dir,
@@ -66,6 +68,7 @@ export function buildProgram(): Command {
         ...(o.dnsPort !== undefined || o.dnsZone.length
           ? { dns: { enabled: true, ...(o.dnsPort !== undefined ? { port: o.dnsPort } : {}), ...(o.dnsZone.length ? { zones: o.dnsZone } : {}) } }
           : {}),
+        ...(o.http === false ? { http: { enabled: false } } : o.httpPort !== undefined ? { http: { port: o.httpPort } } : {}),
       }),
     );
 
@@ -75,9 +78,10 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .option('--listen <address>', 'override the configured listen address')
     .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
     .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
     .action(async (o) => {
-      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, ...(o.workers ? { workers: o.workers } : {}) });
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
     });
 
   program

@@ -2,7 +2,7 @@ import { loadConfig } from '../config.js';
 import { IdresNode } from '../node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
 
-export async function serveCommand(o: { dir: string; host?: string; port?: number; workers?: number }): Promise<IdresNode | undefined> {
+export async function serveCommand(o: { dir: string; host?: string; port?: number; httpPort?: number; workers?: number }): Promise<IdresNode | undefined> {
   const config = loadConfig(o.dir);
   const workers = o.workers ?? config.workers;
   const host = o.host ?? config.listen.host;
@@ -21,6 +21,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   const node = await IdresNode.start(o.dir, {
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(isWorker() ? { port: Number(process.env.IDRES_PORT), shared: true } : o.port !== undefined ? { port: o.port } : {}),
+    ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
   });
   if (isWorker()) {
     process.send?.('listening');
@@ -33,6 +34,10 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
       `on ${host} port ${node.port} (UDP and TCP)` +
       (node.registry ? '' : '; no registry (resolver)'),
   );
+  if (node.http) {
+    const h = node.http.host.includes(':') ? `[${node.http.host}]` : node.http.host;
+    console.log(`idres: HTTP API on http://${h}:${node.http.port}/api/handles/ (redirect front, /metrics, /healthz, /readyz)`);
+  }
   if (node.dns) console.log(`idres: DNS gateway on ${host} port ${node.dns.port} (UDP and TCP) for ${node.config.dns.zones.join(', ')}`);
   let stopping = false;
   const stop = (signal: string) => {

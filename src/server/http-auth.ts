@@ -1,6 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { HandleValue } from '../model/value.js';
+import type { IdentityKeys } from '../admin/identity.js';
+import type { Identity } from '../admin/permissions.js';
+import { AuthType } from '../protocol/auth-bodies.js';
 import { SecretCode, verifyPubkeyAnswer, verifySeckeyAnswer } from '../protocol/auth-crypto.js';
 import { encodePubkeyResponse } from '../protocol/auth-bodies.js';
 import { Writer } from '../protocol/writer.js';
@@ -12,13 +14,7 @@ import type { HttpExchange } from './http.js';
 // POST /api/sessions), answered by a MAC (HS_SECKEY) or a signature (HS_PUBKEY) over nonce ‖ cnonce. What
 // an identity may do is not decided here: that is the admin layer's permission check.
 
-export interface Identity {
-  handle: string;
-  index: number;
-}
-
-/** The values an identity's proofs are checked against (HS_SECKEY, HS_PUBKEY), read whatever their permissions. */
-export type KeyValues = (handle: string) => readonly HandleValue[] | undefined;
+export type { Identity };
 
 export interface Session {
   id: string;
@@ -104,15 +100,6 @@ export function parseHandleHeader(header: string): Map<string, string> | undefin
   return params.size ? params : undefined;
 }
 
-function isType(type: string, base: string): boolean {
-  const u = type.toUpperCase();
-  return u === base || u.startsWith(base + '.');
-}
-
-function sameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** HS_SECKEY `alg` names → the code byte of a wire HS_SECKEY answer (the reference's names, section 9.3.3). */
 function secretCode(alg: string): number | undefined {
   const plain = alg.toUpperCase();
@@ -140,7 +127,8 @@ export class HttpAuthenticator {
   failures = 0;
 
   constructor(
-    private readonly keys: KeyValues,
+    /** The identities' key values held here (absent on a resolver: every proof fails). */
+    private readonly keys: IdentityKeys | undefined,
     /** Whether credentials from this exchange are honoured (the reference: only over HTTPS). */
     private readonly honoured: (ex: HttpExchange) => boolean,
   ) {}
@@ -198,12 +186,12 @@ export class HttpAuthenticator {
           new Writer(96).u8(code).byteString(Buffer.from(p.get('salt')!, 'base64')).u32(iterations).u32(length).byteString(signature).finish(),
         );
       } else answer = Buffer.concat([Buffer.from([code]), signature]);
-      identity = this.checkKeys(claimed, 'HS_SECKEY', (data) => verifySeckeyAnswer(data, answer, message));
+      identity = this.checkKeys(claimed, AuthType.SECKEY, (data) => verifySeckeyAnswer(data, answer, message));
     } else if (type === 'HS_PUBKEY') {
       const hash = pubkeyHash(p.get('alg')!);
       if (!hash) return this.fail('Error parsing Authorization: Handle', session);
       const answer = encodePubkeyResponse(hash, signature);
-      identity = this.checkKeys(claimed, 'HS_PUBKEY', (data) => verifyPubkeyAnswer(data, answer, message), true);
+      identity = this.checkKeys(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message));
     } else return this.fail('Error parsing Authorization: Handle', session);
     if (!identity) return this.fail('Identity not verified', session);
     session.identity = identity;
@@ -213,27 +201,12 @@ export class HttpAuthenticator {
 
   /** The Basic check: the password bytes equal the HS_SECKEY data (at the index, or any for index 0). */
   private checkSecret(id: Identity, password: Buffer): Identity | undefined {
-    return this.checkKeys(id, 'HS_SECKEY', (data) => sameBytes(data, password));
+    return this.keys?.secretMatches(id, password);
   }
 
-  /**
-   * Try the identity's key values of a type: the one at its index, or (index 0) each in ascending index
-   * order, the identity becoming the index that verified. HS_PUBKEY must be exactly that type (the
-   * reference); HS_SECKEY may be a subtype.
-   */
-  private checkKeys(id: Identity, type: string, verifies: (data: Buffer) => boolean, exact = false): Identity | undefined {
-    let values: readonly HandleValue[] | undefined;
-    try {
-      values = this.keys(id.handle);
-    } catch {
-      values = undefined;
-    }
-    if (!values) return undefined;
-    for (const v of values) {
-      if (id.index !== 0 && v.index !== id.index) continue;
-      if (exact ? v.type !== type : !isType(v.type, type)) continue;
-      if (verifies(v.data)) return { handle: id.handle, index: v.index };
-    }
+  /** The first key value of the identity (at its index, or any for index 0) that verifies; the identity becomes its index. */
+  private checkKeys(id: Identity, type: typeof AuthType.SECKEY | typeof AuthType.PUBKEY, verifies: (data: Buffer) => boolean): Identity | undefined {
+    for (const v of this.keys?.candidates(id, type) ?? []) if (verifies(v.data)) return { handle: id.handle, index: v.index };
     return undefined;
   }
 

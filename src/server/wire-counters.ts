@@ -1,0 +1,102 @@
+import type { PacketHandler, Reply, RequestMeta } from '../resolve/handler.js';
+
+// Answers of the Handle transports by transport, opcode and response code, read from the reply packet
+// itself (opcode at byte 20, response code at byte 24, after the 20-byte envelope), so the handler's hot path
+// is not touched: counting is two reads and one increment in a flat array. Latency is sampled (one request
+// in SAMPLE_EVERY): a clock read per packet would cost more than the cached answer it measures.
+
+const TRANSPORTS = ['udp', 'tcp'] as const;
+/** Opcodes in use fall in four bands of 16 (0–15, 100–115, 200–215, 400–415); anything else shares the last slot. */
+const OP_SLOTS = 65;
+/** Response codes: bands of 16 at 0, 100, 200, 300, 400, 500 and 600; the rest share the last slot. */
+const RC_SLOTS = 113;
+const OP_BANDS = [0, 100, 200, 400];
+const RC_BANDS = [0, 100, 200, 300, 400, 500, 600];
+export const SAMPLE_EVERY = 16;
+
+function slot(v: number, bands: readonly number[], other: number): number {
+  for (let b = 0; b < bands.length; b++) {
+    const d = v - bands[b]!;
+    if (d >= 0 && d < 16) return b * 16 + d;
+  }
+  return other;
+}
+
+function unslot(s: number, bands: readonly number[]): number | 'other' {
+  const b = Math.floor(s / 16);
+  return b < bands.length ? bands[b]! + (s % 16) : 'other';
+}
+
+export interface CountRow {
+  transport: string;
+  opcode: number | 'other';
+  code: number | 'other';
+  count: number;
+}
+
+export class WireCounters {
+  private readonly counts = new Float64Array(TRANSPORTS.length * OP_SLOTS * RC_SLOTS);
+  private tick = 0;
+  /** Sampled latencies (seconds) not yet taken by the metrics, per transport; bounded. */
+  readonly samples: number[][] = TRANSPORTS.map(() => []);
+  /** Requests that got no answer (dropped or a stray response), per transport. */
+  readonly unanswered = new Float64Array(TRANSPORTS.length);
+
+  count(transport: 'udp' | 'tcp', reply: Reply): void {
+    const t = transport === 'udp' ? 0 : 1;
+    if (reply === null || reply.length < 28) {
+      this.unanswered[t]!++;
+      return;
+    }
+    const op = slot(reply.readUInt32BE(20), OP_BANDS, OP_SLOTS - 1);
+    const rc = slot(reply.readUInt32BE(24), RC_BANDS, RC_SLOTS - 1);
+    this.counts[(t * OP_SLOTS + op) * RC_SLOTS + rc]!++;
+  }
+
+  /** A packet handler that counts what the inner one answers, and times one request in SAMPLE_EVERY. */
+  wrap(inner: () => PacketHandler): PacketHandler {
+    return {
+      handle: (bytes: Buffer, meta: RequestMeta) => {
+        const sampled = ++this.tick % SAMPLE_EVERY === 0;
+        const started = sampled ? process.hrtime.bigint() : 0n;
+        const r = inner().handle(bytes, meta);
+        if (r instanceof Promise) {
+          return r.then((reply) => {
+            this.count(meta.transport, reply);
+            if (sampled) this.sample(meta.transport, started);
+            return reply;
+          });
+        }
+        this.count(meta.transport, r);
+        if (sampled) this.sample(meta.transport, started);
+        return r;
+      },
+    };
+  }
+
+  private sample(transport: 'udp' | 'tcp', started: bigint): void {
+    const list = this.samples[transport === 'udp' ? 0 : 1]!;
+    if (list.length < 100000) list.push(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /** Every non-zero count. */
+  rows(): CountRow[] {
+    const out: CountRow[] = [];
+    this.counts.forEach((n, i) => {
+      if (n === 0) return;
+      const rc = i % RC_SLOTS;
+      const op = Math.floor(i / RC_SLOTS) % OP_SLOTS;
+      const t = Math.floor(i / (RC_SLOTS * OP_SLOTS));
+      out.push({ transport: TRANSPORTS[t]!, opcode: unslot(op, OP_BANDS), code: unslot(rc, RC_BANDS), count: n });
+    });
+    return out;
+  }
+
+  /** Take the latency samples gathered since the last call. */
+  takeSamples(): Array<{ transport: string; seconds: number[] }> {
+    return TRANSPORTS.map((transport, i) => {
+      const s = this.samples[i]!.splice(0);
+      return { transport, seconds: s };
+    });
+  }
+}
