@@ -100,7 +100,9 @@ export class JsonApi {
   private async resolve(ex: HttpExchange, handle: string, q: URLSearchParams): Promise<void> {
     this.count('resolve');
     const indexes = q.getAll('index').map(parseIndex);
-    const types = q.getAll('type');
+    // "URL." selects URL and its subtypes (the REST API's rule); the wire filter's "URL." only the subtypes.
+    const asked = q.getAll('type');
+    const types = [...asked, ...asked.filter((x) => x.endsWith('.') && x.length > 1 && !asked.includes(x.slice(0, -1))).map((x) => x.slice(0, -1))];
     // A handle without a slash names a prefix: 0.NA/<it>, echoed as given.
     const lookup = handle.includes('/') ? handle : `${NA_PREFIX}/${handle}`;
     const auth = this.d.auth.authenticate(ex);
