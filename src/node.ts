@@ -180,6 +180,7 @@ export class IdresNode {
               ...(dns ? [['dns', dns.server.listening] as [string, boolean]] : []),
             ],
             log,
+            noticeWrites: () => local?.changes.check(),
           },
           opts.httpPort ?? config.http.port,
         );

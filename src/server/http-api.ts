@@ -26,6 +26,8 @@ export interface ApiDeps {
   admin?: AdminService;
   auth: HttpAuthenticator;
   site: () => SiteInfo;
+  /** Drop cached answers a write just made stale, before the write is acknowledged. */
+  noticeWrites: () => void;
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE, TRACE, OPTIONS';
@@ -230,7 +232,10 @@ export class JsonApi {
   private perform(ex: HttpExchange, req: AdminRequest, auth: AuthResult): AdminOutcome {
     if (!this.d.admin) return { responseCode: ResponseCode.SERVER_NOT_RESP, message: NOT_HOMED };
     const identity = auth.kind === 'identified' ? auth.identity : undefined;
-    return this.d.admin.perform(req, identity, clientOf(ex, identity));
+    const o = this.d.admin.perform(req, identity, clientOf(ex, identity));
+    // Local writes invalidate what they change at once: a read right after the answer must see the write.
+    if (o.responseCode === ResponseCode.SUCCESS) this.d.noticeWrites();
+    return o;
   }
 
   // ---- the smaller endpoints --------------------------------------------------------------------------

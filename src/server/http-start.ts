@@ -35,6 +35,7 @@ export interface HttpNodeParts {
   /** The other front ends and whether they are bound. */
   ports: () => Array<[string, boolean]>;
   log: (msg: string) => void;
+  noticeWrites: () => void;
 }
 
 export interface RunningHttp {
@@ -59,6 +60,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     ...(p.admin ? { admin: p.admin } : {}),
     auth,
     site: p.site,
+    noticeWrites: p.noticeWrites,
   });
   const upstreamName = c.recursion.upstream;
   const metrics = new NodeMetrics({
