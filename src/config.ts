@@ -333,6 +333,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
   }
   if ('dns' in raw) validateDns(raw.dns, c, problems, int);
   if ('http' in raw) validateHttp(raw.http, c, problems, int);
+  checkHttpPort(c, problems);
   if ('admin' in raw) validateAdmin(raw.admin, c, problems, int);
   if (c.roles.includes('resolver')) c.recursion.allow = true;
   if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
@@ -432,6 +433,10 @@ function validateHttp(
     if (!(PLAIN_HTTP_AUTH as readonly unknown[]).includes(h.plainHttpAuth)) problems.push(`http.plainHttpAuth must be one of ${PLAIN_HTTP_AUTH.join(', ')}`);
     else c.http.plainHttpAuth = h.plainHttpAuth as NodeConfig['http']['plainHttpAuth'];
   }
+}
+
+/** The HTTP port must not be one the Handle or DNS front ends take on the same address. */
+function checkHttpPort(c: NodeConfig, problems: string[]): void {
   if (c.http.enabled && c.dns.enabled && c.http.port !== 0 && c.http.port === c.dns.port) {
     // DNS over TCP and HTTP cannot share a port on the same address.
     const host = c.http.host ?? c.listen.host;
