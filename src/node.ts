@@ -25,6 +25,8 @@ import { AdminService } from './admin/operations.js';
 import { IdentityKeys } from './admin/identity.js';
 import { type Identity, parseIdentity } from './admin/permissions.js';
 import { Quotas } from './admin/quotas.js';
+import { AdminWire } from './admin/wire.js';
+import { isPrefixHandle, splitHandle } from './model/handle.js';
 
 export interface StartOptions {
   host?: string;
@@ -139,7 +141,16 @@ export class IdresNode {
       publicKey: serverPublicKey(dir, config),
       description: config.site.description,
     });
-    handler = new RequestHandler(pipeline, responder, site, log);
+    const wire =
+      admin && identities && registry
+        ? new AdminWire(admin, identities, responder, {
+            challengeTimeoutMs: config.admin.challengeTimeoutSeconds * 1000,
+            maxSessionMs: config.admin.maxSessionSeconds * 1000,
+            requireSessions: config.admin.requireSessions,
+            localValues: localValuesOf(registry, local!.authority),
+          })
+        : undefined;
+    handler = new RequestHandler(pipeline, responder, site, log, wire);
     if (registry) {
       refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
@@ -223,6 +234,14 @@ export class IdresNode {
     this.client.close();
     this.registry?.close();
   }
+}
+
+/** Values of handles this node answers for itself (its homed prefixes, and prefix handles it holds). */
+function localValuesOf(registry: Registry, authority: Authority): (handle: string) => import('./model/value.js').HandleValue[] | undefined {
+  return (handle) => {
+    if (!isPrefixHandle(handle) && !authority.homes(splitHandle(handle).prefix)) return undefined;
+    return registry.getValues(handle);
+  };
 }
 
 /** The configured server administrators; by default the administrator of each homed prefix (300:0.NA/PREFIX). */

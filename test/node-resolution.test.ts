@@ -76,17 +76,22 @@ describe('a business node homing 88.118.8', () => {
     assert.equal(parent.responseCode, ResponseCode.SERVER_NOT_RESP);
   });
 
-  test('values without PUBLIC_READ are never returned to an unauthenticated request', async () => {
+  test('values without PUBLIC_READ are never returned to an unauthenticated request: left out with PO, challenged (402) without', async () => {
     for (const flags of [OpFlag.CA | OpFlag.PO, OpFlag.CA, 0]) {
+      const publicOnly = (flags & OpFlag.PO) !== 0;
       for (const transport of ['udp', 'tcp'] as const) {
         const all = await client.resolve(t.server, '88.118.8/ABC123', { flags, transport });
+        assert.equal(all.responseCode, publicOnly ? ResponseCode.SUCCESS : ResponseCode.AUTHENTICATION_NEEDED);
         assert.ok(!all.values.some((v) => v.index === 20), 'internal.cost is absent');
         assert.ok(!all.packet.body.includes(Buffer.from('12.50 CNY')));
         const asked = await client.resolve(t.server, '88.118.8/ABC123', { flags, transport, indexes: [20] });
-        assert.equal(asked.responseCode, ResponseCode.VALUES_NOT_FOUND);
+        assert.equal(asked.responseCode, publicOnly ? ResponseCode.VALUES_NOT_FOUND : ResponseCode.AUTHENTICATION_NEEDED);
         const secret = await client.resolve(t.server, '88.118.8/SECRET', { flags, transport, types: ['note'] });
-        assert.equal(secret.responseCode, ResponseCode.VALUES_NOT_FOUND);
+        assert.equal(secret.responseCode, publicOnly ? ResponseCode.VALUES_NOT_FOUND : ResponseCode.AUTHENTICATION_NEEDED);
         assert.ok(!secret.packet.body.includes(Buffer.from('admins only')));
+        // Asking only for public values needs no authentication, PO or not.
+        const open = await client.resolve(t.server, '88.118.8/ABC123', { flags, transport, types: ['URL'] });
+        assert.equal(open.responseCode, ResponseCode.SUCCESS);
       }
     }
   });

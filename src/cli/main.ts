@@ -15,8 +15,27 @@ import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
 import { importCommand, parseBatchSize } from './import.js';
+import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
+import { KeyFileError } from '../protocol/keyfile.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+/** --server/--auth/--key/--secret/--session: work on a remote node over the wire (src/cli/remote-wire.ts). */
+function remoteOptions(c: Command): Command {
+  return c
+    .option('-s, --server <host:port>', 'a remote node to administer over the Handle protocol (TCP) instead of the local registry')
+    .option('--auth <handle:index>', 'the administrator identity, e.g. 0.NA/88.118.8:300')
+    .option('--key <file>', "the identity's private key: PEM or the reference's key file (passphrase in IDRES_KEY_PASSPHRASE)")
+    .option('--secret <secret>', 'an HS_SECKEY secret instead of a key (or IDRES_SECRET)')
+    .option('--session', 'open a Diffie-Hellman session first, as the reference admin tools do');
+}
+const remoteOf = (o: Record<string, unknown>) => ({
+  ...(o.server !== undefined ? { server: o.server as string } : {}),
+  ...(o.auth !== undefined ? { auth: o.auth as string } : {}),
+  ...(o.key !== undefined ? { key: o.key as string } : {}),
+  ...(o.secret !== undefined ? { secret: o.secret as string } : {}),
+  session: Boolean(o.session),
+});
+
 const dirOption = () =>
   new Option('-d, --dir <path>', 'the node folder (config, registry, keys)').env('IDRES_DIR').default(DEFAULT_DIR);
 
@@ -84,9 +103,9 @@ export function buildProgram(): Command {
       await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
     });
 
-  program
+  remoteOptions(program
     .command('register')
-    .description('register one identifier with its values in the local registry')
+    .description('register one identifier with its values, in the local registry or on a remote node (--server)')
     .argument('<handle>', 'the identifier, PREFIX/SUFFIX, e.g. 88.118.8/PUMP-XB200-0001')
     .addOption(dirOption())
     .option('-v, --value <[index:]type=data>', 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
@@ -95,9 +114,10 @@ export function buildProgram(): Command {
     .option('--ttl <seconds>', 'TTL of the values', (v) => Number(v), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100, the prefix administrator)')
     .option('--overwrite', 'replace the values of an existing identifier')
-    .option('--allow-unhomed', 'register under a prefix this node does not home')
+    .option('--allow-unhomed', 'register under a prefix this node does not home'))
     .action((handle, o) =>
       registerCommand(handle, {
+        ...remoteOf(o),
         dir: o.dir,
         values: o.value,
         privateValues: o.private,
@@ -108,6 +128,46 @@ export function buildProgram(): Command {
         allowUnhomed: Boolean(o.allowUnhomed),
       }),
     );
+
+  remoteOptions(program
+    .command('update')
+    .description('set values (by index) of, or remove values from, an existing identifier: locally or on a remote node')
+    .argument('<handle>', 'the identifier (or a prefix handle 0.NA/PREFIX)')
+    .addOption(dirOption())
+    .option('-v, --value <index:type=data>', 'a public value to add or replace (repeatable)', collect, [])
+    .option('--private <index:type=data>', 'a value only administrators may read (repeatable)', collect, [])
+    .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
+    .option('--ttl <seconds>', 'TTL of the values set', (v) => Number(v), 86400))
+    .action((handle, o) =>
+      updateCommand(handle, { ...remoteOf(o), dir: o.dir, values: o.value, privateValues: o.private, hexValues: o.hex, remove: o.remove, ttl: o.ttl }),
+    );
+
+  remoteOptions(program
+    .command('delete')
+    .description('delete an identifier: locally or on a remote node')
+    .argument('<handle>')
+    .addOption(dirOption()))
+    .action((handle, o) => deleteCommand(handle, { ...remoteOf(o), dir: o.dir }));
+
+  remoteOptions(program
+    .command('list')
+    .description('list the identifiers under a prefix: locally or on a remote node (LIST_HANDLES)')
+    .argument('<prefix>', 'e.g. 88.118.8 (or 0.NA/88.118.8)')
+    .addOption(dirOption())
+    .option('--limit <n>', 'at most this many (local only)', (v) => Number(v)))
+    .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
+
+  const keys = program.command('keys').description("administrators' keys, in the reference's formats");
+  keys
+    .command('generate')
+    .description('make an RSA key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data)')
+    .requiredOption('-o, --out <file>', 'where to write the private key')
+    .option('--bits <n>', 'RSA modulus size', (v) => Number(v), 2048)
+    .option('--passphrase-env <var>', 'encrypt the private key with the passphrase in this environment variable')
+    .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
+    .option('--force', 'replace existing files')
+    .action((o) => keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }));
 
   program
     .command('import')
@@ -272,7 +332,8 @@ export async function main(argv: string[]): Promise<void> {
       err instanceof RegistryError ||
       err instanceof HandleSyntaxError ||
       err instanceof ClientError ||
-      err instanceof DnsMappingError
+      err instanceof DnsMappingError ||
+      err instanceof KeyFileError
     ) {
       console.error(`idres: ${err.message}`);
       process.exitCode = 2;

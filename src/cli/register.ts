@@ -3,8 +3,9 @@ import { loadConfig } from '../config.js';
 import { normalisePrefix, validateHandle } from '../model/handle.js';
 import { Registry } from '../store/registry.js';
 import { UsageError, buildValues, formatValues, parseValueSpec } from './values.js';
+import { type RemoteOptions, isRemote, remoteAdmin } from './remote-wire.js';
 
-export interface RegisterOptions {
+export interface RegisterOptions extends RemoteOptions {
   dir: string;
   values: string[];
   privateValues: string[];
@@ -15,7 +16,7 @@ export interface RegisterOptions {
   allowUnhomed: boolean;
 }
 
-export function registerCommand(handle: string, o: RegisterOptions): void {
+export async function registerCommand(handle: string, o: RegisterOptions): Promise<void> {
   const parts = validateHandle(handle);
   if (!Number.isInteger(o.ttl) || o.ttl < 0 || o.ttl > 0xffffffff) throw new UsageError(`--ttl must be a number of seconds`);
   const specs = [
@@ -24,6 +25,19 @@ export function registerCommand(handle: string, o: RegisterOptions): void {
     ...o.privateValues.map((s) => parseValueSpec(s, { private: true })),
   ];
   if (specs.length === 0) throw new UsageError('give at least one value, e.g. --value URL=https://example.com/p/1');
+  if (isRemote(o)) {
+    // On a remote node over the wire: its administrators' permissions decide, as for any Handle client.
+    const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin });
+    const { admin, close } = remoteAdmin(o);
+    try {
+      const created = await admin.create(handle, values, { overwrite: o.overwrite });
+      console.log(`registered ${created} on ${o.server}`);
+      console.log(formatValues(values));
+    } finally {
+      close();
+    }
+    return;
+  }
   const config = loadConfig(o.dir);
   const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
   try {

@@ -184,7 +184,11 @@ export class HandleClient {
 
   /** One request over TCP; returns every response message (several when the server streams with CN). */
   tcpRequest(server: ServerAddress, spec: RequestSpec): Promise<Packet[]> {
-    const packet = encodeRequest(spec);
+    return this.tcpSend(server, encodeRequest(spec));
+  }
+
+  /** One encoded request packet over TCP (a signed or MAC'd one, say); every response message. */
+  tcpSend(server: ServerAddress, packet: Buffer): Promise<Packet[]> {
     return new Promise<Packet[]>((resolve, reject) => {
       const out: Packet[] = [];
       let buf: Buffer = Buffer.alloc(0);
@@ -284,6 +288,10 @@ export function interpretResolution(packet: Packet, transport: 'udp' | 'tcp'): R
       // A referral carries the values of the sites to ask next.
       const r = decodeReferral(packet.body, hasDigest);
       return { responseCode: rc, handle: r.handle, values: r.values, message: '', transport, packet };
+    }
+    if (rc === ResponseCode.AUTHENTICATION_NEEDED) {
+      // The body is the challenge (digest and nonce), not a message.
+      return { responseCode: rc, handle: '', values: [], message: 'authentication needed', transport, packet };
     }
     const m = decodeErrorBody(packet.body, hasDigest);
     return { responseCode: rc, handle: '', values: [], message: m.message, transport, packet };

@@ -9,6 +9,8 @@ export interface Answer {
   ttl?: number;
   /** Answered from this node's own registry. */
   local: boolean;
+  /** The filter also selects values that only an authenticated reader may see (left out of this answer). */
+  restricted?: boolean;
   /** The cached response packet, when the answer was cached: the hot path patches it instead of encoding. */
   packet?: Buffer;
 }

@@ -34,14 +34,19 @@ export class Authority {
     const handleKey = this.registry.key(req.handle);
     const values = this.registry.getValues(req.handle);
     if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
-    const selected = selectValues(values, ValueFilter.of(req.indexes, req.types), opts.authenticated);
-    if (selected.length === 0) return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
+    const filter = ValueFilter.of(req.indexes, req.types);
+    const selected = selectValues(values, filter, opts.authenticated);
+    const restricted = !opts.authenticated && values.some((v) => !isPublic(v) && filter.matches(v));
+    if (selected.length === 0) {
+      return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true, ...(restricted ? { restricted } : {}) };
+    }
     return {
       responseCode: ResponseCode.SUCCESS,
       body: encodeHandleValues(req.handle, selected),
       handleKey,
       ttl: minTtlSeconds(selected, opts.nowSeconds),
       local: true,
+      ...(restricted ? { restricted } : {}),
     };
   }
 }

@@ -17,6 +17,8 @@ export interface AnswerToCache {
   freshUntil: number;
   /** Answered from this node's own registry (never served stale: the registry is always there). */
   local: boolean;
+  /** The handle also has values the filter selects that only an authenticated reader may see. */
+  restricted?: boolean;
 }
 
 /**
@@ -31,6 +33,8 @@ export class CachedAnswer {
     readonly handleKey: string,
     readonly freshUntil: number,
     readonly local: boolean,
+    /** A request without PO for this must be challenged (handle-protocol.md 11.7), not answered from here. */
+    readonly restricted = false,
   ) {}
 
   /** The body: the packet less its 20-byte envelope, 24-byte header and 4-byte credential length. */
@@ -126,7 +130,7 @@ export class AnswerCache {
     // Small Buffers are slices of shared 8 KiB pool slabs; a cached slice would keep its whole slab alive
     // for as long as the answer lives. Cached bytes get memory of their own.
     const packet = ownBytes(this.packetOf(a.responseCode, a.body));
-    const answer = new CachedAnswer(a.responseCode, packet, a.handleKey, a.freshUntil, a.local);
+    const answer = new CachedAnswer(a.responseCode, packet, a.handleKey, a.freshUntil, a.local, a.restricted ?? false);
     // Local answers are dropped on writes, not served stale, so they need no stale window.
     const keepFor = answer.local ? ttl : ttl + this.opts.staleWindowMs;
     this.lru.set(key, answer, { ttl: keepFor });

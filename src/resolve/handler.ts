@@ -8,14 +8,18 @@ import { AnswerCache } from './cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
 import type { Answer } from './answer.js';
 import type { ReplyOptions, Responder } from './respond.js';
+import { AUTH_OPCODES, type AdminWire } from '../admin/wire.js';
 
 export interface RequestMeta {
   transport: 'udp' | 'tcp';
+  /** The sender's address (for per-client quotas). */
+  peer?: string;
   /** The response will be sent over UDP and must not exceed this many message bytes. */
   maxResponseBytes?: number;
 }
 
-export type Reply = Buffer | null;
+/** A response message, several (a streamed LIST_HANDLES), or nothing. */
+export type Reply = Buffer | Buffer[] | null;
 
 /** What a transport needs: whole request packets in, a response packet (or nothing) out, now or later. */
 export interface PacketHandler {
@@ -66,6 +70,8 @@ export class RequestHandler implements PacketHandler {
     private readonly responder: Responder,
     site: SiteInfo,
     private readonly log: (msg: string) => void = (m) => console.error(m),
+    /** Administration, authentication and sessions (absent on a node without a registry). */
+    private readonly admin?: AdminWire,
   ) {
     this.siteBody = encodeSiteInfoResponse(site);
   }
@@ -109,13 +115,16 @@ export class RequestHandler implements PacketHandler {
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
     const hit = this.pipeline.lookup(AnswerCache.keyAt(b, 44, 44 + bodyLength), Date.now());
     if (!hit) return true;
+    // Without PO, values an anonymous reader may not see are challenged for, not left out; and a request
+    // naming a session is the session layer's.
+    if (!(flags & OpFlag.PO) && (hit.restricted || b.readUInt32BE(4) !== 0)) return false;
     const template = hit.packet;
     if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
     this.stats.count(hit.responseCode);
     return this.responder.patched(b, template, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
-  private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer {
+  private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] {
     let reply: Buffer;
     if (err instanceof DecodeError) {
       this.stats.protocolErrors++;
@@ -129,7 +138,11 @@ export class RequestHandler implements PacketHandler {
   }
 
   /** Count the answer, and refuse over UDP what is larger than UDP may carry. */
-  private finish(req: Packet, reply: Buffer, meta: RequestMeta): Buffer {
+  private finish(req: Packet, reply: Buffer | Buffer[], meta: RequestMeta): Buffer | Buffer[] {
+    if (Array.isArray(reply)) {
+      for (const r of reply) this.stats.count(r.readUInt32BE(24));
+      return reply;
+    }
     if (meta.maxResponseBytes !== undefined && reply.length - 20 > meta.maxResponseBytes) {
       this.stats.tooLargeForUdp++;
       reply = this.responder.error(
@@ -160,12 +173,20 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
+  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Buffer[] | Promise<Buffer> {
+    // With KC over TCP the connection stays open, and the response says so.
+    const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
+    const op = req.header.opCode;
+    if (
+      this.admin &&
+      (AUTH_OPCODES.has(op) || req.envelope.sessionId !== 0 || req.envelope.encrypted || (op === OpCode.RESOLUTION && !(req.header.opFlags & OpFlag.PO)))
+    ) {
+      const r = this.admin.handle(req, bytes, { transport: meta.transport, ...(meta.peer !== undefined ? { peer: meta.peer } : {}) }, keep);
+      if (r !== undefined) return r;
+    }
     if (req.envelope.compressed || req.envelope.encrypted) {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'compressed or encrypted messages need a session');
     }
-    // With KC over TCP the connection stays open, and the response says so.
-    const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     switch (req.header.opCode) {
       case OpCode.RESOLUTION:
         return this.resolution(req, meta, keep, cacheAsked, bytes);

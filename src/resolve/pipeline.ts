@@ -118,7 +118,11 @@ export class ResolutionPipeline {
     }
     if (ttl === undefined || ttl <= 0) return undefined;
     ttl = Math.min(ttl, this.opts.maxTtlSeconds);
-    return this.cache.set(key, { responseCode: a.responseCode, body: a.body, handleKey: a.handleKey, freshUntil: now + ttl * 1000, local: a.local }, now);
+    return this.cache.set(
+      key,
+      { responseCode: a.responseCode, body: a.body, handleKey: a.handleKey, freshUntil: now + ttl * 1000, local: a.local, ...(a.restricted ? { restricted: true } : {}) },
+      now,
+    );
   }
 
   private keyOf(handle: string): string {

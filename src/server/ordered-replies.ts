@@ -8,15 +8,15 @@ const MAX_QUEUED = 64;
  * recursive one, say — holds those behind it), and stops reading while too many wait. Shared by the
  * Handle and DNS TCP front ends, which differ only in how requests are framed and replies sent.
  */
-export class OrderedReplies<T> {
+export class OrderedReplies<T, R = Buffer> {
   private readonly queue: T[] = [];
   private pumping = false;
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly answer: (request: T) => Buffer | null | Promise<Buffer | null>,
+    private readonly answer: (request: T) => R | null | Promise<R | null>,
     /** Send a reply; returns false when the connection is done (nothing after it is answered). */
-    private readonly send: (request: T, reply: Buffer | null) => boolean,
+    private readonly send: (request: T, reply: R | null) => boolean,
   ) {}
 
   push(request: T): void {

@@ -42,15 +42,17 @@ export class TcpFrontEnd {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
 
-    const replies = new OrderedReplies<{ frame: Buffer; keep: boolean }>(
+    const replies = new OrderedReplies<{ frame: Buffer; keep: boolean }, Buffer | Buffer[]>(
       socket,
-      (r) => this.handler.handle(r.frame, { transport: 'tcp' }),
+      (r) => this.handler.handle(r.frame, { transport: 'tcp', ...(socket.remoteAddress ? { peer: socket.remoteAddress } : {}) }),
       (r, reply) => {
+        // Several messages (a streamed list) go out back to back, as one write.
+        const bytes = Array.isArray(reply) ? Buffer.concat(reply) : reply;
         if (r.keep) {
-          if (reply) socket.write(reply);
+          if (bytes) socket.write(bytes);
           return true;
         }
-        if (reply) socket.end(reply);
+        if (bytes) socket.end(bytes);
         else socket.end();
         return false;
       },

@@ -74,7 +74,7 @@ export class UdpFrontEnd {
       }
       if (!whole) return;
     }
-    const reply = this.handler.handle(whole, { transport: 'udp', maxResponseBytes: this.opts.maxResponseBytes });
+    const reply = this.handler.handle(whole, { transport: 'udp', maxResponseBytes: this.opts.maxResponseBytes, peer: rinfo.address });
     if (reply instanceof Promise) {
       reply.then((r) => this.send(r, rinfo));
       return;
@@ -82,9 +82,13 @@ export class UdpFrontEnd {
     this.send(reply, rinfo);
   }
 
-  private send(reply: Buffer | null, rinfo: dgram.RemoteInfo): void {
+  private send(reply: Buffer | Buffer[] | null, rinfo: dgram.RemoteInfo): void {
     const socket = this.socket;
     if (!reply || !socket) return;
+    if (Array.isArray(reply)) {
+      for (const r of reply) this.send(r, rinfo);
+      return;
+    }
     if (reply.length - ENVELOPE_SIZE <= Limits.UDP_FRAGMENT_SIZE) {
       socket.send(reply, rinfo.port, rinfo.address);
       return;

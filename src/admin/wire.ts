@@ -1,0 +1,392 @@
+import { createDiffieHellman, randomBytes } from 'node:crypto';
+import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
+import { type HandleValue, Perm, ValueFilter } from '../model/value.js';
+import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
+import { DecodeError } from '../protocol/errors.js';
+import { type Packet, decodePacket } from '../protocol/message.js';
+import { decodeCredential } from '../protocol/credential.js';
+import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '../protocol/bodies.js';
+import { requestDigest } from '../protocol/digest.js';
+import {
+  AuthType,
+  KeyExchangeMode,
+  SessionCipher,
+  challengeMessage,
+  decodeChallengeAnswer,
+  decodeSessionSetupRequest,
+  encodeDhResponseData,
+  encodeSessionSetupResponse,
+} from '../protocol/auth-bodies.js';
+import {
+  decodeHandleOnly,
+  decodeHandleWithValues,
+  decodeRemoveValues,
+  encodeCreateResponse,
+  encodeHandleList,
+} from '../protocol/admin-bodies.js';
+import { decodeDhPublicKey, encodeDhPublicKey } from '../protocol/pubkey.js';
+import { checkSessionMac, decryptPacket, encryptPacket, sessionKeyFromSecret } from '../protocol/session-crypto.js';
+import { versionAtLeast } from '../protocol/envelope.js';
+import type { ReplyOptions, Responder } from '../resolve/respond.js';
+import type { AdminOutcome, AdminRequest, AdminService } from './operations.js';
+import type { IdentityKeys } from './identity.js';
+import { type Identity, refMatches } from './permissions.js';
+import { type Session, SessionTable } from './sessions.js';
+
+// Administration and authentication over the Handle wire protocol (handle-protocol.md 11): the admin opcodes
+// (100–105), the 402 challenge and its answer (200), sessions (400 with Diffie-Hellman, HS_MAC on the
+// requests inside them, 401) and resolutions that ask for non-public values. The operations themselves are
+// AdminService's; this file is the protocol around them.
+
+export interface AdminWireOptions {
+  challengeTimeoutMs: number;
+  maxSessionMs: number;
+  requireSessions: boolean;
+  /** The values of a handle whose prefix this node homes (non-public ones included), else undefined. */
+  localValues: (handle: string) => HandleValue[] | undefined;
+}
+
+/** Handles that LIST_HANDLES puts in one message; the rest follow in more, CN set on all but the last. */
+const LIST_CHUNK = 50;
+
+const ADMIN_OPCODES: ReadonlySet<number> = new Set([
+  OpCode.CREATE_HANDLE,
+  OpCode.DELETE_HANDLE,
+  OpCode.ADD_VALUE,
+  OpCode.REMOVE_VALUE,
+  OpCode.MODIFY_VALUE,
+  OpCode.LIST_HANDLES,
+]);
+
+/** Opcodes the wire layer answers itself (besides every request that names a session). */
+export const AUTH_OPCODES: ReadonlySet<number> = new Set([
+  ...ADMIN_OPCODES,
+  OpCode.RESPONSE_TO_CHALLENGE,
+  OpCode.SESSION_SETUP,
+  OpCode.SESSION_TERMINATE,
+  OpCode.SESSION_EXCHANGEKEY,
+  OpCode.HOME_NA,
+  OpCode.UNHOME_NA,
+  OpCode.LIST_HOMED_NAS,
+]);
+
+export interface WireMeta {
+  transport: 'udp' | 'tcp';
+  /** Who sent it (an address), for the daily quota when no identity is known. */
+  peer?: string;
+}
+
+/** Counters for operators. */
+export class AdminWireStats {
+  challenges = 0;
+  answers = 0;
+  authFailures = 0;
+  sessions = 0;
+  operations = 0;
+}
+
+export class AdminWire {
+  readonly stats = new AdminWireStats();
+  readonly table: SessionTable;
+
+  constructor(
+    private readonly service: AdminService,
+    private readonly identities: IdentityKeys,
+    private readonly responder: Responder,
+    private readonly opts: AdminWireOptions,
+    table?: SessionTable,
+  ) {
+    this.table = table ?? new SessionTable();
+  }
+
+  /**
+   * A request the wire layer must see: an admin or session opcode, anything naming a session, or a
+   * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
+   * after all (the normal pipeline answers it).
+   */
+  handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
+    (req as RawPacket).raw = bytes;
+    const op = req.header.opCode;
+    if (op === OpCode.RESPONSE_TO_CHALLENGE) return this.answer(req, meta);
+    if (op === OpCode.SESSION_SETUP) return this.setup(req);
+    let session: Session | undefined;
+    if (req.envelope.sessionId !== 0) {
+      session = this.table.session(req.envelope.sessionId);
+      if (!session) return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'Invalid session id or session time out. Please try again.', keep);
+      if (req.envelope.encrypted) {
+        try {
+          const plain = decryptPacket(session.key, rawOf(req));
+          req = { ...decodePacket(plain), raw: plain } as RawPacket;
+        } catch (err) {
+          const rc = err instanceof DecodeError ? err.responseCode : ResponseCode.INVALID_SESSION_KEY;
+          return this.responder.error(req, rc === ResponseCode.PROTOCOL_ERROR ? ResponseCode.INVALID_SESSION_KEY : rc, 'The session key authentication failed.', keep);
+        }
+      }
+      if (session.authenticated || op === OpCode.SESSION_TERMINATE) {
+        const bad = this.checkMac(req, session, keep);
+        if (bad) return bad;
+      }
+      if (op === OpCode.SESSION_TERMINATE) {
+        this.table.closeSession(session.id);
+        return this.responder.reply(req, ResponseCode.SUCCESS, Buffer.alloc(0), keep);
+      }
+    } else if (req.envelope.encrypted) {
+      return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'encrypted messages need a session', keep);
+    }
+
+    if (op === OpCode.RESOLUTION) return this.resolution(req, session, keep);
+    if (op === OpCode.SESSION_TERMINATE) return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'not in a session', keep);
+    if (op === OpCode.SESSION_EXCHANGEKEY) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'only Diffie-Hellman sessions (key exchange mode 4) are supported', keep);
+    if (op === OpCode.HOME_NA || op === OpCode.UNHOME_NA || op === OpCode.LIST_HOMED_NAS) {
+      return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'homing prefixes is done with "idres prefix home" on the node', keep);
+    }
+    if (!ADMIN_OPCODES.has(op)) {
+      // Some other opcode inside a session: the handler's usual answer.
+      return undefined;
+    }
+    if (meta.transport === 'udp') {
+      // Our site record offers UDP for queries only, as the reference's default does; admin goes over TCP.
+      return this.responder.error(req, ResponseCode.PROTOCOL_ERROR, 'Received admin request on non-admin interface', keep);
+    }
+    const adminReq = decodeAdminRequest(req);
+    if (!session && this.opts.requireSessions) {
+      return this.responder.error(req, ResponseCode.INVALID_CREDENTIAL, 'Sessions are required for administration on this server', keep);
+    }
+    const asIdentity = session?.authenticated ? session.identity : undefined;
+    const verdict = this.service.check(adminReq, asIdentity);
+    if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.outcomeReply(req, adminReq, verdict, keep);
+    if (!verdict) {
+      this.stats.operations++;
+      return this.outcomeReply(req, adminReq, this.service.execute(adminReq, clientOf(asIdentity, meta)), keep);
+    }
+    return this.challenge(req, session, keep);
+  }
+
+  /** A resolution without PO (or inside a session): challenged when it selects values that are not public. */
+  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions): Buffer | undefined {
+    if (req.header.opFlags & OpFlag.PO) return undefined;
+    const r = decodeResolutionRequest(req.body);
+    const values = this.opts.localValues(r.handle);
+    if (values === undefined) return undefined;
+    const filter = ValueFilter.of(r.indexes, r.types);
+    const selected = values.filter((v) => filter.matches(v));
+    const hidden = selected.filter((v) => !(v.permissions & Perm.PUBLIC_READ));
+    if (hidden.length === 0 && !session) return undefined;
+    if (hidden.some((v) => !(v.permissions & Perm.ADMIN_READ))) {
+      return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
+    }
+    if (session?.authenticated && session.identity) return this.authenticatedResolution(req, session.identity, keep, session);
+    return this.challenge(req, session, keep);
+  }
+
+  private authenticatedResolution(req: Packet, identity: Identity, keep: ReplyOptions, session?: Session, as?: ReplyOptions): Buffer {
+    const r = decodeResolutionRequest(req.body);
+    const refused = this.service.authorizeRead(r.handle, identity);
+    if (refused) return this.responder.error(req, refused.responseCode, refused.message, { ...keep, ...as });
+    const values = this.opts.localValues(r.handle);
+    if (values === undefined) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', { ...keep, ...as });
+    const filter = ValueFilter.of(r.indexes, r.types);
+    const selected = values.filter((v) => filter.matches(v) && v.permissions & (Perm.PUBLIC_READ | Perm.ADMIN_READ));
+    if (selected.length === 0) return this.responder.error(req, ResponseCode.VALUES_NOT_FOUND, '', { ...keep, ...as });
+    const reply = this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleValues(r.handle, selected), { ...keep, ...as });
+    // From 2.8 a response carrying non-public values inside a session goes encrypted with the session key.
+    const secret = selected.some((v) => !(v.permissions & Perm.PUBLIC_READ));
+    if (session && (req.header.opFlags & OpFlag.ENC || (secret && versionAtLeast(this.responder.versionFor(req), 2, 8)))) {
+      return encryptPacket(session.key, reply);
+    }
+    return reply;
+  }
+
+  /** Answer with 402: the request digest (always) and a fresh nonce, under the session's id or a new one. */
+  private challenge(req: Packet, session: Session | undefined, keep: ReplyOptions): Buffer {
+    // A retransmitted request in a session gets the same challenge again.
+    const prior = session?.pending;
+    if (prior && !prior.answered && prior.request.envelope.requestId === req.envelope.requestId && !this.table.isExpired(prior)) {
+      return this.responder.reply(req, ResponseCode.AUTHENTICATION_NEEDED, encodeChallenge(prior.nonce), { ...keep, setFlags: (keep.setFlags ?? 0) | OpFlag.RD, sessionId: prior.id });
+    }
+    const version = this.responder.versionFor(req);
+    const digestWithType = requestDigest(req.headerAndBody, version);
+    // The signed data is the raw digest: after the type byte (SHA-1/SHA-256), after the length (old MD5).
+    const digest = versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4);
+    const nonce = randomBytes(16);
+    const pending = this.table.addChallenge(
+      { nonce, digest: Buffer.from(digest), request: req, sessionId: session?.id ?? 0, expiresAt: Date.now() + this.opts.challengeTimeoutMs },
+      session,
+    );
+    if (!pending) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many authentications pending; try again', keep);
+    this.stats.challenges++;
+    return this.responder.reply(req, ResponseCode.AUTHENTICATION_NEEDED, encodeChallenge(nonce), {
+      ...keep,
+      setFlags: (keep.setFlags ?? 0) | OpFlag.RD,
+      sessionId: pending.id,
+    });
+  }
+
+  /** RESPONSE_TO_CHALLENGE: find the challenge, check permission then proof, run the original request once. */
+  private answer(req: Packet, meta: WireMeta): Buffer | Buffer[] {
+    const id = req.envelope.sessionId;
+    if (id === 0) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'the answer names no challenge (SessionId 0)');
+    const { challenge, session } = this.table.challenge(id);
+    if (!challenge) {
+      if (session) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'no challenge is pending in this session');
+      return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'Invalid session id or session time out. Please try again.');
+    }
+    if (challenge.answered) {
+      // The same answer again (a UDP retransmission) gets the same response; any other reuse is refused.
+      if (challenge.answered.requestId === req.envelope.requestId) return challenge.answered.reply;
+      return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'this challenge has been answered already');
+    }
+    if (this.table.isExpired(challenge)) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'the challenge has expired');
+    this.stats.answers++;
+    const answer = decodeChallengeAnswer(req.body);
+    const original = challenge.request;
+    // The response to the answer is the original request's: its opcode, flags and digest, the answer's
+    // RequestId, the original's SessionId.
+    const as: ReplyOptions = { sessionId: challenge.sessionId };
+    const asOriginal = { ...original, envelope: { ...original.envelope, requestId: req.envelope.requestId } } as Packet;
+    const finish = (reply: Buffer | Buffer[]) => {
+      challenge.answered = { requestId: req.envelope.requestId, reply };
+      return reply;
+    };
+    if (answer.authType !== AuthType.PUBKEY && answer.authType !== AuthType.SECKEY) {
+      return finish(this.responder.error(asOriginal, ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`, as));
+    }
+    if (answer.identityIndex === 0) {
+      return finish(this.responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
+    }
+    const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
+    const isResolution = original.header.opCode === OpCode.RESOLUTION;
+    const adminReq = isResolution ? undefined : decodeAdminRequest(original);
+    // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
+    const refused = adminReq ? this.service.check(adminReq, identity) : this.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
+    if (refused) return finish(this.outcomeReply(asOriginal, adminReq, refused, as));
+    if (!this.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest))) {
+      this.stats.authFailures++;
+      return finish(this.responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
+    }
+    if (session && session.identity && refMatches({ handle: session.identity.handle, index: session.identity.index }, identity)) {
+      // The session now belongs to this identity, provided the original request carried the session's MAC.
+      const bad = this.checkMac(original, session, as, asOriginal);
+      if (bad) return finish(bad);
+      session.authenticated = true;
+    }
+    if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
+    this.stats.operations++;
+    return finish(this.outcomeReply(asOriginal, adminReq, this.service.execute(adminReq!, clientOf(identity, meta)), as));
+  }
+
+  /** SESSION_SETUP: Diffie-Hellman (mode 4) with the client's group; the reply is signed because the request asks (CT). */
+  private setup(req: Packet): Buffer {
+    const s = decodeSessionSetupRequest(req.body);
+    if (s.mode !== KeyExchangeMode.DIFFIE_HELLMAN) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'Unrecognized key exchange mode');
+    let key: Buffer;
+    let serverY: Buffer;
+    let group: { p: Buffer; g: Buffer };
+    try {
+      const client = decodeDhPublicKey(s.publicKey ?? Buffer.alloc(0));
+      if (client.p.length < 64 || client.p.length > 512) throw new Error(`a ${client.p.length * 8}-bit group is not acceptable`);
+      const dh = createDiffieHellman(client.p, client.g);
+      serverY = dh.generateKeys();
+      const z = dh.computeSecret(client.y);
+      key = sessionKeyFromSecret(z, client.p.length);
+      group = { p: client.p, g: client.g };
+    } catch (err) {
+      return this.responder.error(req, ResponseCode.SESSION_FAILED, `key exchange failed: ${(err as Error).message}`);
+    }
+    const identity = s.identityIndex >= 0 && s.identityHandle.length > 0 ? { handle: s.identityHandle, index: s.identityIndex } : undefined;
+    const timeoutMs = Math.min(Math.max(s.timeoutSeconds, 1) * 1000, this.opts.maxSessionMs);
+    const session = this.table.openSession(key, identity, timeoutMs);
+    if (!session) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many sessions; try again later');
+    this.stats.sessions++;
+    const data = encodeDhResponseData(SessionCipher.AES, encodeDhPublicKey({ y: serverY, p: group.p, g: group.g }));
+    return this.responder.reply(req, ResponseCode.SUCCESS, encodeSessionSetupResponse(KeyExchangeMode.DIFFIE_HELLMAN, data), {
+      setFlags: OpFlag.RD,
+      sessionId: session.id,
+    });
+  }
+
+  /** The HS_MAC of a request inside a session: 404 without one, 502 when wrong, 505 for a replayed counter. */
+  private checkMac(req: Packet, session: Session, opts: ReplyOptions, answerAs: Packet = req): Buffer | undefined {
+    if (req.credential.length === 0) return this.responder.error(answerAs, ResponseCode.INVALID_CREDENTIAL, 'Session request missing MAC code.', opts);
+    let cred;
+    try {
+      cred = decodeCredential(req.credential);
+    } catch {
+      return this.responder.error(answerAs, ResponseCode.INVALID_SESSION_KEY, 'Session authentication failed.', opts);
+    }
+    const raw = rawOf(req);
+    if (!checkSessionMac(session.key, raw, cred, req.headerAndBody)) {
+      return this.responder.error(answerAs, ResponseCode.INVALID_SESSION_KEY, 'Session authentication failed.', opts);
+    }
+    if (!this.table.useCounter(session, cred.signerIndex)) {
+      return this.responder.error(answerAs, ResponseCode.SESSION_MESSAGE_REJECTED, `Duplicate session counter ${cred.signerIndex} in session ${session.id}`, opts);
+    }
+    return undefined;
+  }
+
+  /** The response to an admin operation: its body (the handle for CREATE, the streamed list for LIST) or its error. */
+  private outcomeReply(req: Packet, adminReq: AdminRequest | undefined, o: AdminOutcome, opts: ReplyOptions): Buffer | Buffer[] {
+    if (o.responseCode !== ResponseCode.SUCCESS) return this.responder.error(req, o.responseCode, o.message, opts);
+    const ow = o.overwritten ? { setFlags: (opts.setFlags ?? 0) | OpFlag.OW } : {};
+    const mint = adminReq?.op === 'create' && adminReq.mint ? { setFlags: (opts.setFlags ?? 0) | OpFlag.MINT } : {};
+    if (adminReq?.op === 'create') return this.responder.reply(req, ResponseCode.SUCCESS, encodeCreateResponse(o.handle!), { ...opts, ...ow, ...mint });
+    if (adminReq?.op === 'list') {
+      const handles = o.handles ?? [];
+      const out: Buffer[] = [];
+      for (let i = 0; i === 0 || i < handles.length; i += LIST_CHUNK) {
+        const last = i + LIST_CHUNK >= handles.length;
+        out.push(this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleList(handles.slice(i, i + LIST_CHUNK)), last ? opts : { ...opts, setFlags: (opts.setFlags ?? 0) | OpFlag.CN }));
+      }
+      return out.length === 1 ? out[0]! : out;
+    }
+    return this.responder.reply(req, ResponseCode.SUCCESS, Buffer.alloc(0), { ...opts, ...ow });
+  }
+}
+
+/** Decode an admin opcode's body into the operation it asks for. */
+export function decodeAdminRequest(req: Packet): AdminRequest {
+  const flags = req.header.opFlags;
+  switch (req.header.opCode) {
+    case OpCode.CREATE_HANDLE: {
+      const b = decodeHandleWithValues(req.body, 'create request');
+      return { op: 'create', handle: b.handle, values: b.values, overwrite: (flags & OpFlag.OW) !== 0, mint: (flags & OpFlag.MINT) !== 0 };
+    }
+    case OpCode.DELETE_HANDLE:
+      return { op: 'delete', handle: decodeHandleOnly(req.body, 'delete request') };
+    case OpCode.ADD_VALUE: {
+      const b = decodeHandleWithValues(req.body, 'add-value request');
+      return { op: 'add', handle: b.handle, values: b.values, overwrite: (flags & OpFlag.OW) !== 0 };
+    }
+    case OpCode.REMOVE_VALUE: {
+      const b = decodeRemoveValues(req.body);
+      return { op: 'remove', handle: b.handle, indexes: b.indexes };
+    }
+    case OpCode.MODIFY_VALUE: {
+      const b = decodeHandleWithValues(req.body, 'modify-value request');
+      return { op: 'modify', handle: b.handle, values: b.values };
+    }
+    case OpCode.LIST_HANDLES: {
+      const h = decodeHandleOnly(req.body, 'list request');
+      // "88.118.8" is taken as "0.NA/88.118.8".
+      const prefix = prefixOfPrefixHandle(h) ?? (h.includes('/') ? undefined : h);
+      if (prefix === undefined || prefix === NA_PREFIX) throw new DecodeError(`"${h}" is not a prefix handle`, ResponseCode.INVALID_HANDLE);
+      return { op: 'list', prefix };
+    }
+    default:
+      throw new DecodeError(`opcode ${req.header.opCode} is not an admin operation`, ResponseCode.OPERATION_NOT_SUPPORTED);
+  }
+}
+
+function clientOf(identity: Identity | undefined, meta: WireMeta): string {
+  return identity ? `${identity.index}:${identity.handle}` : (meta.peer ?? 'unknown');
+}
+
+/** A decoded request with the bytes it came in (the session MAC covers envelope fields). */
+type RawPacket = Packet & { raw?: Buffer };
+
+function rawOf(req: Packet): Buffer {
+  const raw = (req as RawPacket).raw;
+  if (!raw) throw new Error('a request reached the admin layer without its bytes');
+  return raw;
+}
+
