@@ -126,9 +126,9 @@ export class IdresNode {
     // transports get a handler that is filled in once the port is known (before any packet can arrive).
     // The wrapper also counts every answer for the metrics, from the reply bytes (off the handler's hot path).
     let handler!: RequestHandler;
-    const wire = new WireCounters();
-    const udp = new UdpFrontEnd(wire.wrap(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
-    const tcp = new TcpFrontEnd(wire.wrap(() => handler), config.tcp);
+    const counters = new WireCounters();
+    const udp = new UdpFrontEnd(counters.wrap(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
+    const tcp = new TcpFrontEnd(counters.wrap(() => handler), config.tcp);
     const port = opts.shared
       ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
       : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
@@ -183,7 +183,7 @@ export class IdresNode {
             ...(upstream ? { upstream } : {}),
             site: () => site,
             handlerStats: () => handler.stats,
-            wire,
+            wire: counters,
             dnsStats: () => dns?.gateway.stats,
             ports: () => [
               ['udp', udp.listening],
@@ -203,7 +203,7 @@ export class IdresNode {
       }
     }
 
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, wire);
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */

@@ -15,6 +15,7 @@ import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
 import { importCommand, parseBatchSize } from './import.js';
+import { remoteImportCommand } from './remote-http.js';
 import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
 import { KeyFileError } from '../protocol/keyfile.js';
 
@@ -23,6 +24,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 function remoteOptions(c: Command): Command {
   return c
     .option('-s, --server <host:port>', 'a remote node to administer over the Handle protocol (TCP) instead of the local registry')
+    .option('--api <url>', "a remote node to administer through its HTTP API instead, e.g. http://127.0.0.1:8000 (docs/http.md)")
     .option('--auth <handle:index>', 'the administrator identity, e.g. 0.NA/88.118.8:300')
     .option('--key <file>', "the identity's private key: PEM or the reference's key file (passphrase in IDRES_KEY_PASSPHRASE)")
     .option('--secret <secret>', 'an HS_SECKEY secret instead of a key (or IDRES_SECRET)')
@@ -30,6 +32,7 @@ function remoteOptions(c: Command): Command {
 }
 const remoteOf = (o: Record<string, unknown>) => ({
   ...(o.server !== undefined ? { server: o.server as string } : {}),
+  ...(o.api !== undefined ? { api: o.api as string } : {}),
   ...(o.auth !== undefined ? { auth: o.auth as string } : {}),
   ...(o.key !== undefined ? { key: o.key as string } : {}),
   ...(o.secret !== undefined ? { secret: o.secret as string } : {}),
@@ -183,8 +186,14 @@ export function buildProgram(): Command {
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
     .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--api <url>', "import into a remote node through its HTTP API (one PUT per row; with --auth and --secret or --key)")
+    .option('--auth <handle:index>', 'with --api: the administrator identity, e.g. 0.NA/88.118.8:300')
+    .option('--key <file>', 'with --api: the identity\'s private key (PEM or the reference\'s key file)')
+    .option('--secret <secret>', 'with --api: an HS_SECKEY secret (or IDRES_SECRET)')
     .action((file, o) =>
-      importCommand(file, {
+      o.api !== undefined
+        ? remoteImportCommand(file, { ...remoteOf(o), api: o.api, ...(o.format ? { format: o.format } : {}), update: Boolean(o.update), ttl: o.ttl, admin: o.admin })
+        : importCommand(file, {
         dir: o.dir,
         ...(o.format ? { format: o.format } : {}),
         update: Boolean(o.update),

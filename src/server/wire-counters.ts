@@ -42,9 +42,11 @@ export class WireCounters {
   /** Requests that got no answer (dropped or a stray response), per transport. */
   readonly unanswered = new Float64Array(TRANSPORTS.length);
 
-  count(transport: 'udp' | 'tcp', reply: Reply): void {
+  count(transport: 'udp' | 'tcp', replies: Reply): void {
+    // A streamed answer (LIST_HANDLES) is several messages: count it once, by its first.
+    const reply = Array.isArray(replies) ? replies[0] : replies;
     const t = transport === 'udp' ? 0 : 1;
-    if (reply === null || reply.length < 28) {
+    if (!reply || reply.length < 28) {
       this.unanswered[t]!++;
       return;
     }
