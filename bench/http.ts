@@ -1,5 +1,6 @@
 // Scenario "http": (1) what the metrics' counting wrapper adds to a cached UDP answer, measured in process on
-// the handler itself (wrapped and unwrapped, alternating, same requests); (2) the JSON API's throughput and
+// the handler itself (through the counting wrapper and through the plain forwarding wrapper it replaced,
+// alternating, same request); (2) the JSON API's throughput and
 // latency for a cached identifier with undici at a fixed number of requests in flight.
 //
 //   npm run bench:http -- [--iterations 2000000] [--runs 5] [--duration 5] [--concurrency 64]
@@ -32,11 +33,14 @@ async function main(): Promise<void> {
     // (1) The counting wrapper on the hot path.
     const packet = encodeRequest({ opCode: OpCode.RESOLUTION, body: encodeResolutionRequest('88.118.8/BENCH-1'), requestId: 7 });
     const meta = { transport: 'udp' as const, maxResponseBytes: 65536 };
-    const plain = node.handler;
-    const wrapped = new WireCounters().wrap(() => plain);
-    const first = plain.handle(packet, meta);
+    // Before the metrics, the transports already called the handler through a forwarding wrapper (the handler
+    // is made after the port is bound); the counting wrapper replaced it, so that is the fair baseline.
+    const handler = node.handler;
+    const plain = { handle: (b: Buffer, m: typeof meta) => handler.handle(b, m) };
+    const wrapped = new WireCounters().wrap(() => handler);
+    const first = handler.handle(packet, meta);
     if (!(first instanceof Buffer) || first.readUInt32BE(24) !== 1) throw new Error('the request did not resolve from the cache');
-    const time = (h: { handle: typeof plain.handle }) => {
+    const time = (h: { handle: (b: Buffer, m: typeof meta) => unknown }) => {
       const t = process.hrtime.bigint();
       for (let i = 0; i < iterations; i++) h.handle(packet, meta);
       return Number(process.hrtime.bigint() - t) / iterations;
@@ -50,7 +54,7 @@ async function main(): Promise<void> {
     }
     const p = median(ns.plain);
     const w = median(ns.wrapped);
-    console.log(`cached UDP answer in the handler: ${p.toFixed(0)} ns plain, ${w.toFixed(0)} ns with the counting wrapper (+${(w - p).toFixed(0)} ns, ${((100 * (w - p)) / p).toFixed(1)} %), median of ${runs} × ${iterations}`);
+    console.log(`cached UDP answer in the handler: ${p.toFixed(0)} ns through a forwarding wrapper (as before), ${w.toFixed(0)} ns through the counting wrapper (+${(w - p).toFixed(0)} ns, ${((100 * (w - p)) / p).toFixed(1)} %), median of ${runs} × ${iterations}`);
 
     // (2) The JSON API for a cached identifier.
     const url = `http://127.0.0.1:${node.http!.port}/api/handles/88.118.8/BENCH-1`;
