@@ -94,7 +94,9 @@ export class HttpExchange {
   send(status: number, headers: Record<string, string | string[]>, body: Buffer | string = ''): void {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (this.res.headersSent) return;
-    this.res.writeHead(status, { ...headers, 'Content-Length': String(bytes.length) });
+    // After a body refused unread the connection cannot carry another request: close it.
+    const close = status === 413 ? { Connection: 'close' } : {};
+    this.res.writeHead(status, { ...headers, ...close, 'Content-Length': String(bytes.length) });
     this.res.end(this.method === 'HEAD' ? undefined : bytes);
   }
 
@@ -128,6 +130,9 @@ export class HttpFrontEnd {
         requestTimeout: this.limits.requestTimeoutMs,
         headersTimeout: Math.min(this.limits.requestTimeoutMs, 60000),
         keepAliveTimeout: this.limits.keepAliveTimeoutMs,
+        // How often node looks for requests past their time (default 30 s): often enough that a slow client
+        // is cut off near requestTimeoutMs, not half a minute later.
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.limits.requestTimeoutMs / 2))),
         // The reference sends one JSON object per request; nothing here needs more headers than this.
         maxHeaderSize: 16384,
       },
