@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { HandleClient } from '../src/client/handle-client.js';
 import { ConfigError, validateConfig } from '../src/config.js';
+import { delegatePrefix } from '../src/admin/delegation.js';
 import { makeValue } from '../src/model/value.js';
 import type { IdresNode } from '../src/node.js';
 import { cli, startTestNode, type TestNode } from './helpers/node.js';
@@ -143,6 +144,27 @@ describe('readiness and metrics of a resolver', () => {
     assert.equal(fresh.json.handle, '88.118.8/R1');
     const text = await metrics(resolver);
     assert.ok(sample(text, 'idres_upstream_failures_total', { server: upstream }) >= 1);
+  });
+});
+
+describe('a top-level node over HTTP', () => {
+  const nodes = new Nodes();
+  after(async () => {
+    await nodes.stopAll();
+  });
+
+  test('a prefix handle under a delegated prefix answers 300 with the referral (RC 303) and its values', async () => {
+    const top = await nodes.start('top', { roles: ['top'], prefixes: ['88'] });
+    const secondary = await nodes.start('secondary', { roles: ['secondary'], prefixes: ['88.118'] });
+    delegatePrefix(top.registry!, { prefix: '88.118', sites: [secondary.site] });
+    top.noticeWrites();
+    const r = await call(baseOf(top), 'GET', '/api/handles/0.NA/88.118.8');
+    assert.equal(r.status, 300, r.text);
+    assert.equal(r.json.responseCode, 303);
+    assert.equal(r.json.handle, '0.NA/88.118.8');
+    const site = r.json.values.find((v: { type: string }) => v.type === 'HS_SITE.PREFIX');
+    assert.equal(site.data.format, 'site');
+    assert.equal(site.data.value.servers[0].interfaces[0].port, secondary.port);
   });
 });
 
