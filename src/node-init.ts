@@ -6,6 +6,7 @@ import { prefixHandle } from './model/handle.js';
 import { Index, makeValue } from './model/value.js';
 import { prefixAdminValue } from './admin/defaults.js';
 import { encodePublicKey } from './protocol/pubkey.js';
+import { encodeKeyFile } from './protocol/keyfile.js';
 import { encodeSite } from './protocol/site.js';
 import { Registry } from './store/registry.js';
 import { ownSite } from './resolve/site-info.js';
@@ -94,6 +95,10 @@ export function initNode(o: InitOptions): NodeConfig {
       const adminKeyFile = path.join(dir, 'keys', `admin-${prefix}.key.pem`);
       if (!existsSync(adminKeyFile)) writePrivate(adminKeyFile, newRsaKeyPem());
       const adminPub = encodePublicKey(createPublicKey({ key: readPem(adminKeyFile), format: 'pem' }));
+      // The same key in the reference's files, for the stock Handle tools (HDLCreate 0.NA/P 300 admpriv.bin …).
+      const refPriv = path.join(dir, 'keys', `admin-${prefix}.admpriv.bin`);
+      if (!existsSync(refPriv)) writeFileSync(refPriv, encodeKeyFile(createPrivateKey({ key: readPem(adminKeyFile), format: 'pem' })), { mode: 0o600 });
+      writeFileSync(path.join(dir, 'keys', `admin-${prefix}.admpub.bin`), adminPub);
       const site = ownSite({
         serial: config.site.serial,
         serverId: config.site.serverId,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { cli, startTestNode, type TestNode } from './helpers/node.js';
 import { execFile } from 'node:child_process';
 import { cliPath } from './helpers/paths.js';
-import { decodeKeyFile } from '../src/protocol/keyfile.js';
+import { decodeKeyFile, readPrivateKey } from '../src/protocol/keyfile.js';
 import { decodePublicKey } from '../src/protocol/pubkey.js';
 
 let t: TestNode;
@@ -95,6 +95,15 @@ test('keys generate: a reference key file (encrypted with a passphrase) whose pu
   r = await cliEnv(['register', '88.118.8/NOT-MINE', '--value', 'URL=x', ...op], { IDRES_KEY_PASSPHRASE: 'geheim' });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /400 INVALID_ADMIN/);
+});
+
+test('init writes the prefix administrator key in the reference formats too: admpriv.bin holds the PEM key, admpub.bin is HS_PUBKEY 300', () => {
+  const pem = readFileSync(path.join(t.dir, 'keys', 'admin-88.118.8.key.pem'));
+  const priv = decodeKeyFile(readFileSync(path.join(t.dir, 'keys', 'admin-88.118.8.admpriv.bin')));
+  assert.deepEqual(priv.export({ format: 'jwk' }), readPrivateKey(pem).export({ format: 'jwk' }));
+  const pub = readFileSync(path.join(t.dir, 'keys', 'admin-88.118.8.admpub.bin'));
+  assert.deepEqual(t.node.registry!.getValues('0.NA/88.118.8')!.find((v) => v.index === 300)!.data, pub);
+  assert.equal(pub.length, 289, "an RSA-2048 blob as the reference writes it, trailer included");
 });
 
 function lenStr(s: string): Buffer {

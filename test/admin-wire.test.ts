@@ -238,3 +238,34 @@ test('quotas: prefixes derived beyond the limit get 605', async () => {
   await admin().create(`0.NA/${PREFIX}.1`, [makeValue(100, 'HS_ADMIN', encodeAdmin({ permissions: 0x0fff, handle: ADMIN.handle, index: 300 }))]);
   assert.equal(await rcOf(admin().create(`0.NA/${PREFIX}.2`, [])), ResponseCode.PREFIX_LIMIT);
 });
+
+test('quotas: identifiers beyond the registration limit get 604; requests beyond the daily allowance get 603', async () => {
+  const q = await startTestNode({ prefixes: ['88.200'], patch: (c) => ((c.admin = { quotas: { '88.200': { maxHandles: 2 }, '88.201': {} } })) });
+  const key = readPrivateKey(readFileSync(path.join(q.dir, 'keys', 'admin-88.200.key.pem')));
+  try {
+    const a = new AdminClient(client, q.server, { handle: '0.NA/88.200', index: 300, key });
+    // The prefix handle 0.NA/88.200 lives under 0.NA, not 88.200: two identifiers fit, the third does not.
+    await a.create('88.200/A', []);
+    await a.create('88.200/B', []);
+    assert.equal(await rcOf(a.create('88.200/C', [])), ResponseCode.REGISTRATION_COUNT_LIMIT);
+    assert.equal(q.node.registry!.exists('88.200/C'), false);
+    await a.delete('88.200/B');
+    await a.create('88.200/C', []);
+  } finally {
+    await q.stop();
+  }
+  const d = await startTestNode({ prefixes: ['88.300'], patch: (c) => ((c.admin = { quotas: { '88.300': { dailyRequestsPerClient: 3 } } })) });
+  const dkey = readPrivateKey(readFileSync(path.join(d.dir, 'keys', 'admin-88.300.key.pem')));
+  try {
+    const a = new AdminClient(client, d.server, { handle: '0.NA/88.300', index: 300, key: dkey });
+    await a.create('88.300/A', []);
+    await a.add('88.300/A', [makeValue(1, 'URL', 'https://example.cn/a')]);
+    await a.list('88.300');
+    assert.equal(await rcOf(a.create('88.300/B', [])), ResponseCode.DAILY_REQUEST_LIMIT);
+    assert.equal(d.node.registry!.exists('88.300/B'), false);
+    // Resolution is not an administrative request: it is never counted.
+    assert.equal((await client.resolve(d.server, '88.300/A')).responseCode, ResponseCode.SUCCESS);
+  } finally {
+    await d.stop();
+  }
+});
