@@ -84,16 +84,3 @@ export function sendJson(ex: HttpExchange, status: number, body: unknown, header
   }
   ex.send(status, { ...headers, 'Content-Type': JSON_TYPE }, text);
 }
-
-/** `{responseCode, message?, handle?}` with the status the code maps to. */
-export function sendOutcome(
-  ex: HttpExchange,
-  op: Operation,
-  o: { responseCode: number; message?: string; handle?: string },
-  extra: Record<string, string | string[]> = {},
-): void {
-  const body: Record<string, unknown> = { responseCode: o.responseCode };
-  if (o.message) body.message = o.message;
-  if (o.handle !== undefined) body.handle = o.handle;
-  sendJson(ex, httpStatus(o.responseCode, op), body, extra);
-}
