@@ -71,6 +71,29 @@ export interface NodeConfig {
     cacheMaxBytes: number;
     tcpIdleTimeoutMs: number;
   };
+  /** The HTTP face (docs/http.md): the JSON API, the redirect front, /metrics, /healthz and /readyz. */
+  http: {
+    enabled: boolean;
+    /** TCP port (0: any free port). */
+    port: number;
+    /** Address to listen on; absent: the listen address. */
+    host?: string;
+    /** Largest request body accepted (PUT values); larger ones get 413 before they are read. */
+    maxBodyBytes: number;
+    /** A whole request (headers and body) must arrive within this, or the connection is closed (slow clients). */
+    requestTimeoutMs: number;
+    /** An idle kept-alive connection is closed after this. */
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+    /**
+     * When credentials sent over plain HTTP are honoured. The reference honours them only over HTTPS; a node
+     * without TLS of its own accepts them from loopback peers (a local tool, or a TLS proxy in front) by
+     * default, from anyone with "always" (behind a TLS-terminating proxy), or never.
+     */
+    plainHttpAuth: 'loopback' | 'always' | 'never';
+    /** Answer GET /PREFIX/SUFFIX with a redirect to the identifier's URL (or a page of its values). */
+    redirectFront: boolean;
+  };
   /** Administration over the wire and HTTP (handle-protocol.md 11): who may, for how long, and how much. */
   admin: AdminConfig;
   /** Paths relative to the node folder. */
@@ -101,6 +124,9 @@ export const DEFAULT_DIR = 'idres-node';
 export const DEFAULT_PORT = 2641;
 /** Not 53 (that needs privileges) nor 5353 (mDNS). */
 export const DEFAULT_DNS_PORT = 5300;
+/** The reference server's HTTP port. */
+export const DEFAULT_HTTP_PORT = 8000;
+export const PLAIN_HTTP_AUTH = ['loopback', 'always', 'never'] as const;
 
 export function defaultConfig(): NodeConfig {
   return {
@@ -140,6 +166,18 @@ export function defaultConfig(): NodeConfig {
       udpPayloadSize: 1232,
       cacheMaxBytes: 16 * 1024 * 1024,
       tcpIdleTimeoutMs: 10000,
+    },
+    // On by default, on the listen address (loopback unless configured otherwise), as the reference serves
+    // its API beside the Handle ports.
+    http: {
+      enabled: true,
+      port: DEFAULT_HTTP_PORT,
+      maxBodyBytes: 1024 * 1024,
+      requestTimeoutMs: 30000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 1024,
+      plainHttpAuth: 'loopback',
+      redirectFront: true,
     },
     admin: {
       allowListHandles: true,
@@ -294,6 +332,8 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
     }
   }
   if ('dns' in raw) validateDns(raw.dns, c, problems, int);
+  if ('http' in raw) validateHttp(raw.http, c, problems, int);
+  checkHttpPort(c, problems);
   if ('admin' in raw) validateAdmin(raw.admin, c, problems, int);
   if (c.roles.includes('resolver')) c.recursion.allow = true;
   if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
@@ -363,6 +403,50 @@ function validateDns(
   if ('tcpIdleTimeoutMs' in d) c.dns.tcpIdleTimeoutMs = int(d.tcpIdleTimeoutMs, 'dns.tcpIdleTimeoutMs', 100, 3600000) ?? c.dns.tcpIdleTimeoutMs;
 }
 
+function validateHttp(
+  h: unknown,
+  c: NodeConfig,
+  problems: string[],
+  int: (v: unknown, name: string, min: number, max: number) => number | undefined,
+): void {
+  if (!isObject(h)) {
+    problems.push('http must be an object');
+    return;
+  }
+  for (const k of Object.keys(h)) if (!(k in c.http) && k !== 'host') problems.push(`unknown setting "http.${k}"`);
+  for (const k of ['enabled', 'redirectFront'] as const) {
+    if (k in h) {
+      if (typeof h[k] !== 'boolean') problems.push(`http.${k} must be true or false`);
+      else c.http[k] = h[k];
+    }
+  }
+  if ('port' in h) c.http.port = int(h.port, 'http.port', 0, 65535) ?? c.http.port;
+  if ('host' in h && h.host !== undefined && h.host !== null) {
+    if (typeof h.host !== 'string' || !isIP(h.host)) problems.push(`http.host must be an IP address, not ${JSON.stringify(h.host)}`);
+    else c.http.host = h.host;
+  }
+  if ('maxBodyBytes' in h) c.http.maxBodyBytes = int(h.maxBodyBytes, 'http.maxBodyBytes', 1024, 256 * 1024 * 1024) ?? c.http.maxBodyBytes;
+  if ('requestTimeoutMs' in h) c.http.requestTimeoutMs = int(h.requestTimeoutMs, 'http.requestTimeoutMs', 100, 3600000) ?? c.http.requestTimeoutMs;
+  if ('keepAliveTimeoutMs' in h) c.http.keepAliveTimeoutMs = int(h.keepAliveTimeoutMs, 'http.keepAliveTimeoutMs', 100, 3600000) ?? c.http.keepAliveTimeoutMs;
+  if ('maxConnections' in h) c.http.maxConnections = int(h.maxConnections, 'http.maxConnections', 1, 1000000) ?? c.http.maxConnections;
+  if ('plainHttpAuth' in h) {
+    if (!(PLAIN_HTTP_AUTH as readonly unknown[]).includes(h.plainHttpAuth)) problems.push(`http.plainHttpAuth must be one of ${PLAIN_HTTP_AUTH.join(', ')}`);
+    else c.http.plainHttpAuth = h.plainHttpAuth as NodeConfig['http']['plainHttpAuth'];
+  }
+}
+
+/** The HTTP port must not be one the Handle or DNS front ends take on the same address. */
+function checkHttpPort(c: NodeConfig, problems: string[]): void {
+  if (c.http.enabled && c.dns.enabled && c.http.port !== 0 && c.http.port === c.dns.port) {
+    // DNS over TCP and HTTP cannot share a port on the same address.
+    const host = c.http.host ?? c.listen.host;
+    if (host === c.listen.host) problems.push(`http.port ${c.http.port} is also the DNS gateway's port`);
+  }
+  if (c.http.enabled && c.http.port !== 0 && c.http.port === c.listen.port && (c.http.host ?? c.listen.host) === c.listen.host) {
+    problems.push(`http.port ${c.http.port} is also the Handle TCP port (listen.port)`);
+  }
+}
+
 function validateAdmin(
   a: unknown,
   c: NodeConfig,
@@ -414,7 +498,7 @@ function validateAdmin(
   }
 }
 
-/** Read <dir>/idres.json and apply IDRES_LISTEN_HOST / IDRES_PORT from the environment. */
+/** Read <dir>/idres.json and apply IDRES_LISTEN_HOST / IDRES_PORT / IDRES_HTTP_PORT from the environment. */
 export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const file = path.join(dir, CONFIG_FILE);
   let text: string;
@@ -438,6 +522,11 @@ export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): N
     const p = Number(env.IDRES_PORT);
     if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`IDRES_PORT must be a port number`);
     c.listen.port = p;
+  }
+  if (env.IDRES_HTTP_PORT) {
+    const p = Number(env.IDRES_HTTP_PORT);
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(`IDRES_HTTP_PORT must be a port number`);
+    c.http.port = p;
   }
   return c;
 }

@@ -30,6 +30,8 @@ export interface InitOptions {
   allowRecursion?: boolean;
   /** DNS gateway settings over the defaults (docs/dns.md). */
   dns?: Partial<NodeConfig['dns']>;
+  /** HTTP settings over the defaults (docs/http.md). Without a port: 8000, or any free port when `port` is 0. */
+  http?: Partial<NodeConfig['http']>;
 }
 
 /** Write a private key readable by its owner only. */
@@ -69,6 +71,8 @@ export function initNode(o: InitOptions): NodeConfig {
       ...(o.upstream ? { upstream: o.upstream } : {}),
     },
     dns: { ...c.dns, ...o.dns },
+    // A node on an ephemeral Handle port (tests, `demo --port 0`) takes an ephemeral HTTP port too.
+    http: { ...c.http, ...(o.port === 0 ? { port: 0 } : {}), ...o.http },
     site: { ...c.site, description: o.description ?? `idres ${(o.roles ?? c.roles).join('+')} node for ${(o.prefixes ?? []).join(', ') || 'no prefix'}` },
   };
   if (raw.publicAddress === '0.0.0.0' || raw.publicAddress === '::') {

@@ -11,7 +11,7 @@ import { AnswerCache } from './resolve/cache.js';
 import { ChangeWatcher } from './resolve/changes.js';
 import { Delegations } from './resolve/delegation.js';
 import { Forwarder } from './resolve/forwarder.js';
-import { type PacketHandler, RequestHandler } from './resolve/handler.js';
+import { RequestHandler } from './resolve/handler.js';
 import { type LocalAnswerers, ResolutionPipeline } from './resolve/pipeline.js';
 import { Recursor } from './resolve/recursor.js';
 import { Responder } from './resolve/respond.js';
@@ -19,6 +19,8 @@ import { ownSite } from './resolve/site-info.js';
 import { TcpFrontEnd } from './server/tcp.js';
 import { UdpFrontEnd } from './server/udp.js';
 import { type RunningDns, startDns } from './dns/start.js';
+import { type RunningHttp, startHttp } from './server/http-start.js';
+import { WireCounters } from './server/wire-counters.js';
 import { AdminService } from './admin/operations.js';
 import { IdentityKeys } from './admin/identity.js';
 import { type Identity, parseIdentity } from './admin/permissions.js';
@@ -29,6 +31,8 @@ import { isPrefixHandle, splitHandle } from './model/handle.js';
 export interface StartOptions {
   host?: string;
   port?: number;
+  /** Override the configured HTTP port (0: any free port). */
+  httpPort?: number;
   /** This process is one of several workers serving the same port. */
   shared?: boolean;
   log?: (msg: string) => void;
@@ -64,6 +68,10 @@ export class IdresNode {
     readonly admin: AdminService | undefined,
     /** Identity proofs against the key values held here. */
     readonly identities: IdentityKeys | undefined,
+    /** The HTTP face when `http.enabled` (docs/http.md). */
+    readonly http: RunningHttp | undefined,
+    /** Answers of the Handle transports by transport, opcode and code (read by /metrics). */
+    readonly wire: WireCounters,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
@@ -116,9 +124,11 @@ export class IdresNode {
 
     // The handler needs the site, the site needs the bound port, and binding needs the handler: the
     // transports get a handler that is filled in once the port is known (before any packet can arrive).
+    // The wrapper also counts every answer for the metrics, from the reply bytes (off the handler's hot path).
     let handler!: RequestHandler;
-    const udp = new UdpFrontEnd(proxyHandler(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
-    const tcp = new TcpFrontEnd(proxyHandler(() => handler), config.tcp);
+    const counters = new WireCounters();
+    const udp = new UdpFrontEnd(counters.wrap(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
+    const tcp = new TcpFrontEnd(counters.wrap(() => handler), config.tcp);
     const port = opts.shared
       ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
       : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
@@ -159,7 +169,41 @@ export class IdresNode {
       }
     }
 
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities);
+    // The HTTP face last: it reports on everything above.
+    let http: RunningHttp | undefined;
+    if (config.http.enabled) {
+      try {
+        http = await startHttp(
+          {
+            config,
+            pipeline,
+            ...(registry ? { registry } : {}),
+            ...(admin ? { admin } : {}),
+            ...(identities ? { identities } : {}),
+            ...(upstream ? { upstream } : {}),
+            site: () => site,
+            handlerStats: () => handler.stats,
+            wire: counters,
+            dnsStats: () => dns?.gateway.stats,
+            ports: () => [
+              ['udp', udp.listening],
+              ['tcp', tcp.listening],
+              ...(dns ? [['dns', dns.server.listening] as [string, boolean]] : []),
+            ],
+            log,
+            noticeWrites: () => local?.changes.check(),
+          },
+          opts.httpPort ?? config.http.port,
+        );
+      } catch (err) {
+        await Promise.all([udp.close(), tcp.close(), dns?.server.close()]);
+        client.close();
+        registry?.close();
+        throw err;
+      }
+    }
+
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -185,6 +229,7 @@ export class IdresNode {
   }
 
   async stop(): Promise<void> {
+    await this.http?.close();
     await Promise.all([this.udp.close(), this.tcp.close(), this.dns?.server.close()]);
     this.client.close();
     this.registry?.close();
@@ -219,9 +264,6 @@ function makeUpstream(config: NodeConfig, client: HandleClient): Recursor | Forw
   });
 }
 
-function proxyHandler(get: () => PacketHandler): PacketHandler {
-  return { handle: (bytes, meta) => get().handle(bytes, meta) };
-}
 
 /** UDP and TCP on one port number; with port 0, the port the kernel gives UDP, retried if TCP finds it taken. */
 async function bindBoth(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port: number): Promise<number> {

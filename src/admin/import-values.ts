@@ -2,6 +2,8 @@ import type { AdminRecord, VListEntry } from '../model/admin.js';
 import { ALL_ADMIN_PERMISSIONS } from '../model/admin.js';
 import { DEFAULT_PERMISSIONS, DEFAULT_TTL, type HandleValue, Index, Perm, TtlType, type ValueReference } from '../model/value.js';
 import { encodeAdmin, encodeVList } from '../protocol/admin-data.js';
+import { JsonInputError, keyFromJson, siteFromJson } from '../protocol/json.js';
+import { encodeSite } from '../protocol/site.js';
 import { assignIndexes, prefixAdminData } from './defaults.js';
 
 // The pieces of an imported value that both formats share: data in the REST API's {format, value} shape,
@@ -134,10 +136,18 @@ export function dataFromJson(data: unknown, where: string): Buffer {
       return encodeAdmin(adminFromJson(value, where));
     case 'vlist':
       return encodeVList(vlistFromJson(value, where));
+    case 'site':
+    case 'key':
+      try {
+        return format === 'site' ? encodeSite(siteFromJson(value)) : keyFromJson(value);
+      } catch (err) {
+        if (err instanceof JsonInputError) throw new RowError(`${where}: ${err.message}`);
+        throw err;
+      }
     case undefined:
-      throw new RowError(`${where}: "data" needs a "format" (string, base64, hex, admin or vlist)`);
+      throw new RowError(`${where}: "data" needs a "format" (string, base64, hex, admin, vlist, site or key)`);
     default:
-      throw new RowError(`${where}: data format "${String(o.format)}" is not importable (use string, base64, hex, admin or vlist)`);
+      throw new RowError(`${where}: data format "${String(o.format)}" is not known (use string, base64, hex, admin, vlist, site or key)`);
   }
 }
 

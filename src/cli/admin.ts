@@ -7,7 +7,7 @@ import { Registry } from '../store/registry.js';
 import { encodeKeyFile } from '../protocol/keyfile.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
 import { UsageError, buildValues, formatValues, parseValueSpec } from './values.js';
-import { type RemoteOptions, isRemote, remoteAdmin } from './remote-wire.js';
+import { type RemoteOptions, isRemote, remoteAdmin, remoteName } from './remote-wire.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node over the wire with an administrator's key (the same checks as any Handle client meets).
@@ -49,9 +49,9 @@ export async function updateCommand(handle: string, o: UpdateOptions): Promise<v
       if (values.length) await admin.add(handle, values, { overwrite: true });
       if (remove.length) await admin.remove(handle, remove);
     } finally {
-      close();
+      await close();
     }
-    console.log(`updated ${handle} on ${o.server}`);
+    console.log(`updated ${handle} on ${remoteName(o)}`);
     return;
   }
   const registry = openRegistry(o.dir);
@@ -77,9 +77,9 @@ export async function deleteCommand(handle: string, o: RemoteOptions & { dir: st
     try {
       await admin.delete(handle);
     } finally {
-      close();
+      await close();
     }
-    console.log(`deleted ${handle} on ${o.server}`);
+    console.log(`deleted ${handle} on ${remoteName(o)}`);
     return;
   }
   const registry = openRegistry(o.dir);
@@ -98,7 +98,7 @@ export async function listCommand(prefix: string, o: RemoteOptions & { dir: stri
     try {
       for (const h of await admin.list(p)) console.log(h);
     } finally {
-      close();
+      await close();
     }
     return;
   }

@@ -16,6 +16,12 @@ export async function demoCommand(o: { dir: string; port: number; count: number 
   console.log(`  npx idres resolve ${h.sample} --root ${at(h.top)}              # walk the tiers yourself`);
   console.log(`  npx idres resolve 0.NA/88.118.8 --server ${at(h.top)}          # the top-level node refers (303)`);
   console.log(`  npx idres register 88.118.8/MY-FIRST-0001 --dir ${path.join(o.dir, 'business')} --value URL=https://example.com/p/1`);
+  if (h.resolver.http) {
+    const base = `http://127.0.0.1:${h.resolver.http.port}`;
+    console.log(`  curl ${base}/api/handles/${h.sample}               # the JSON API of the resolver (docs/http.md)`);
+    console.log(`  curl -i ${base}/${h.sample}                        # the redirect front: 302 to its URL`);
+    console.log(`  curl ${base}/metrics                                # Prometheus metrics`);
+  }
   console.log('Stop with Ctrl-C.');
   let stopping = false;
   const stop = () => {

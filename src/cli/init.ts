@@ -13,5 +13,6 @@ export function initCommand(o: InitOptions): void {
     console.log('  homes no prefix yet: run init again with --prefix P --force');
   }
   console.log(`  listens on ${c.listen.host} port ${c.listen.port} (UDP and TCP)`);
+  if (c.http.enabled) console.log(`  HTTP API on ${c.http.host ?? c.listen.host} port ${c.http.port}${c.http.port === 0 ? ' (any free port)' : ''}`);
   console.log(`Next: idres serve --dir ${o.dir}`);
 }

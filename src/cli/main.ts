@@ -15,6 +15,7 @@ import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
 import { importCommand, parseBatchSize } from './import.js';
+import { remoteImportCommand } from './remote-http.js';
 import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
 import { KeyFileError } from '../protocol/keyfile.js';
 
@@ -23,6 +24,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 function remoteOptions(c: Command): Command {
   return c
     .option('-s, --server <host:port>', 'a remote node to administer over the Handle protocol (TCP) instead of the local registry')
+    .option('--api <url>', "a remote node to administer through its HTTP API instead, e.g. http://127.0.0.1:8000 (docs/http.md)")
     .option('--auth <handle:index>', 'the administrator identity, e.g. 0.NA/88.118.8:300')
     .option('--key <file>', "the identity's private key: PEM or the reference's key file (passphrase in IDRES_KEY_PASSPHRASE)")
     .option('--secret <secret>', 'an HS_SECKEY secret instead of a key (or IDRES_SECRET)')
@@ -30,6 +32,7 @@ function remoteOptions(c: Command): Command {
 }
 const remoteOf = (o: Record<string, unknown>) => ({
   ...(o.server !== undefined ? { server: o.server as string } : {}),
+  ...(o.api !== undefined ? { api: o.api as string } : {}),
   ...(o.auth !== undefined ? { auth: o.auth as string } : {}),
   ...(o.key !== undefined ? { key: o.key as string } : {}),
   ...(o.secret !== undefined ? { secret: o.secret as string } : {}),
@@ -68,6 +71,8 @@ export function buildProgram(): Command {
     .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
     .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', parsePort)
     .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
+    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', parsePort)
+    .option('--no-http', 'no HTTP face at all')
     .action((o) =>
       initCommand({
         dir: o.dir,
@@ -85,6 +90,7 @@ export function buildProgram(): Command {
         ...(o.dnsPort !== undefined || o.dnsZone.length
           ? { dns: { enabled: true, ...(o.dnsPort !== undefined ? { port: o.dnsPort } : {}), ...(o.dnsZone.length ? { zones: o.dnsZone } : {}) } }
           : {}),
+        ...(o.http === false ? { http: { enabled: false } } : o.httpPort !== undefined ? { http: { port: o.httpPort } } : {}),
       }),
     );
 
@@ -94,9 +100,10 @@ export function buildProgram(): Command {
     .addOption(dirOption())
     .option('--listen <address>', 'override the configured listen address')
     .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
     .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
     .action(async (o) => {
-      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, ...(o.workers ? { workers: o.workers } : {}) });
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
     });
 
   remoteOptions(program
@@ -179,8 +186,14 @@ export function buildProgram(): Command {
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
     .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--api <url>', "import into a remote node through its HTTP API (one PUT per row; with --auth and --secret or --key)")
+    .option('--auth <handle:index>', 'with --api: the administrator identity, e.g. 0.NA/88.118.8:300')
+    .option('--key <file>', 'with --api: the identity\'s private key (PEM or the reference\'s key file)')
+    .option('--secret <secret>', 'with --api: an HS_SECKEY secret (or IDRES_SECRET)')
     .action((file, o) =>
-      importCommand(file, {
+      o.api !== undefined
+        ? remoteImportCommand(file, { ...remoteOf(o), api: o.api, ...(o.format ? { format: o.format } : {}), update: Boolean(o.update), ttl: o.ttl, admin: o.admin })
+        : importCommand(file, {
         dir: o.dir,
         ...(o.format ? { format: o.format } : {}),
         update: Boolean(o.update),

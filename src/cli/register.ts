@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js';
 import { normalisePrefix, validateHandle } from '../model/handle.js';
 import { Registry } from '../store/registry.js';
 import { UsageError, buildValues, formatValues, parseValueSpec } from './values.js';
-import { type RemoteOptions, isRemote, remoteAdmin } from './remote-wire.js';
+import { type RemoteOptions, isRemote, remoteAdmin, remoteName } from './remote-wire.js';
 
 export interface RegisterOptions extends RemoteOptions {
   dir: string;
@@ -31,10 +31,10 @@ export async function registerCommand(handle: string, o: RegisterOptions): Promi
     const { admin, close } = remoteAdmin(o);
     try {
       const created = await admin.create(handle, values, { overwrite: o.overwrite });
-      console.log(`registered ${created} on ${o.server}`);
+      console.log(`registered ${created} on ${remoteName(o)}`);
       console.log(formatValues(values));
     } finally {
-      close();
+      await close();
     }
     return;
   }

@@ -4,6 +4,7 @@ import { AdminClient } from '../client/admin-client.js';
 import { parseIdentity } from '../admin/permissions.js';
 import { keyFileNeedsPassphrase, readPrivateKey } from '../protocol/keyfile.js';
 import { UsageError } from './values.js';
+import { httpAdmin } from './remote-http.js';
 
 // The options every administrative command shares to work on a remote node over the wire:
 // --server HOST:PORT, --auth HANDLE:INDEX (or INDEX:HANDLE), and --key FILE (HS_PUBKEY: PEM or the
@@ -12,6 +13,8 @@ import { UsageError } from './values.js';
 
 export interface RemoteOptions {
   server?: string;
+  /** A remote node's HTTP API instead (remote-http.ts). */
+  api?: string;
   auth?: string;
   key?: string;
   secret?: string;
@@ -19,11 +22,21 @@ export interface RemoteOptions {
 }
 
 export function isRemote(o: RemoteOptions): boolean {
-  return o.server !== undefined;
+  return o.server !== undefined || o.api !== undefined;
+}
+
+/** What a remote command names the node by. */
+export function remoteName(o: RemoteOptions): string {
+  return o.api ?? o.server ?? '';
 }
 
 /** An admin client for --server, and the plain client to close after. */
-export function remoteAdmin(o: RemoteOptions): { admin: AdminClient; close: () => void } {
+export function remoteAdmin(o: RemoteOptions): { admin: Pick<AdminClient, 'create' | 'add' | 'remove' | 'delete' | 'list'>; close: () => unknown } {
+  if (o.api !== undefined) {
+    if (o.server !== undefined) throw new UsageError('give --server (the wire) or --api (HTTP), not both');
+    if (o.session) throw new UsageError('--session is for the wire (--server); over HTTP the key opens a Handle session itself');
+    return httpAdmin(o);
+  }
   if (!o.server) throw new UsageError('--server is needed for a remote node');
   const server = parseServer(o.server);
   let auth: { handle: string; index: number; key?: import('node:crypto').KeyObject; secret?: Buffer } = { handle: '', index: 0 };

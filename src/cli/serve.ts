@@ -1,26 +1,52 @@
+import net from 'node:net';
 import { loadConfig } from '../config.js';
 import { IdresNode } from '../node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
 
-export async function serveCommand(o: { dir: string; host?: string; port?: number; workers?: number }): Promise<IdresNode | undefined> {
+function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** A TCP port free right now (bound and released). */
+function freeTcpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function serveCommand(o: { dir: string; host?: string; port?: number; httpPort?: number; workers?: number }): Promise<IdresNode | undefined> {
   const config = loadConfig(o.dir);
   const workers = o.workers ?? config.workers;
   const host = o.host ?? config.listen.host;
   if (workers > 1 && !isWorker()) {
     let port = o.port ?? config.listen.port;
     if (port === 0) port = await freeUdpPort(host);
+    // The workers share one HTTP port too; fixed here (they inherit the environment) so it can be printed.
+    let httpPort = o.httpPort ?? config.http.port;
+    if (config.http.enabled) {
+      if (httpPort === 0) httpPort = await freeTcpPort(config.http.host ?? host);
+      process.env.IDRES_HTTP_PORT = String(httpPort);
+    }
     runPrimary({
       workers,
       port,
       log: (m) => console.log(`idres: ${m}`),
-      onAllListening: () =>
-        console.log(`idres: ${config.roles.join('+')} node serving ${config.prefixes.join(', ') || 'no prefix'} on ${host} port ${port} (UDP and TCP) with ${workers} workers`),
+      onAllListening: () => {
+        console.log(`idres: ${config.roles.join('+')} node serving ${config.prefixes.join(', ') || 'no prefix'} on ${host} port ${port} (UDP and TCP) with ${workers} workers`);
+        if (config.http.enabled) console.log(`idres: HTTP API on ${httpUrl(config.http.host ?? host, httpPort)}/api/handles/ (redirect front, /metrics, /healthz, /readyz; metrics per worker)`);
+      },
     });
     return undefined;
   }
   const node = await IdresNode.start(o.dir, {
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(isWorker() ? { port: Number(process.env.IDRES_PORT), shared: true } : o.port !== undefined ? { port: o.port } : {}),
+    ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
   });
   if (isWorker()) {
     process.send?.('listening');
@@ -33,6 +59,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
       `on ${host} port ${node.port} (UDP and TCP)` +
       (node.registry ? '' : '; no registry (resolver)'),
   );
+  if (node.http) console.log(`idres: HTTP API on ${httpUrl(node.http.host, node.http.port)}/api/handles/ (redirect front, /metrics, /healthz, /readyz)`);
   if (node.dns) console.log(`idres: DNS gateway on ${host} port ${node.dns.port} (UDP and TCP) for ${node.config.dns.zones.join(', ')}`);
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, type Role } from '../config.js';
+import { CONFIG_FILE, DEFAULT_HTTP_PORT, type Role } from '../config.js';
 import { initNode } from '../node-init.js';
 import { IdresNode } from '../node.js';
 import { delegatePrefix } from '../admin/delegation.js';
@@ -35,13 +35,18 @@ function portFor(base: number, offset: number): number {
   return base === 0 ? 0 : base + offset;
 }
 
+/** HTTP: the resolver on 8000, the top, secondary and business nodes on the next three (any free ports with 0). */
+function httpPortFor(base: number, offset: number): number {
+  return base === 0 ? 0 : DEFAULT_HTTP_PORT + offset;
+}
+
 export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy> {
   const log = o.log ?? (() => undefined);
   const dirs = { top: path.join(o.dir, 'top'), secondary: path.join(o.dir, 'secondary'), business: path.join(o.dir, 'business'), resolver: path.join(o.dir, 'resolver') };
   const fresh = !existsSync(path.join(dirs.business, CONFIG_FILE));
   const init = (dir: string, role: Role, prefix: string, offset: number) => {
     if (!existsSync(path.join(dir, CONFIG_FILE))) {
-      initNode({ dir, roles: [role], prefixes: [prefix], port: portFor(o.port, offset), description: `idres demo ${role} node (${prefix})` });
+      initNode({ dir, roles: [role], prefixes: [prefix], port: portFor(o.port, offset), http: { port: httpPortFor(o.port, offset) }, description: `idres demo ${role} node (${prefix})` });
     }
   };
   init(dirs.top, 'top', DEMO.national, 1);
@@ -65,7 +70,7 @@ export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy>
   const started: IdresNode[] = [];
   try {
     const start = async (dir: string, offset: number) => {
-      const n = await IdresNode.start(dir, { port: portFor(o.port, offset), log });
+      const n = await IdresNode.start(dir, { port: portFor(o.port, offset), httpPort: httpPortFor(o.port, offset), log });
       started.push(n);
       return n;
     };
@@ -84,6 +89,7 @@ export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy>
       dir: dirs.resolver,
       roles: ['resolver'],
       port: portFor(o.port, 0),
+      http: { port: httpPortFor(o.port, 0) },
       roots: [`127.0.0.1:${top.port}`],
       description: 'idres demo resolver',
       force: true,

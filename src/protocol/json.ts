@@ -1,13 +1,14 @@
 import { isUtf8 } from 'node:buffer';
+import { createPublicKey } from 'node:crypto';
 import { adminPermissionBits } from '../model/admin.js';
 import { type SiteInfo, Transport } from '../model/site.js';
 import { DEFAULT_PERMISSIONS, type HandleValue, Perm, TtlType } from '../model/value.js';
 import { decodeAdmin, decodeVList } from './admin-data.js';
-import { decodePublicKey } from './pubkey.js';
-import { decodeSite } from './site.js';
+import { decodePublicKey, encodePublicKey } from './pubkey.js';
+import { decodeAddress, decodeSite, encodeAddress } from './site.js';
 
 // Values as JSON in the shape of the reference server's REST API (handle-rest-api.md section 8): what the CLI
-// prints with --json and what the HTTP API will serve.
+// prints with --json and what the HTTP API serves.
 
 export interface JsonData {
   format: string;
@@ -115,4 +116,106 @@ export function valueToJson(v: HandleValue): JsonValue {
   if (v.timestamp) o.timestamp = isoSeconds(v.timestamp);
   if (v.references.length) o.references = v.references.map((r) => ({ handle: r.handle, index: r.index }));
   return o;
+}
+
+// The input direction (client → server): the structured formats a client may send back, as the reference
+// reads them. string, base64, hex, admin and vlist are read in admin/import-values.ts; site and key here,
+// beside their output forms.
+
+/** A structured value that does not read; the message names the problem. */
+export class JsonInputError extends Error {
+  override name = 'JsonInputError';
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new JsonInputError(`${what} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function uint(v: unknown, what: string, max: number, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) throw new JsonInputError(`${what} must be a whole number from 0 to ${max}`);
+  return n;
+}
+
+function bool(v: unknown, fallback: boolean): boolean {
+  return v === undefined || v === null ? fallback : v === true || v === 'true';
+}
+
+/** A JSON Web Key (RSA: kty, n, e; either Base64 alphabet) as HS_PUBKEY bytes. */
+export function keyFromJson(v: unknown): Buffer {
+  const o = obj(v, 'a key');
+  if (typeof o.kty !== 'string' || o.kty.toUpperCase() !== 'RSA') throw new JsonInputError(`key type ${JSON.stringify(o.kty)} is not supported (RSA only)`);
+  if (typeof o.n !== 'string' || typeof o.e !== 'string') throw new JsonInputError('an RSA key needs "n" and "e"');
+  const b64url = (s: string) => Buffer.from(s.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''), 'base64url').toString('base64url');
+  try {
+    return encodePublicKey(createPublicKey({ key: { kty: 'RSA', n: b64url(o.n), e: b64url(o.e) }, format: 'jwk' }));
+  } catch (err) {
+    throw new JsonInputError(`not a usable RSA key: ${(err as Error).message}`);
+  }
+}
+
+const protocolNumbers: Record<string, number> = { UDP: Transport.UDP, TCP: Transport.TCP, HTTP: Transport.HTTP, HTTPS: Transport.HTTPS };
+
+/** A site object (the output form of siteToJson, plus serverList/interfaceList and an attributes object) as a SiteInfo. */
+export function siteFromJson(v: unknown): SiteInfo {
+  const o = obj(v, 'a site');
+  const pv = typeof o.protocolVersion === 'string' ? /^(\d{1,3})\.(\d{1,3})$/.exec(o.protocolVersion) : null;
+  if (o.protocolVersion !== undefined && !pv) throw new JsonInputError('protocolVersion must be "MAJOR.MINOR", e.g. "2.10"');
+  let attributes: Array<[string, string]> = [];
+  if (Array.isArray(o.attributes)) {
+    attributes = o.attributes.map((a) => {
+      const x = obj(a, 'an attribute');
+      if (typeof x.name !== 'string' || typeof x.value !== 'string') throw new JsonInputError('an attribute needs a "name" and a "value" (text)');
+      return [x.name, x.value];
+    });
+  } else if (o.attributes !== undefined && o.attributes !== null) {
+    attributes = Object.entries(obj(o.attributes, 'attributes')).map(([k, x]) => [k, String(x)]);
+  }
+  const servers = o.servers ?? o.serverList;
+  if (!Array.isArray(servers)) throw new JsonInputError('a site needs "servers" (a list)');
+  return {
+    dataFormatVersion: uint(o.version, 'version', 0xffff, 1),
+    protocolMajor: pv ? Number(pv[1]) : 2,
+    protocolMinor: pv ? Number(pv[2]) : 10,
+    serial: uint(o.serialNumber, 'serialNumber', 0xffff, 1),
+    primary: bool(o.primarySite, true),
+    multiPrimary: bool(o.multiPrimary, false),
+    hashOption: uint(o.hashOption, 'hashOption', 255, 2),
+    hashFilter: typeof o.hashFilter === 'string' ? Buffer.from(o.hashFilter, 'base64') : Buffer.alloc(0),
+    attributes,
+    servers: servers.map((s, i) => {
+      const x = obj(s, `server ${i + 1}`);
+      if (typeof x.address !== 'string') throw new JsonInputError(`server ${i + 1} needs an "address"`);
+      let address: string;
+      try {
+        address = decodeAddress(encodeAddress(x.address));
+      } catch {
+        throw new JsonInputError(`server ${i + 1}: "${x.address}" is not an IP address`);
+      }
+      let publicKey: Buffer = Buffer.alloc(0);
+      if (x.publicKey !== undefined && x.publicKey !== null) {
+        const k = obj(x.publicKey, `server ${i + 1} publicKey`);
+        if (k.format === 'key') publicKey = keyFromJson(k.value);
+        else if (k.format === 'base64' && typeof k.value === 'string') publicKey = Buffer.from(k.value, 'base64');
+        else if (k.format === 'hex' && typeof k.value === 'string' && /^(?:[0-9a-fA-F]{2})*$/.test(k.value)) publicKey = Buffer.from(k.value, 'hex');
+        else throw new JsonInputError(`server ${i + 1}: publicKey must be {"format": "key"|"base64"|"hex", "value": …}`);
+      }
+      const ifs = x.interfaces ?? x.interfaceList;
+      if (!Array.isArray(ifs)) throw new JsonInputError(`server ${i + 1} needs "interfaces" (a list)`);
+      return {
+        serverId: uint(x.serverId, `server ${i + 1} serverId`, 0xffffffff, i + 1),
+        address,
+        publicKey,
+        interfaces: ifs.map((f, j) => {
+          const y = obj(f, `interface ${j + 1}`);
+          const protocol = typeof y.protocol === 'string' ? protocolNumbers[y.protocol.toUpperCase()] : uint(y.protocol, 'protocol', 255);
+          if (protocol === undefined) throw new JsonInputError(`interface ${j + 1}: protocol ${JSON.stringify(y.protocol)} is not UDP, TCP, HTTP or HTTPS`);
+          const type = (bool(y.query, false) ? 2 : 0) | (bool(y.admin, false) ? 1 : 0);
+          return { type, protocol, port: uint(y.port, `interface ${j + 1} port`, 0xffffffff) };
+        }),
+      };
+    }),
+  };
 }

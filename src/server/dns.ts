@@ -29,6 +29,11 @@ export class DnsServer {
     private readonly opts: DnsServerOptions,
   ) {}
 
+  /** Both sockets bound and not closed (readiness). */
+  get listening(): boolean {
+    return this.udp !== undefined && (this.tcp?.listening ?? false);
+  }
+
   /**
    * UDP and TCP on one port; with port 0, the port the kernel gives UDP, retried if TCP finds it taken.
    * With `shared`, one of several workers on a fixed port (as the Handle front ends: see server/udp.ts).

@@ -25,6 +25,11 @@ export class TcpFrontEnd {
     private readonly opts: TcpOptions,
   ) {}
 
+  /** Bound and not closed (readiness). */
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
   /** Bind; with `shared`, a worker of several serving one port (cluster shares the listening socket). */
   async listen(host: string, port: number, shared = false): Promise<number> {
     this.server = await listenTcp(host, port, shared, this.opts.maxConnections, (s) => this.onConnection(s));

@@ -34,6 +34,11 @@ export class UdpFrontEnd {
    * socket of its own with SO_REUSEPORT and the kernel spreads the datagrams; before that, cluster hands
    * every worker the primary's one socket.
    */
+  /** Bound and not closed (readiness). */
+  get listening(): boolean {
+    return this.socket !== undefined;
+  }
+
   async listen(host: string, port: number, shared = false): Promise<number> {
     const options = {
       type: isIPv6(host) ? ('udp6' as const) : ('udp4' as const),

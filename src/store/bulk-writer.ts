@@ -139,3 +139,11 @@ export class BulkWriter {
 function refsJson(v: HandleValue): string | null {
   return v.references.length ? JSON.stringify(v.references.map((r) => [r.handle, r.index])) : null;
 }
+
+/** Every stored import progress record (JSON), for operators' metrics; reads the settings table only. */
+export function importProgressRecords(registry: Registry): string[] {
+  return registry.db
+    .prepare<[string, string], { value: string }>('SELECT value FROM settings WHERE name >= ? AND name < ? ORDER BY name')
+    .all(PROGRESS_PREFIX, PROGRESS_PREFIX.slice(0, -1) + ';')
+    .map((r) => r.value);
+}
