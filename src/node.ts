@@ -148,6 +148,8 @@ export class IdresNode {
             maxSessionMs: config.admin.maxSessionSeconds * 1000,
             requireSessions: config.admin.requireSessions,
             localValues: localValuesOf(registry, local!.authority),
+            noticeWrites: () => local!.changes.check(),
+            singleProcess: !opts.shared,
           })
         : undefined;
     handler = new RequestHandler(pipeline, responder, site, log, wire);

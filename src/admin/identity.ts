@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { HandleValue } from '../model/value.js';
 import { AuthType, type ChallengeAnswer } from '../protocol/auth-bodies.js';
-import { verifyPubkeyAnswer, verifySeckeyAnswer } from '../protocol/auth-crypto.js';
+import { MAX_PBKDF2_ITERATIONS, verifyPubkeyAnswer, verifySeckeyAnswer } from '../protocol/auth-crypto.js';
 import type { Identity, ValueLookup } from './permissions.js';
 
 // Proofs of identity against the key values this node holds: an HS_PUBKEY signature or an HS_SECKEY MAC in a
@@ -15,7 +15,7 @@ export class IdentityKeys {
   constructor(
     private readonly lookup: ValueLookup,
     /** Cap on a client-chosen PBKDF2 iteration count. */
-    private readonly maxIterations = 100000,
+    private readonly maxIterations = MAX_PBKDF2_ITERATIONS,
   ) {}
 
   /**

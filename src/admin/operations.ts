@@ -214,10 +214,10 @@ export class AdminService {
   }
 
   private checkCreate(req: Extract<AdminRequest, { op: 'create' }>, id: Identity | undefined): Verdict {
-    const syntax = this.checkSyntax(req.mint ? mintProbe(req.handle) : req.handle);
-    if (syntax) return syntax;
     const where = this.responsible(req.mint ? mintProbe(req.handle) : req.handle);
     if (where) return where;
+    const syntax = this.checkSyntax(req.mint ? mintProbe(req.handle) : req.handle);
+    if (syntax) return syntax;
     const bad = this.checkValues(req.values, true);
     if (bad) return bad;
     const existing = req.mint ? undefined : this.registry.getValues(req.handle);
@@ -291,7 +291,9 @@ export class AdminService {
     for (const v of req.values) {
       const old = stored.find((s) => s.index === v.index);
       if (!old) return fail(ResponseCode.VALUES_NOT_FOUND, `No value at index ${v.index}`);
-      const publicWrite = (old.permissions & Perm.PUBLIC_WRITE) !== 0 && old.type !== 'HS_ADMIN' && v.type !== 'HS_ADMIN';
+      // A public-write value may be changed by anyone, but not into (or out of) what grants or proves
+      // authority: an admin entry, a key or a group.
+      const publicWrite = (old.permissions & Perm.PUBLIC_WRITE) !== 0 && !grantsAuthority(old.type) && !grantsAuthority(v.type);
       if (!(old.permissions & Perm.ADMIN_WRITE) && !publicWrite) return fail(ResponseCode.INSUFFICIENT_PERMISSIONS, 'Value is read-only');
       if (!publicWrite) open = false;
     }
@@ -332,6 +334,12 @@ function changeBits(stored: readonly HandleValue[], values: readonly HandleValue
   }
   for (const d of dropped) bits |= d.type === 'HS_ADMIN' ? AdminPerm.REMOVE_ADMIN : AdminPerm.REMOVE_VALUE;
   return bits;
+}
+
+/** Types whose values decide who may administer: HS_ADMIN, keys (HS_PUBKEY, HS_SECKEY and subtypes) and groups. */
+function grantsAuthority(type: string): boolean {
+  const t = type.toUpperCase();
+  return t === 'HS_ADMIN' || t === 'HS_VLIST' || t.startsWith('HS_PUBKEY') || t.startsWith('HS_SECKEY');
 }
 
 /** 88.118.8 → 88.118; 88 → undefined. */

@@ -1,9 +1,10 @@
-import { createDiffieHellman, randomBytes } from 'node:crypto';
+import { getDiffieHellman, randomBytes } from 'node:crypto';
 import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
 import { type HandleValue, Perm, ValueFilter } from '../model/value.js';
 import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
-import { type Packet, decodePacket } from '../protocol/message.js';
+import type { Packet } from '../protocol/message.js';
+import { decodeEnvelope } from '../protocol/envelope.js';
 import { decodeCredential } from '../protocol/credential.js';
 import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '../protocol/bodies.js';
 import { requestDigest } from '../protocol/digest.js';
@@ -44,7 +45,22 @@ export interface AdminWireOptions {
   requireSessions: boolean;
   /** The values of a handle whose prefix this node homes (non-public ones included), else undefined. */
   localValues: (handle: string) => HandleValue[] | undefined;
+  /** Drop cached answers a write just made stale, before the write is acknowledged. */
+  noticeWrites?: () => void;
+  /**
+   * False when several worker processes share the port: sessions and challenges live in one process, and
+   * the answer to a challenge may reach another, so authentication is refused with a clear message.
+   */
+  singleProcess?: boolean;
 }
+
+/** Diffie-Hellman groups accepted for sessions: the reference client's (RFC 2409 group 2) and larger standard ones. */
+const DH_GROUPS = ['modp2', 'modp5', 'modp14'].map((name) => ({ name, prime: getDiffieHellman(name).getPrime() }));
+
+/** Answers to one challenge that may fail before it is dropped. */
+const MAX_FAILED_ANSWERS = 3;
+
+const WORKERS_MESSAGE = 'administration and authentication need a node serving from one process (workers: 1); this node runs several';
 
 /** Handles that LIST_HANDLES puts in one message; the rest follow in more, CN set on all but the last. */
 const LIST_CHUNK = 50;
@@ -104,28 +120,37 @@ export class AdminWire {
    * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
    * after all (the normal pipeline answers it).
    */
+  /**
+   * An encrypted request (EC): its message decrypted with the key of the session its envelope names, so it
+   * can be decoded like any other. A reply instead when there is no such session or the key does not fit.
+   */
+  openEncrypted(bytes: Buffer): { plain: Buffer } | { reply: Buffer } {
+    const env = decodeEnvelope(bytes);
+    const session = env.sessionId !== 0 && this.opts.singleProcess !== false ? this.table.session(env.sessionId) : undefined;
+    if (!session) return { reply: this.responder.bare(env.requestId, ResponseCode.SESSION_TIMEOUT, 'encrypted message outside a live session') };
+    try {
+      return { plain: decryptPacket(session.key, bytes) };
+    } catch {
+      return { reply: this.responder.bare(env.requestId, ResponseCode.INVALID_SESSION_KEY, 'The session key authentication failed.') };
+    }
+  }
+
   handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
     (req as RawPacket).raw = bytes;
     const op = req.header.opCode;
+    if (this.opts.singleProcess === false) {
+      if (AUTH_OPCODES.has(op) || req.envelope.sessionId !== 0) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, WORKERS_MESSAGE, keep);
+    }
     if (op === OpCode.RESPONSE_TO_CHALLENGE) return this.answer(req, meta);
-    if (op === OpCode.SESSION_SETUP) return this.setup(req);
+    if (op === OpCode.SESSION_SETUP) return this.setup(req, meta);
     let session: Session | undefined;
     if (req.envelope.sessionId !== 0) {
       session = this.table.session(req.envelope.sessionId);
       if (!session) return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'Invalid session id or session time out. Please try again.', keep);
-      if (req.envelope.encrypted) {
-        try {
-          const plain = decryptPacket(session.key, rawOf(req));
-          req = { ...decodePacket(plain), raw: plain } as RawPacket;
-        } catch (err) {
-          const rc = err instanceof DecodeError ? err.responseCode : ResponseCode.INVALID_SESSION_KEY;
-          return this.responder.error(req, rc === ResponseCode.PROTOCOL_ERROR ? ResponseCode.INVALID_SESSION_KEY : rc, 'The session key authentication failed.', keep);
-        }
-      }
-      if (session.authenticated || op === OpCode.SESSION_TERMINATE) {
-        const bad = this.checkMac(req, session, keep);
-        if (bad) return bad;
-      }
+      // Every request in a session carries its MAC, authenticated yet or not: without the session key a
+      // stranger can neither act in it nor replace the challenge pending in it.
+      const bad = this.checkMac(req, session, keep);
+      if (bad) return bad;
       if (op === OpCode.SESSION_TERMINATE) {
         this.table.closeSession(session.id);
         return this.responder.reply(req, ResponseCode.SUCCESS, Buffer.alloc(0), keep);
@@ -134,7 +159,7 @@ export class AdminWire {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'encrypted messages need a session', keep);
     }
 
-    if (op === OpCode.RESOLUTION) return this.resolution(req, session, keep);
+    if (op === OpCode.RESOLUTION) return this.resolution(req, session, keep, meta);
     if (op === OpCode.SESSION_TERMINATE) return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'not in a session', keep);
     if (op === OpCode.SESSION_EXCHANGEKEY) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'only Diffie-Hellman sessions (key exchange mode 4) are supported', keep);
     if (op === OpCode.HOME_NA || op === OpCode.UNHOME_NA || op === OpCode.LIST_HOMED_NAS) {
@@ -157,13 +182,20 @@ export class AdminWire {
     if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.outcomeReply(req, adminReq, verdict, keep);
     if (!verdict) {
       this.stats.operations++;
-      return this.outcomeReply(req, adminReq, this.service.execute(adminReq, clientOf(asIdentity, meta)), keep);
+      return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(asIdentity, meta)), keep);
     }
-    return this.challenge(req, session, keep);
+    return this.challenge(req, session, keep, meta);
+  }
+
+  /** Carry out an operation and, when it wrote, drop the cached answers it made stale before it is acknowledged. */
+  private run(adminReq: AdminRequest, client: string): AdminOutcome {
+    const outcome = this.service.execute(adminReq, client);
+    if (outcome.responseCode === ResponseCode.SUCCESS && adminReq.op !== 'list') this.opts.noticeWrites?.();
+    return outcome;
   }
 
   /** A resolution without PO (or inside a session): challenged when it selects values that are not public. */
-  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions): Buffer | undefined {
+  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta): Buffer | undefined {
     if (req.header.opFlags & OpFlag.PO) return undefined;
     const r = decodeResolutionRequest(req.body);
     const values = this.opts.localValues(r.handle);
@@ -171,12 +203,13 @@ export class AdminWire {
     const filter = ValueFilter.of(r.indexes, r.types);
     const selected = values.filter((v) => filter.matches(v));
     const hidden = selected.filter((v) => !(v.permissions & Perm.PUBLIC_READ));
-    if (hidden.length === 0 && !session) return undefined;
+    if (selected.length === 0 || (hidden.length === 0 && !session)) return undefined;
+    if (this.opts.singleProcess === false) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, WORKERS_MESSAGE, keep);
     if (hidden.some((v) => !(v.permissions & Perm.ADMIN_READ))) {
       return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
     }
     if (session?.authenticated && session.identity) return this.authenticatedResolution(req, session.identity, keep, session);
-    return this.challenge(req, session, keep);
+    return this.challenge(req, session, keep, meta);
   }
 
   private authenticatedResolution(req: Packet, identity: Identity, keep: ReplyOptions, session?: Session, as?: ReplyOptions): Buffer {
@@ -198,7 +231,7 @@ export class AdminWire {
   }
 
   /** Answer with 402: the request digest (always) and a fresh nonce, under the session's id or a new one. */
-  private challenge(req: Packet, session: Session | undefined, keep: ReplyOptions): Buffer {
+  private challenge(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta): Buffer {
     // A retransmitted request in a session gets the same challenge again.
     const prior = session?.pending;
     if (prior && !prior.answered && prior.request.envelope.requestId === req.envelope.requestId && !this.table.isExpired(prior)) {
@@ -210,7 +243,15 @@ export class AdminWire {
     const digest = versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4);
     const nonce = randomBytes(16);
     const pending = this.table.addChallenge(
-      { nonce, digest: Buffer.from(digest), request: req, sessionId: session?.id ?? 0, expiresAt: Date.now() + this.opts.challengeTimeoutMs },
+      {
+        nonce,
+        digest: Buffer.from(digest),
+        request: req,
+        sessionId: session?.id ?? 0,
+        expiresAt: Date.now() + this.opts.challengeTimeoutMs,
+        peer: meta.peer ?? '',
+        bytes: rawOf(req).length,
+      },
       session,
     );
     if (!pending) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many authentications pending; try again', keep);
@@ -244,39 +285,44 @@ export class AdminWire {
     // RequestId, the original's SessionId.
     const as: ReplyOptions = { sessionId: challenge.sessionId };
     const asOriginal = { ...original, envelope: { ...original.envelope, requestId: req.envelope.requestId } } as Packet;
+    // Only an answer that proves its identity uses the challenge up: anyone may send an answer under a
+    // challenge's id, and a failed one must not spoil it for the client it was issued to. A few failures
+    // drop it, so a secret cannot be guessed at leisure against one nonce.
     const finish = (reply: Buffer | Buffer[]) => {
       challenge.answered = { requestId: req.envelope.requestId, reply };
       return reply;
     };
+    const refuse = (reply: Buffer) => {
+      if (++challenge.failures >= MAX_FAILED_ANSWERS) this.table.dropChallenge(challenge, session);
+      return reply;
+    };
     if (answer.authType !== AuthType.PUBKEY && answer.authType !== AuthType.SECKEY) {
-      return finish(this.responder.error(asOriginal, ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`, as));
+      return refuse(this.responder.error(asOriginal, ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`, as));
     }
     if (answer.identityIndex === 0) {
-      return finish(this.responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
+      return refuse(this.responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
     }
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
     const isResolution = original.header.opCode === OpCode.RESOLUTION;
     const adminReq = isResolution ? undefined : decodeAdminRequest(original);
     // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
     const refused = adminReq ? this.service.check(adminReq, identity) : this.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
-    if (refused) return finish(this.outcomeReply(asOriginal, adminReq, refused, as));
+    if (refused) return refuse(this.outcomeReply(asOriginal, adminReq, refused, as) as Buffer);
     if (!this.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest))) {
       this.stats.authFailures++;
-      return finish(this.responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
+      return refuse(this.responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
     }
     if (session && session.identity && refMatches({ handle: session.identity.handle, index: session.identity.index }, identity)) {
-      // The session now belongs to this identity, provided the original request carried the session's MAC.
-      const bad = this.checkMac(original, session, as, asOriginal);
-      if (bad) return finish(bad);
-      session.authenticated = true;
+      // The session now belongs to this identity (its requests, the original among them, carry the MAC).
+      this.table.authenticate(session);
     }
     if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
     this.stats.operations++;
-    return finish(this.outcomeReply(asOriginal, adminReq, this.service.execute(adminReq!, clientOf(identity, meta)), as));
+    return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta)), as));
   }
 
   /** SESSION_SETUP: Diffie-Hellman (mode 4) with the client's group; the reply is signed because the request asks (CT). */
-  private setup(req: Packet): Buffer {
+  private setup(req: Packet, meta: WireMeta): Buffer {
     const s = decodeSessionSetupRequest(req.body);
     if (s.mode !== KeyExchangeMode.DIFFIE_HELLMAN) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'Unrecognized key exchange mode');
     let key: Buffer;
@@ -284,8 +330,11 @@ export class AdminWire {
     let group: { p: Buffer; g: Buffer };
     try {
       const client = decodeDhPublicKey(s.publicKey ?? Buffer.alloc(0));
-      if (client.p.length < 64 || client.p.length > 512) throw new Error(`a ${client.p.length * 8}-bit group is not acceptable`);
-      const dh = createDiffieHellman(client.p, client.g);
+      // Only well-known safe-prime groups with generator 2: a group the client makes up could be weak, or
+      // huge and slow, which an unauthenticated datagram must not be able to ask of us.
+      const known = DH_GROUPS.find((x) => x.prime.equals(client.p));
+      if (!known || client.g.length !== 1 || client.g[0] !== 2) throw new Error('only the standard groups RFC 2409 group 2, RFC 3526 groups 5 and 14 with generator 2 are accepted');
+      const dh = getDiffieHellman(known.name);
       serverY = dh.generateKeys();
       const z = dh.computeSecret(client.y);
       key = sessionKeyFromSecret(z, client.p.length);
@@ -293,9 +342,9 @@ export class AdminWire {
     } catch (err) {
       return this.responder.error(req, ResponseCode.SESSION_FAILED, `key exchange failed: ${(err as Error).message}`);
     }
-    const identity = s.identityIndex >= 0 && s.identityHandle.length > 0 ? { handle: s.identityHandle, index: s.identityIndex } : undefined;
+    const identity = s.identityIndex > 0 && s.identityHandle.length > 0 ? { handle: s.identityHandle, index: s.identityIndex } : undefined;
     const timeoutMs = Math.min(Math.max(s.timeoutSeconds, 1) * 1000, this.opts.maxSessionMs);
-    const session = this.table.openSession(key, identity, timeoutMs);
+    const session = this.table.openSession(key, identity, timeoutMs, meta.peer ?? '');
     if (!session) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many sessions; try again later');
     this.stats.sessions++;
     const data = encodeDhResponseData(SessionCipher.AES, encodeDhPublicKey({ y: serverY, p: group.p, g: group.g }));

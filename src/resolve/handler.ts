@@ -80,6 +80,19 @@ export class RequestHandler implements PacketHandler {
     this.stats.requests++;
     const fast = this.fromCache(bytes, meta);
     if (typeof fast !== 'boolean') return fast;
+    if (this.admin && bytes.length >= 20 && bytes[2]! & 0x40) {
+      // Encrypted (EC): only the session named in the envelope can open it; then it is decoded as usual.
+      try {
+        const opened = this.admin.openEncrypted(bytes);
+        if ('reply' in opened) {
+          this.stats.count(opened.reply.readUInt32BE(24));
+          return opened.reply;
+        }
+        bytes = opened.plain;
+      } catch (err) {
+        return this.undecodable(bytes, err);
+      }
+    }
     let req: Packet;
     try {
       req = decodePacket(bytes);

@@ -1,4 +1,5 @@
-import { ResponseCode } from '../protocol/constants.js';
+import { Limits, ResponseCode } from '../protocol/constants.js';
+import { DecodeError } from '../protocol/errors.js';
 import { decodeErrorBody, decodeReferral, decodeResolutionRequest, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import type { HandleValue } from '../model/value.js';
 import type { Answer } from './answer.js';
@@ -28,12 +29,26 @@ export async function readValues(
   handle: string,
   opts: { indexes?: readonly number[]; types?: readonly string[]; recursive?: boolean } = {},
 ): Promise<ReadAnswer> {
+  // What the wire decoder would refuse is refused here as a bad handle, not thrown.
+  if (Buffer.byteLength(handle) > Limits.MAX_HANDLE_LENGTH) {
+    return { responseCode: ResponseCode.INVALID_HANDLE, values: [], message: `the handle is longer than ${Limits.MAX_HANDLE_LENGTH} bytes`, local: true };
+  }
+  if ((opts.indexes?.length ?? 0) + (opts.types?.length ?? 0) > Limits.MAX_VALUES) {
+    return { responseCode: ResponseCode.INVALID_VALUE, values: [], message: `more than ${Limits.MAX_VALUES} indexes and types`, local: true };
+  }
   const body = encodeResolutionRequest(handle, opts.indexes ?? [], opts.types ?? []);
   const key = AnswerCache.key(body, false);
   const now = Date.now();
   const hit = pipeline.lookup(key, now);
-  const a: Pick<Answer, 'responseCode' | 'body' | 'local'> =
-    hit ?? (await pipeline.resolve(key, decodeResolutionRequest(body), body, opts.recursive ?? true, 0, now));
+  if (hit) return interpret(hit);
+  let req;
+  try {
+    req = decodeResolutionRequest(body);
+  } catch (err) {
+    if (err instanceof DecodeError) return { responseCode: err.responseCode === ResponseCode.PROTOCOL_ERROR ? ResponseCode.INVALID_VALUE : err.responseCode, values: [], message: err.message, local: true };
+    throw err;
+  }
+  const a: Pick<Answer, 'responseCode' | 'body' | 'local'> = await pipeline.resolve(key, req, body, opts.recursive ?? true, 0, now);
   return interpret(a);
 }
 

@@ -115,11 +115,16 @@ export class Responder {
     return this.reply(req, responseCode, encodeErrorBody(message), opts);
   }
 
+  /** An error for a request whose message could not be read (encrypted for an unknown session, say). */
+  bare(requestId: number, responseCode: number, message: string): Buffer {
+    return this.protocolError(requestId, 0, message, responseCode);
+  }
+
   /**
    * A PROTOCOL_ERROR for bytes that did not decode: only the RequestId (and the opcode, if the header was
    * there) could be read, so it answers at our version with no digest.
    */
-  protocolError(requestId: number, opCode: number, message: string): Buffer {
+  protocolError(requestId: number, opCode: number, message: string, responseCode: number = ResponseCode.PROTOCOL_ERROR): Buffer {
     return encodePacket(
       {
         major: PROTOCOL_MAJOR,
@@ -135,7 +140,7 @@ export class Responder {
       },
       {
         opCode,
-        responseCode: ResponseCode.PROTOCOL_ERROR,
+        responseCode,
         opFlags: this.primary ? OpFlag.AT : 0,
         siteSerial: this.siteSerial,
         recursionCount: 0,

@@ -2,7 +2,7 @@ import type { AdminOutcome, AdminRequest, AdminService } from '../admin/operatio
 import { formatIdentity } from '../admin/permissions.js';
 import { NA_PREFIX, splitHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import { type HandleValue, ValueFilter, isPublic } from '../model/value.js';
+import { type HandleValue, ValueFilter, isPublic, Perm } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { siteToJson, valueToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
@@ -124,6 +124,10 @@ export class JsonApi {
       const all = this.d.registry.getValues(lookup) ?? [];
       const filter = ValueFilter.of(indexes, types);
       const selected = all.filter((v) => filter.matches(v));
+      // A value readable by nobody (neither ADMIN_READ nor PUBLIC_READ) is refused, as over the wire.
+      if (selected.some((v) => !(v.permissions & (Perm.PUBLIC_READ | Perm.ADMIN_READ)))) {
+        return this.outcome(ex, 'resolve', { responseCode: ResponseCode.INSUFFICIENT_PERMISSIONS, message: 'a selected value is readable by nobody' }, handle, auth);
+      }
       if (selected.some((v) => !isPublic(v))) {
         if (!identity) return this.outcome(ex, 'resolve', { responseCode: ResponseCode.AUTHENTICATION_NEEDED, message: '' }, handle, auth);
         const refused = this.d.admin?.authorizeRead(lookup, identity);
