@@ -116,11 +116,6 @@ export class AdminWire {
   }
 
   /**
-   * A request the wire layer must see: an admin or session opcode, anything naming a session, or a
-   * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
-   * after all (the normal pipeline answers it).
-   */
-  /**
    * An encrypted request (EC): its message decrypted with the key of the session its envelope names, so it
    * can be decoded like any other. A reply instead when there is no such session or the key does not fit.
    */
@@ -135,6 +130,11 @@ export class AdminWire {
     }
   }
 
+  /**
+   * A request the wire layer must see: an admin or session opcode, anything naming a session, or a
+   * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
+   * after all (the normal pipeline answers it).
+   */
   handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
     (req as RawPacket).raw = bytes;
     const op = req.header.opCode;
