@@ -17,7 +17,7 @@ import { encodeAdmin, encodeVList } from '../src/protocol/admin-data.js';
 import { encodePublicKey } from '../src/protocol/pubkey.js';
 import { OpCode, OpFlag, ResponseCode } from '../src/protocol/constants.js';
 import { encodeRequest } from '../src/client/request.js';
-import { decodeChallenge } from '../src/protocol/bodies.js';
+import { decodeChallenge, encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { encodeChallengeAnswer, challengeMessage, AuthType } from '../src/protocol/auth-bodies.js';
 import { signPubkeyAnswer } from '../src/protocol/auth-crypto.js';
 import { encodeHandleOnly, encodeHandleWithValues } from '../src/protocol/admin-bodies.js';
@@ -175,6 +175,10 @@ test('challenges are single-use: a retransmitted answer gets the same response, 
 
   const [unknown] = await (await challengeFor(`${PREFIX}/X`)).answer(0x5555, 0x7ffffff0);
   assert.equal(unknown!.header.responseCode, ResponseCode.SESSION_TIMEOUT);
+  // A plain resolution naming an unknown session too, even when its answer is cached.
+  await client.resolve(t.server, `${PREFIX}/TARGET`);
+  const [cachedButUnknown] = await client.tcpSend(t.server, encodeRequest({ opCode: OpCode.RESOLUTION, body: encodeResolutionRequest(`${PREFIX}/TARGET`), sessionId: 0x7fff0001 }));
+  assert.equal(cachedButUnknown!.header.responseCode, ResponseCode.SESSION_TIMEOUT);
   const [zero] = await (await challengeFor(`${PREFIX}/Y`)).answer(0x6666, 0);
   assert.equal(zero!.header.responseCode, ResponseCode.AUTHEN_TIMEOUT);
 });

@@ -128,9 +128,9 @@ export class RequestHandler implements PacketHandler {
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
     const hit = this.pipeline.lookup(AnswerCache.keyAt(b, 44, 44 + bodyLength), Date.now());
     if (!hit) return true;
-    // Without PO, values an anonymous reader may not see are challenged for, not left out; and a request
-    // naming a session is the session layer's.
-    if (!(flags & OpFlag.PO) && (hit.restricted || b.readUInt32BE(4) !== 0)) return false;
+    // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
+    // are challenged for, not left out.
+    if (b.readUInt32BE(4) !== 0 || (hit.restricted && !(flags & OpFlag.PO))) return false;
     const template = hit.packet;
     if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
     this.stats.count(hit.responseCode);
