@@ -24,7 +24,14 @@ export interface NodeConfig {
   /** Fold the case of suffixes (the reference's default). Fixed once the registry holds data. */
   caseFoldSuffix: boolean;
   site: { serial: number; serverId: number; description: string };
-  udp: { maxResponseBytes: number };
+  udp: {
+    maxResponseBytes: number;
+    /**
+     * Responses larger than minBytes are metered per source address: at most bytesPerSecond of them (0: off);
+     * past it the client gets a short TC answer and asks over TCP, so a forged source gains no amplification.
+     */
+    rateLimit: { minBytes: number; bytesPerSecond: number };
+  };
   tcp: { idleTimeoutMs: number; maxConnections: number };
   /** Resolving on behalf of clients (a resolver always does; other roles when a request sets REC). */
   recursion: {
@@ -139,7 +146,7 @@ export function defaultConfig(): NodeConfig {
     site: { serial: 1, serverId: 1, description: 'idres node' },
     // 64 KiB carries the reference's own large answers (a 60-value, 62 KB handle) while bounding what one
     // small unauthenticated datagram can make the node send; larger answers go over TCP.
-    udp: { maxResponseBytes: 65536 },
+    udp: { maxResponseBytes: 65536, rateLimit: { minBytes: 1232, bytesPerSecond: 1048576 } },
     tcp: { idleTimeoutMs: 60000, maxConnections: 4096 },
     recursion: {
       allow: false,
@@ -279,8 +286,18 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
   if ('udp' in raw) {
     const u = raw.udp;
     if (!isObject(u)) problems.push('udp must be an object');
-    else if ('maxResponseBytes' in u) {
-      c.udp.maxResponseBytes = int(u.maxResponseBytes, 'udp.maxResponseBytes', 492, 262144) ?? c.udp.maxResponseBytes;
+    else {
+      for (const k of Object.keys(u)) if (!(k in c.udp)) problems.push(`unknown setting "udp.${k}"`);
+      if ('maxResponseBytes' in u) c.udp.maxResponseBytes = int(u.maxResponseBytes, 'udp.maxResponseBytes', 492, 262144) ?? c.udp.maxResponseBytes;
+      if ('rateLimit' in u) {
+        const r = u.rateLimit;
+        if (!isObject(r)) problems.push('udp.rateLimit must be an object');
+        else {
+          for (const k of Object.keys(r)) if (!(k in c.udp.rateLimit)) problems.push(`unknown setting "udp.rateLimit.${k}"`);
+          if ('minBytes' in r) c.udp.rateLimit.minBytes = int(r.minBytes, 'udp.rateLimit.minBytes', 492, 262144) ?? c.udp.rateLimit.minBytes;
+          if ('bytesPerSecond' in r) c.udp.rateLimit.bytesPerSecond = int(r.bytesPerSecond, 'udp.rateLimit.bytesPerSecond', 0, 2 ** 40) ?? c.udp.rateLimit.bytesPerSecond;
+        }
+      }
     }
   }
   if ('tcp' in raw) {

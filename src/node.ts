@@ -127,7 +127,11 @@ export class IdresNode {
     // The wrapper also counts every answer for the metrics, from the reply bytes (off the handler's hot path).
     let handler!: RequestHandler;
     const counters = new WireCounters();
-    const udp = new UdpFrontEnd(counters.wrap(() => handler), { maxResponseBytes: config.udp.maxResponseBytes });
+    const udp = new UdpFrontEnd(counters.wrap(() => handler), {
+      maxResponseBytes: config.udp.maxResponseBytes,
+      rateLimit: config.udp.rateLimit,
+      onRateLimited: () => handler.stats.udpRateLimited++,
+    });
     const tcp = new TcpFrontEnd(counters.wrap(() => handler), config.tcp);
     const port = opts.shared
       ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
@@ -217,6 +221,7 @@ export class IdresNode {
       requests: h.requests,
       responseCodes: Object.fromEntries(h.byResponseCode),
       dropped: h.dropped,
+      udpRateLimited: h.udpRateLimited,
       protocolErrors: h.protocolErrors,
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },

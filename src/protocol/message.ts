@@ -111,4 +111,24 @@ export function encodePacket(
   return out;
 }
 
+/**
+ * A short error response in place of a response packet that will not be sent (too large, or over a rate):
+ * the same envelope and header (opcode, RequestId, SessionId, version), the response code given, TC set so
+ * the client asks again over TCP, no digest, no credential, and the message as the body.
+ */
+export function truncatedError(reply: Buffer, responseCode: number, message: string): Buffer {
+  const text = Buffer.from(message, 'utf8');
+  const out = Buffer.allocUnsafe(ENVELOPE_SIZE + HEADER_SIZE + 4 + text.length + 4);
+  reply.copy(out, 0, 0, ENVELOPE_SIZE + HEADER_SIZE);
+  out[2] = out[2]! | 0x20; // TC
+  out.writeUInt32BE(out.length - ENVELOPE_SIZE, 16);
+  out.writeUInt32BE(responseCode >>> 0, ENVELOPE_SIZE + 4);
+  out.writeUInt32BE((out.readUInt32BE(ENVELOPE_SIZE + 8) & ~0x00800000 & ~0x40000000) >>> 0, ENVELOPE_SIZE + 8); // no RD, no CT
+  out.writeUInt32BE(4 + text.length, ENVELOPE_SIZE + 20);
+  out.writeUInt32BE(text.length, ENVELOPE_SIZE + HEADER_SIZE);
+  text.copy(out, ENVELOPE_SIZE + HEADER_SIZE + 4);
+  out.writeUInt32BE(0, out.length - 4);
+  return out;
+}
+
 const EMPTY = Buffer.alloc(0);

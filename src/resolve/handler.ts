@@ -36,6 +36,8 @@ export class HandlerStats {
   strayResponses = 0;
   internalErrors = 0;
   tooLargeForUdp = 0;
+  /** Large UDP answers replaced by a short TC answer because their address was over its rate. */
+  udpRateLimited = 0;
   /** Answers by response code: codes below 1024 in an array (no hashing per packet), others in a Map. */
   private readonly common = new Float64Array(1024);
   private readonly rare = new Map<number, number>();

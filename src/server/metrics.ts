@@ -82,6 +82,7 @@ export class NodeMetrics {
       set({ kind: 'dropped' }, h.dropped);
       set({ kind: 'stray_response' }, h.strayResponses);
       set({ kind: 'too_large_for_udp' }, h.tooLargeForUdp);
+      set({ kind: 'udp_rate_limited' }, h.udpRateLimited);
     });
     const wireLatency = new client.Histogram({
       name: 'idres_request_duration_seconds',

@@ -4,6 +4,9 @@ import { ENVELOPE_SIZE, Limits } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
 import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
 import type { PacketHandler } from '../resolve/handler.js';
+import { truncatedError } from '../protocol/message.js';
+import { ResponseCode } from '../protocol/constants.js';
+import { type RateLimitOptions, ResponseRateLimiter } from './udp-rate.js';
 
 /** dgram's reusePort option arrived in Node 22.12. */
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -12,6 +15,10 @@ export const HAS_REUSEPORT = major > 22 || (major === 22 && minor >= 12);
 export interface UdpOptions {
   /** Largest response (message bytes) sent over UDP; larger answers are refused with TC so the client uses TCP. */
   maxResponseBytes: number;
+  /** Per-address metering of large responses (off when absent or bytesPerSecond is 0). */
+  rateLimit?: RateLimitOptions;
+  /** Called for each response replaced by a TC answer because its address was over its rate. */
+  onRateLimited?: () => void;
 }
 
 /**
@@ -23,11 +30,14 @@ export class UdpFrontEnd {
   private socket?: dgram.Socket;
   private readonly reassembler = new Reassembler({ maxPending: 4096, maxBytes: 64 * 1024 * 1024, timeoutMs: 5000 });
   private sweeper?: NodeJS.Timeout;
+  private readonly limiter: ResponseRateLimiter | undefined;
 
   constructor(
     private readonly handler: PacketHandler,
     private readonly opts: UdpOptions,
-  ) {}
+  ) {
+    this.limiter = opts.rateLimit && opts.rateLimit.bytesPerSecond > 0 ? new ResponseRateLimiter(opts.rateLimit) : undefined;
+  }
 
   /**
    * Bind. With `shared` (a worker of several serving one port): on Node 22.12 and later each worker gets a
@@ -91,6 +101,11 @@ export class UdpFrontEnd {
     }
     if (reply.length - ENVELOPE_SIZE <= Limits.UDP_FRAGMENT_SIZE) {
       socket.send(reply, rinfo.port, rinfo.address);
+      return;
+    }
+    if (this.limiter && !this.limiter.allow(rinfo.address, reply.length - ENVELOPE_SIZE, Date.now())) {
+      this.opts.onRateLimited?.();
+      socket.send(truncatedError(reply, ResponseCode.SERVER_TOO_BUSY, 'UDP response rate exceeded for this address; ask over TCP'), rinfo.port, rinfo.address);
       return;
     }
     for (const d of fragmentPacket(reply)) socket.send(d, rinfo.port, rinfo.address);
