@@ -93,11 +93,15 @@ test('configuration: every problem named, defaults filled in', () => {
 
 test('the example configurations in deploy/ are valid and describe the demo hierarchy', () => {
   const roles: Record<string, string[]> = {};
+  const ports: number[] = [];
   for (const f of readdirSync(path.join(repoRoot, 'deploy')).filter((x) => x.endsWith('.idres.json'))) {
     const c = validateConfig(JSON.parse(readFileSync(path.join(repoRoot, 'deploy', f), 'utf8')), f);
     roles[c.roles.join('+')] = c.prefixes;
+    ports.push(c.listen.port, ...(c.http.enabled ? [c.http.port] : []), ...(c.dns.enabled ? [c.dns.port] : []));
   }
   assert.deepEqual(roles, { top: ['88'], secondary: ['88.118'], business: ['88.118.8'], resolver: [] });
+  // The four run on one machine: no two of them may want the same port.
+  assert.equal(new Set(ports).size, ports.length, `ports ${ports.join(', ')}`);
 });
 
 test('value specs from the command line', () => {
