@@ -1,22 +1,15 @@
 import { writeFileSync, existsSync } from 'node:fs';
-import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { loadConfig } from '../config.js';
 import { validateHandle } from '../model/handle.js';
-import { Registry } from '../store/registry.js';
 import { encodeKeyFile } from '../protocol/keyfile.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
-import { UsageError, buildValues, formatValues, parseValueSpec } from './values.js';
-import { type RemoteOptions, isRemote, remoteAdmin, remoteName } from './remote-wire.js';
+import { UsageError, buildValues, formatValues, specsFrom } from './values.js';
+import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
+import { withRegistry } from './open-registry.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
-// on a remote node over the wire with an administrator's key (the same checks as any Handle client meets).
+// on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
 // keys generate: a key pair in the reference's formats.
-
-function openRegistry(dir: string): Registry {
-  const config = loadConfig(dir);
-  return new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
-}
 
 export interface UpdateOptions extends RemoteOptions {
   dir: string;
@@ -30,11 +23,7 @@ export interface UpdateOptions extends RemoteOptions {
 /** Add or replace values (by index) and remove values of an existing identifier. */
 export async function updateCommand(handle: string, o: UpdateOptions): Promise<void> {
   validateHandleOrPrefixHandle(handle);
-  const specs = [
-    ...o.values.map((s) => parseValueSpec(s)),
-    ...o.hexValues.map((s) => parseValueSpec(s, { hex: true })),
-    ...o.privateValues.map((s) => parseValueSpec(s, { private: true })),
-  ];
+  const specs = specsFrom(o);
   const remove = o.remove.map((x) => {
     const n = Number(x);
     if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--remove "${x}" is not an index`);
@@ -44,18 +33,14 @@ export async function updateCommand(handle: string, o: UpdateOptions): Promise<v
   if (specs.some((s) => s.index === undefined)) throw new UsageError('each value of an update names its index, e.g. --value 1:URL=https://…');
   const values = buildValues(handle, specs, { ttl: o.ttl, admin: false });
   if (isRemote(o)) {
-    const { admin, close } = remoteAdmin(o);
-    try {
+    await withRemote(o, async (admin) => {
       if (values.length) await admin.add(handle, values, { overwrite: true });
       if (remove.length) await admin.remove(handle, remove);
-    } finally {
-      await close();
-    }
+    });
     console.log(`updated ${handle} on ${remoteName(o)}`);
     return;
   }
-  const registry = openRegistry(o.dir);
-  try {
+  await withRegistry(o.dir, (registry) => {
     const stored = registry.get(handle);
     if (!stored) throw new UsageError(`${handle} is not registered here`);
     for (const i of remove) if (!stored.values.some((v) => v.index === i)) throw new UsageError(`${handle} has no value at index ${i}`);
@@ -65,60 +50,34 @@ export async function updateCommand(handle: string, o: UpdateOptions): Promise<v
     })();
     console.log(`updated ${handle}`);
     console.log(formatValues(registry.get(handle)!.values));
-  } finally {
-    registry.close();
-  }
+  });
 }
 
 export async function deleteCommand(handle: string, o: RemoteOptions & { dir: string }): Promise<void> {
   validateHandleOrPrefixHandle(handle);
   if (isRemote(o)) {
-    const { admin, close } = remoteAdmin(o);
-    try {
-      await admin.delete(handle);
-    } finally {
-      await close();
-    }
+    await withRemote(o, (admin) => admin.delete(handle));
     console.log(`deleted ${handle} on ${remoteName(o)}`);
     return;
   }
-  const registry = openRegistry(o.dir);
-  try {
-    registry.delete(handle);
-    console.log(`deleted ${handle}`);
-  } finally {
-    registry.close();
-  }
+  await withRegistry(o.dir, (registry) => registry.delete(handle));
+  console.log(`deleted ${handle}`);
 }
 
 export async function listCommand(prefix: string, o: RemoteOptions & { dir: string; limit?: number }): Promise<void> {
   const p = prefix.replace(/^0\.NA\//i, '');
   if (isRemote(o)) {
-    const { admin, close } = remoteAdmin(o);
-    try {
-      for (const h of await admin.list(p)) console.log(h);
-    } finally {
-      await close();
-    }
+    for (const h of await withRemote(o, (admin) => admin.list(p))) console.log(h);
     return;
   }
-  const registry = openRegistry(o.dir);
-  try {
-    let after = '';
+  const limit = o.limit ?? Infinity;
+  await withRegistry(o.dir, (registry) => {
     let printed = 0;
-    const limit = o.limit ?? Infinity;
-    for (;;) {
-      const page = registry.list(p, { after, limit: 10000 });
-      for (const h of page) {
-        if (printed++ >= limit) return;
-        console.log(h.handle);
-      }
-      if (page.length < 10000) return;
-      after = page[page.length - 1]!.key;
+    for (const h of registry.eachUnder(p)) {
+      if (printed++ >= limit) return;
+      console.log(h);
     }
-  } finally {
-    registry.close();
-  }
+  });
 }
 
 export function keysGenerateCommand(o: { out: string; bits: number; passphraseEnv?: string; force: boolean; pem: boolean }): void {

@@ -1,18 +1,13 @@
-import path from 'node:path';
 import { isIP } from 'node:net';
 import { loadConfig } from '../config.js';
 import { isPrefixHandle, isValidPrefix, prefixHandle } from '../model/handle.js';
 import { HashOption } from '../model/site.js';
 import { decodeSite } from '../protocol/site.js';
-import { Registry } from '../store/registry.js';
+import { openRegistry } from './open-registry.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
 import { type ServerSpec, delegatePrefix, siteOf } from '../admin/delegation.js';
 import { UsageError, formatValues } from './values.js';
 
-function openRegistry(dir: string): Registry {
-  const config = loadConfig(dir);
-  return new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
-}
 
 /** "a:p,b:p" → servers; each must be an IP address with a port. */
 export function parseSiteSpec(spec: string): ServerSpec[] {

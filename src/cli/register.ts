@@ -1,9 +1,7 @@
-import path from 'node:path';
-import { loadConfig } from '../config.js';
 import { normalisePrefix, validateHandle } from '../model/handle.js';
-import { Registry } from '../store/registry.js';
-import { UsageError, buildValues, formatValues, parseValueSpec } from './values.js';
-import { type RemoteOptions, isRemote, remoteAdmin, remoteName } from './remote-wire.js';
+import { UsageError, buildValues, formatValues, specsFrom } from './values.js';
+import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
+import { openRegistry } from './open-registry.js';
 
 export interface RegisterOptions extends RemoteOptions {
   dir: string;
@@ -19,27 +17,17 @@ export interface RegisterOptions extends RemoteOptions {
 export async function registerCommand(handle: string, o: RegisterOptions): Promise<void> {
   const parts = validateHandle(handle);
   if (!Number.isInteger(o.ttl) || o.ttl < 0 || o.ttl > 0xffffffff) throw new UsageError(`--ttl must be a number of seconds`);
-  const specs = [
-    ...o.values.map((s) => parseValueSpec(s)),
-    ...o.hexValues.map((s) => parseValueSpec(s, { hex: true })),
-    ...o.privateValues.map((s) => parseValueSpec(s, { private: true })),
-  ];
+  const specs = specsFrom(o);
   if (specs.length === 0) throw new UsageError('give at least one value, e.g. --value URL=https://example.com/p/1');
   if (isRemote(o)) {
     // On a remote node over the wire: its administrators' permissions decide, as for any Handle client.
     const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin });
-    const { admin, close } = remoteAdmin(o);
-    try {
-      const created = await admin.create(handle, values, { overwrite: o.overwrite });
-      console.log(`registered ${created} on ${remoteName(o)}`);
-      console.log(formatValues(values));
-    } finally {
-      await close();
-    }
+    const created = await withRemote(o, (admin) => admin.create(handle, values, { overwrite: o.overwrite }));
+    console.log(`registered ${created} on ${remoteName(o)}`);
+    console.log(formatValues(values));
     return;
   }
-  const config = loadConfig(o.dir);
-  const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  const registry = openRegistry(o.dir);
   try {
     const homed = registry.homedPrefixes();
     if (!o.allowUnhomed && !homed.some((p) => normalisePrefix(p) === normalisePrefix(parts.prefix))) {

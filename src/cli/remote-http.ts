@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import type { KeyObject } from 'node:crypto';
-import { parseIdentity } from '../admin/permissions.js';
 import { type ImportFormat, formatOf } from '../admin/import.js';
 import { parseCsvHeader, csvRowToRaw, splitCsvRecord, type CsvPlan } from '../admin/import-csv.js';
 import { parseNdjsonRow, type RawRow } from '../admin/import-ndjson.js';
@@ -11,8 +8,8 @@ import { HttpApiClient } from '../client/http-api-client.js';
 import { splitHandle } from '../model/handle.js';
 import type { HandleValue } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
-import { keyFileNeedsPassphrase, readPrivateKey } from '../protocol/keyfile.js';
 import { UsageError } from './values.js';
+import { credentialsFrom } from './credentials.js';
 
 // The CLI against a remote node's HTTP API (--api URL): register, update, delete and list go through the
 // same calls as over the wire (remote-wire.ts hands them this client), authenticated with --auth and
@@ -28,17 +25,7 @@ export interface HttpRemoteOptions {
 
 export function httpAdmin(o: HttpRemoteOptions): { admin: HttpApiClient; close: () => Promise<void> } {
   if (!o.api) throw new UsageError('--api URL is needed for a remote node over HTTP');
-  let identity: { handle: string; index: number; secret?: Buffer; key?: KeyObject } | undefined;
-  if (o.auth !== undefined) {
-    const id = parseIdentity(o.auth);
-    if (!id || id.index <= 0) throw new UsageError(`--auth "${o.auth}" is not HANDLE:INDEX such as 0.NA/88.118.8:300`);
-    const secret = o.secret ?? process.env.IDRES_SECRET;
-    if (o.key !== undefined) identity = { ...id, key: readKey(o.key) };
-    else if (secret !== undefined) identity = { ...id, secret: Buffer.from(secret, 'utf8') };
-    else throw new UsageError('--auth needs --secret (an HS_SECKEY secret, or IDRES_SECRET) or --key FILE');
-  } else if (o.key !== undefined || o.secret !== undefined) {
-    throw new UsageError('--key and --secret need --auth HANDLE:INDEX (whose key they are)');
-  }
+  const identity = credentialsFrom(o);
   let client: HttpApiClient;
   try {
     client = new HttpApiClient(o.api, identity);
@@ -46,24 +33,6 @@ export function httpAdmin(o: HttpRemoteOptions): { admin: HttpApiClient; close: 
     throw new UsageError((err as Error).message);
   }
   return { admin: client, close: () => client.close() };
-}
-
-function readKey(file: string): KeyObject {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    throw new UsageError(`cannot read the key file ${file}: ${(err as Error).message}`);
-  }
-  const passphrase = process.env.IDRES_KEY_PASSPHRASE;
-  if (!bytes.toString('latin1', 0, 64).includes('-----BEGIN') && keyFileNeedsPassphrase(bytes) && passphrase === undefined) {
-    throw new UsageError(`${file} is encrypted: set IDRES_KEY_PASSPHRASE to its passphrase`);
-  }
-  try {
-    return readPrivateKey(bytes, passphrase);
-  } catch (err) {
-    throw new UsageError(`${file}: ${(err as Error).message}`);
-  }
 }
 
 export interface RemoteImportOptions extends HttpRemoteOptions {

@@ -32,6 +32,15 @@ export function parseValueSpec(spec: string, opts: { private?: boolean; hex?: bo
   return { ...(index !== undefined ? { index } : {}), type, data, permissions };
 }
 
+/** The value specs of a command's --value, --hex and --private options, in that order. */
+export function specsFrom(o: { values: string[]; hexValues: string[]; privateValues: string[] }): ValueSpec[] {
+  return [
+    ...o.values.map((s) => parseValueSpec(s)),
+    ...o.hexValues.map((s) => parseValueSpec(s, { hex: true })),
+    ...o.privateValues.map((s) => parseValueSpec(s, { private: true })),
+  ];
+}
+
 /** Give indexes to specs without one (1, 2, 3 … skipping those taken), and add the default HS_ADMIN. */
 export function buildValues(handle: string, specs: ValueSpec[], opts: { ttl?: number; admin?: boolean }): HandleValue[] {
   const indexes = assignIndexes(

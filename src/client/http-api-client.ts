@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import type { HandleValue } from '../model/value.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
 import { valueToJson } from '../protocol/json.js';
-import { AdminError } from './admin-client.js';
+import { type AdminAuth, AdminError } from './admin-client.js';
 import { ClientError } from './handle-client.js';
 
 // A client of a node's JSON API (the reference's REST shape, docs/http.md) with undici: the same operations
@@ -11,12 +11,6 @@ import { ClientError } from './handle-client.js';
 // either. Credentials: Basic (an HS_SECKEY secret) or the `Handle` scheme with an HS_PUBKEY signature over the
 // session nonce and a client nonce, as the reference's HTTP clients authenticate.
 
-export interface HttpIdentity {
-  handle: string;
-  index: number;
-  secret?: Buffer;
-  key?: KeyObject;
-}
 
 export class HttpApiClient {
   private readonly base: string;
@@ -26,7 +20,8 @@ export class HttpApiClient {
 
   constructor(
     baseUrl: string,
-    private readonly identity: HttpIdentity | undefined,
+    /** The same credentials as the wire's AdminClient takes. */
+    private readonly identity: AdminAuth | undefined,
     timeoutMs = 30000,
   ) {
     let u: URL;

@@ -244,6 +244,17 @@ export class Registry {
       .map((r) => ({ handle: r.handle, key: r.handle_key }));
   }
 
+  /** Every handle under a prefix, in key order, read a page at a time (a cursor, not one huge query). */
+  *eachUnder(prefix: string, pageSize = 10000): Generator<string> {
+    let after = '';
+    for (;;) {
+      const page = this.list(prefix, { after, limit: pageSize });
+      for (const h of page) yield h.handle;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.key;
+    }
+  }
+
   count(): number {
     return this.s.count.get()!.n;
   }
