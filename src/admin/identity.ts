@@ -30,23 +30,30 @@ export class IdentityKeys {
     return values.filter(ofType).sort((a, b) => a.index - b.index);
   }
 
+  /**
+   * The identity proven by the first key value (in candidates() order) whose data `verifies` accepts, with
+   * the index of that value; undefined when none does.
+   */
+  prove(id: Identity, type: KeyType, verifies: (keyData: Buffer) => boolean): Identity | undefined {
+    for (const v of this.candidates(id, type)) if (verifies(v.data)) return { handle: id.handle, index: v.index };
+    return undefined;
+  }
+
   /** Does a RESPONSE_TO_CHALLENGE prove its identity over `message` (nonce ‖ digest)? */
   verifyAnswer(answer: ChallengeAnswer, message: Buffer): boolean {
     const id = { handle: answer.identityHandle, index: answer.identityIndex };
-    if (answer.authType === AuthType.PUBKEY) {
-      return this.candidates(id, AuthType.PUBKEY).some((v) => verifyPubkeyAnswer(v.data, answer.signedResponse, message));
-    }
-    if (answer.authType === AuthType.SECKEY) {
-      return this.candidates(id, AuthType.SECKEY).some((v) => verifySeckeyAnswer(v.data, answer.signedResponse, message, this.maxIterations));
-    }
+    if (answer.authType === AuthType.PUBKEY) return this.prove(id, AuthType.PUBKEY, (key) => verifyPubkeyAnswer(key, answer.signedResponse, message)) !== undefined;
+    if (answer.authType === AuthType.SECKEY) return this.prove(id, AuthType.SECKEY, (key) => this.secretAnswerVerifies(key, answer.signedResponse, message)) !== undefined;
     return false;
+  }
+
+  /** An HS_SECKEY answer (any of the coded MAC forms) over `message`, with this node's PBKDF2 cap. */
+  secretAnswerVerifies(secret: Buffer, signedResponse: Buffer, message: Buffer): boolean {
+    return verifySeckeyAnswer(secret, signedResponse, message, this.maxIterations);
   }
 
   /** HTTP Basic: the identity whose HS_SECKEY data equals the password, byte for byte (constant time). */
   secretMatches(id: Identity, password: Buffer): Identity | undefined {
-    for (const v of this.candidates(id, AuthType.SECKEY)) {
-      if (v.data.length === password.length && timingSafeEqual(v.data, password)) return { handle: id.handle, index: v.index };
-    }
-    return undefined;
+    return this.prove(id, AuthType.SECKEY, (data) => data.length === password.length && timingSafeEqual(data, password));
   }
 }

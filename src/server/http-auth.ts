@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { IdentityKeys } from '../admin/identity.js';
 import type { Identity } from '../admin/permissions.js';
 import { AuthType } from '../protocol/auth-bodies.js';
-import { SecretCode, verifyPubkeyAnswer, verifySeckeyAnswer } from '../protocol/auth-crypto.js';
+import { SecretCode, verifyPubkeyAnswer } from '../protocol/auth-crypto.js';
 import { encodePubkeyResponse } from '../protocol/auth-bodies.js';
 import { Writer } from '../protocol/writer.js';
 import type { HttpExchange } from './http.js';
@@ -69,8 +69,11 @@ export class HttpSessions {
   }
 }
 
-/** `HANDLE` or `INDEX:HANDLE` (index 0 = any key of the handle). */
-export function parseIdentity(text: string): Identity | undefined {
+/**
+ * An identity as the REST API writes it: `HANDLE` or `INDEX:HANDLE` (index 0 = any key of the handle). Not
+ * the configuration's and CLI's form (admin/permissions.ts parseIdentity), which needs an index.
+ */
+export function parseRestIdentity(text: string): Identity | undefined {
   const m = /^(\d+):(.+)$/s.exec(text);
   if (m) {
     const index = Number(m[1]);
@@ -98,7 +101,7 @@ export function parseBasic(header: string): { identity: Identity; password: Buff
   const colon = raw.indexOf(0x3a);
   if (colon < 0) return undefined;
   const user = percentDecode(raw.subarray(0, colon).toString('utf8'));
-  const identity = user === undefined ? undefined : parseIdentity(user);
+  const identity = user === undefined ? undefined : parseRestIdentity(user);
   return identity ? { identity, password: raw.subarray(colon + 1) } : undefined;
 }
 
@@ -162,7 +165,8 @@ export class HttpAuthenticator {
     if (/^\s*basic\s/i.test(header)) {
       const b = parseBasic(header);
       if (!b) return this.fail('Error parsing Authorization: Basic');
-      const identity = this.checkSecret(b.identity, b.password);
+      // The password bytes equal the HS_SECKEY data (at the index, or any for index 0).
+      const identity = this.keys?.secretMatches(b.identity, b.password);
       return identity ? { kind: 'identified', identity } : this.fail('Identity not verified');
     }
     const p = parseHandleHeader(header);
@@ -184,7 +188,7 @@ export class HttpAuthenticator {
     if (session.header === header && session.identity) return { kind: 'identified', identity: session.identity, session };
     for (const k of ['id', 'cnonce', 'type', 'alg', 'signature']) if (!p.has(k)) return this.fail('Missing fields in authentication data', session);
     const idText = percentDecode(p.get('id')!);
-    const claimed = idText === undefined ? undefined : parseIdentity(idText);
+    const claimed = idText === undefined ? undefined : parseRestIdentity(idText);
     if (!claimed) return this.fail('Error parsing Authorization: Handle', session);
     const message = Buffer.concat([session.nonce, Buffer.from(p.get('cnonce')!, 'base64')]);
     const signature = Buffer.from(p.get('signature')!, 'base64');
@@ -204,27 +208,16 @@ export class HttpAuthenticator {
           new Writer(96).u8(code).byteString(Buffer.from(p.get('salt')!, 'base64')).u32(iterations).u32(length).byteString(signature).finish(),
         );
       } else answer = Buffer.concat([Buffer.from([code]), signature]);
-      identity = this.checkKeys(claimed, AuthType.SECKEY, (data) => verifySeckeyAnswer(data, answer, message));
+      identity = this.keys?.prove(claimed, AuthType.SECKEY, (data) => this.keys!.secretAnswerVerifies(data, answer, message));
     } else if (type === 'HS_PUBKEY') {
       const hash = pubkeyHash(p.get('alg')!);
       if (!hash) return this.fail('Error parsing Authorization: Handle', session);
       const answer = encodePubkeyResponse(hash, signature);
-      identity = this.checkKeys(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message));
+      identity = this.keys?.prove(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message));
     } else return this.fail('Error parsing Authorization: Handle', session);
     if (!identity) return this.fail('Identity not verified', session);
     this.sessions.identify(session, identity, header);
     return { kind: 'identified', identity, session };
-  }
-
-  /** The Basic check: the password bytes equal the HS_SECKEY data (at the index, or any for index 0). */
-  private checkSecret(id: Identity, password: Buffer): Identity | undefined {
-    return this.keys?.secretMatches(id, password);
-  }
-
-  /** The first key value of the identity (at its index, or any for index 0) that verifies; the identity becomes its index. */
-  private checkKeys(id: Identity, type: typeof AuthType.SECKEY | typeof AuthType.PUBKEY, verifies: (data: Buffer) => boolean): Identity | undefined {
-    for (const v of this.keys?.candidates(id, type) ?? []) if (verifies(v.data)) return { handle: id.handle, index: v.index };
-    return undefined;
   }
 
   private fail(error: string, session?: Session): AuthResult {
