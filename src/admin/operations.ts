@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AdminPerm } from '../model/admin.js';
 import { HandleSyntaxError, NA_PREFIX, isPrefixHandle, isValidPrefix, prefixHandle, prefixOfPrefixHandle, splitHandle, validateHandle } from '../model/handle.js';
-import { type HandleValue, Perm } from '../model/value.js';
+import { type HandleValue, Perm, type ValueFilter, selectFor } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { RegistryError, type Registry } from '../store/registry.js';
 import { type Identity, Authorizer } from './permissions.js';
@@ -124,6 +124,26 @@ export class AdminService {
     return this.authorizer.permits(this.registry.getValues(handle), AdminPerm.READ_VALUE, identity) ? undefined : NOT_ADMIN;
   }
 
+  /**
+   * A read of every value a filter selects, as the reference answers a resolution without PO (the wire's
+   * after a challenge, and the HTTP API's): 100 for a missing handle, 401 when a selected value is readable by
+   * nobody, then, when one is not public (or `requireReader`, as inside a session), 402 without an identity
+   * and 400 without READ_VALUE; 200 when nothing is selected.
+   */
+  read(handle: string, filter: ValueFilter, identity: Identity | undefined, opts: { requireReader?: boolean } = {}): AdminOutcome & { values?: HandleValue[] } {
+    const stored = this.registry.getValues(handle);
+    if (stored === undefined) return fail(ResponseCode.HANDLE_NOT_FOUND, '');
+    const sel = selectFor(stored, filter);
+    if (sel.unreadable) return fail(ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody');
+    if (sel.restricted.length > 0 || opts.requireReader) {
+      if (!identity) return NEEDS_AUTH;
+      if (!this.authorizer.permits(stored, AdminPerm.READ_VALUE, identity)) return NOT_ADMIN;
+    }
+    const values = stored.filter((v) => filter.matches(v));
+    if (values.length === 0) return fail(ResponseCode.VALUES_NOT_FOUND, '');
+    return { ...SUCCESS, values };
+  }
+
   private executeUnchecked(req: AdminRequest): AdminOutcome {
     const r = this.registry;
     const now = this.now();
@@ -160,17 +180,8 @@ export class AdminService {
       case 'remove':
         r.removeValues(req.handle, req.indexes, now);
         return SUCCESS;
-      case 'list': {
-        const handles: string[] = [];
-        let after = '';
-        for (;;) {
-          const page = r.list(req.prefix, { after, limit: 10000 });
-          for (const h of page) handles.push(h.handle);
-          if (page.length < 10000) break;
-          after = page[page.length - 1]!.key;
-        }
-        return { ...SUCCESS, handles };
-      }
+      case 'list':
+        return { ...SUCCESS, handles: [...r.eachUnder(req.prefix)] };
     }
   }
 

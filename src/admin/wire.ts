@@ -1,6 +1,6 @@
 import { getDiffieHellman, randomBytes } from 'node:crypto';
 import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
-import { type HandleValue, Perm, ValueFilter } from '../model/value.js';
+import { type HandleValue, Perm, ValueFilter, selectFor } from '../model/value.js';
 import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
 import type { Packet } from '../protocol/message.js';
@@ -200,27 +200,23 @@ export class AdminWire {
     const r = decodeResolutionRequest(req.body);
     const values = this.opts.localValues(r.handle);
     if (values === undefined) return undefined;
-    const filter = ValueFilter.of(r.indexes, r.types);
-    const selected = values.filter((v) => filter.matches(v));
-    const hidden = selected.filter((v) => !(v.permissions & Perm.PUBLIC_READ));
-    if (selected.length === 0 || (hidden.length === 0 && !session)) return undefined;
+    const sel = selectFor(values, ValueFilter.of(r.indexes, r.types));
+    const hidden = sel.restricted.length > 0 || sel.unreadable;
+    if (sel.public.length + sel.restricted.length === 0 && !sel.unreadable) return undefined;
+    if (!hidden && !session) return undefined;
     if (this.opts.singleProcess === false) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, WORKERS_MESSAGE, keep);
-    if (hidden.some((v) => !(v.permissions & Perm.ADMIN_READ))) {
-      return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
-    }
+    if (sel.unreadable) return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
     if (session?.authenticated && session.identity) return this.authenticatedResolution(req, session.identity, keep, session);
     return this.challenge(req, session, keep, meta);
   }
 
   private authenticatedResolution(req: Packet, identity: Identity, keep: ReplyOptions, session?: Session, as?: ReplyOptions): Buffer {
     const r = decodeResolutionRequest(req.body);
-    const refused = this.service.authorizeRead(r.handle, identity);
-    if (refused) return this.responder.error(req, refused.responseCode, refused.message, { ...keep, ...as });
-    const values = this.opts.localValues(r.handle);
-    if (values === undefined) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', { ...keep, ...as });
-    const filter = ValueFilter.of(r.indexes, r.types);
-    const selected = values.filter((v) => filter.matches(v) && v.permissions & (Perm.PUBLIC_READ | Perm.ADMIN_READ));
-    if (selected.length === 0) return this.responder.error(req, ResponseCode.VALUES_NOT_FOUND, '', { ...keep, ...as });
+    // The reader's permission is needed here even when every selected value is public (the reference's rule
+    // for an authenticated resolution).
+    const o = this.service.read(r.handle, ValueFilter.of(r.indexes, r.types), identity, { requireReader: true });
+    if (o.responseCode !== ResponseCode.SUCCESS) return this.responder.error(req, o.responseCode, o.message, { ...keep, ...as });
+    const selected = o.values!;
     const reply = this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleValues(r.handle, selected), { ...keep, ...as });
     // From 2.8 a response carrying non-public values inside a session goes encrypted with the session key.
     const secret = selected.some((v) => !(v.permissions & Perm.PUBLIC_READ));

@@ -59,6 +59,28 @@ export function isPublic(v: { permissions: number }): boolean {
   return (v.permissions & Perm.PUBLIC_READ) !== 0;
 }
 
+/** What a filter selects of a handle's values, told apart by who may read them. */
+export interface Selection {
+  /** Selected values anyone may read (PUBLIC_READ). */
+  public: HandleValue[];
+  /** Selected values only an authorised administrator may read (ADMIN_READ without PUBLIC_READ). */
+  restricted: HandleValue[];
+  /** Some selected value has neither ADMIN_READ nor PUBLIC_READ: nobody may read it. */
+  unreadable: boolean;
+}
+
+/** One pass over a handle's values: what `filter` selects, by who may read it. */
+export function selectFor(values: readonly HandleValue[], filter: ValueFilter): Selection {
+  const out: Selection = { public: [], restricted: [], unreadable: false };
+  for (const v of values) {
+    if (!filter.matches(v)) continue;
+    if (v.permissions & Perm.PUBLIC_READ) out.public.push(v);
+    else if (v.permissions & Perm.ADMIN_READ) out.restricted.push(v);
+    else out.unreadable = true;
+  }
+  return out;
+}
+
 /** "rwr-" style text of the four permission bits, in the order admin read, admin write, public read, public write. */
 export function permissionString(p: number): string {
   return (

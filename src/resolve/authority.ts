@@ -1,7 +1,7 @@
 import { ResponseCode } from '../protocol/constants.js';
 import { encodeErrorBody, encodeHandleValues, type ResolutionRequest } from '../protocol/bodies.js';
 import { normalisePrefix } from '../model/handle.js';
-import { type HandleValue, ValueFilter, isPublic, minTtlSeconds } from '../model/value.js';
+import { ValueFilter, minTtlSeconds, selectFor } from '../model/value.js';
 import type { Registry } from '../store/registry.js';
 import type { Answer } from './answer.js';
 
@@ -29,14 +29,17 @@ export class Authority {
     return this.homed.has(normalisePrefix(prefix));
   }
 
-  /** Answer from the registry. The caller has checked that the handle is ours. */
-  resolve(req: ResolutionRequest, opts: { authenticated: boolean; nowSeconds: number }): Answer {
+  /**
+   * Answer from the registry, for a reader who has not authenticated (authenticated reads are the admin
+   * layer's: AdminService.read). The caller has checked that the handle is ours.
+   */
+  resolve(req: ResolutionRequest, opts: { nowSeconds: number }): Answer {
     const handleKey = this.registry.key(req.handle);
     const values = this.registry.getValues(req.handle);
     if (values === undefined) return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true };
-    const filter = ValueFilter.of(req.indexes, req.types);
-    const selected = selectValues(values, filter, opts.authenticated);
-    const restricted = !opts.authenticated && values.some((v) => !isPublic(v) && filter.matches(v));
+    const sel = selectFor(values, ValueFilter.of(req.indexes, req.types));
+    const selected = sel.public;
+    const restricted = sel.restricted.length > 0 || sel.unreadable;
     if (selected.length === 0) {
       return { responseCode: ResponseCode.VALUES_NOT_FOUND, body: EMPTY_MESSAGE, handleKey, local: true, ...(restricted ? { restricted } : {}) };
     }
@@ -51,10 +54,3 @@ export class Authority {
   }
 }
 const EMPTY_MESSAGE = encodeErrorBody('');
-
-/** The values a filter selects that the asker may read: values without PUBLIC_READ only when authenticated. */
-export function selectValues(values: readonly HandleValue[], filter: ValueFilter, authenticated: boolean): HandleValue[] {
-  const out: HandleValue[] = [];
-  for (const v of values) if (filter.matches(v) && (authenticated || isPublic(v))) out.push(v);
-  return out;
-}

@@ -26,7 +26,7 @@ export class Delegations {
     private readonly authority: Authority,
   ) {}
 
-  answer(req: ResolutionRequest, prefix: string, opts: { authenticated: boolean; nowSeconds: number }): Answer | undefined {
+  answer(req: ResolutionRequest, prefix: string, opts: { nowSeconds: number }): Answer | undefined {
     const ancestry = prefixAncestry(prefix);
     for (let i = 0; i < ancestry.length; i++) {
       const p = ancestry[i]!;

@@ -81,7 +81,7 @@ export class ResolutionPipeline {
 
   private answerLocally(req: ResolutionRequest, nowSeconds: number): Answer | undefined {
     if (!this.local) return undefined;
-    const opts = { authenticated: false, nowSeconds };
+    const opts = { nowSeconds };
     const prefix = prefixOfPrefixHandle(req.handle);
     if (prefix !== undefined) return this.local.delegations.answer(req, prefix, opts);
     if (this.local.authority.homes(splitHandle(req.handle).prefix)) return this.local.authority.resolve(req, opts);

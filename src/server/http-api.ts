@@ -2,7 +2,7 @@ import type { AdminOutcome, AdminRequest, AdminService } from '../admin/operatio
 import { formatIdentity } from '../admin/permissions.js';
 import { NA_PREFIX, splitHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import { type HandleValue, ValueFilter, isPublic, Perm } from '../model/value.js';
+import { type HandleValue, ValueFilter } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { siteToJson, valueToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
@@ -114,26 +114,12 @@ export class JsonApi {
 
     const a = await readValues(this.d.pipeline, lookup, { indexes, types, recursive: true });
     let values = a.values;
-    if (
-      !publicOnly &&
-      a.local &&
-      this.d.registry &&
-      (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND)
-    ) {
-      // The pipeline serves what anyone may read; the rest comes from the registry, for an administrator.
-      const all = this.d.registry.getValues(lookup) ?? [];
-      const filter = ValueFilter.of(indexes, types);
-      const selected = all.filter((v) => filter.matches(v));
-      // A value readable by nobody (neither ADMIN_READ nor PUBLIC_READ) is refused, as over the wire.
-      if (selected.some((v) => !(v.permissions & (Perm.PUBLIC_READ | Perm.ADMIN_READ)))) {
-        return this.outcome(ex, 'resolve', { responseCode: ResponseCode.INSUFFICIENT_PERMISSIONS, message: 'a selected value is readable by nobody' }, handle, auth);
-      }
-      if (selected.some((v) => !isPublic(v))) {
-        if (!identity) return this.outcome(ex, 'resolve', { responseCode: ResponseCode.AUTHENTICATION_NEEDED, message: '' }, handle, auth);
-        const refused = this.d.admin?.authorizeRead(lookup, identity);
-        if (refused) return this.outcome(ex, 'resolve', refused, handle, auth);
-      }
-      values = selected;
+    if (!publicOnly && a.local && this.d.admin && (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND)) {
+      // The pipeline serves what anyone may read; the rest is the admin layer's, with the wire's checks.
+      const o = this.d.admin.read(lookup, ValueFilter.of(indexes, types), identity);
+      if (o.responseCode === ResponseCode.VALUES_NOT_FOUND) values = [];
+      else if (o.responseCode !== ResponseCode.SUCCESS) return this.outcome(ex, 'resolve', o, handle, auth);
+      else values = o.values!;
     }
     if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
       if (values.length === 0) return sendJson(ex, 200, { responseCode: ResponseCode.VALUES_NOT_FOUND, values: [], handle });
