@@ -86,11 +86,6 @@ export class AdminService {
     }
   }
 
-  /** Whether the request can only go ahead with an identity (some MODIFYs of public-write values need none). */
-  needsAuthentication(req: AdminRequest): boolean {
-    return this.check(req, undefined)?.responseCode === ResponseCode.AUTHENTICATION_NEEDED;
-  }
-
   /** Check, then carry out. `client` names who asked (an identity or an address), for the daily quota. */
   perform(req: AdminRequest, identity: Identity | undefined, client: string): AdminOutcome {
     const refused = this.check(req, identity);

@@ -122,11 +122,11 @@ export class AdminWire {
   openEncrypted(bytes: Buffer): { plain: Buffer } | { reply: Buffer } {
     const env = decodeEnvelope(bytes);
     const session = env.sessionId !== 0 && this.opts.singleProcess !== false ? this.table.session(env.sessionId) : undefined;
-    if (!session) return { reply: this.responder.bare(env.requestId, ResponseCode.SESSION_TIMEOUT, 'encrypted message outside a live session') };
+    if (!session) return { reply: this.responder.unread(env.requestId, 0, ResponseCode.SESSION_TIMEOUT, 'encrypted message outside a live session') };
     try {
       return { plain: decryptPacket(session.key, bytes) };
     } catch {
-      return { reply: this.responder.bare(env.requestId, ResponseCode.INVALID_SESSION_KEY, 'The session key authentication failed.') };
+      return { reply: this.responder.unread(env.requestId, 0, ResponseCode.INVALID_SESSION_KEY, 'The session key authentication failed.') };
     }
   }
 
@@ -231,7 +231,7 @@ export class AdminWire {
     // A retransmitted request in a session gets the same challenge again.
     const prior = session?.pending;
     if (prior && !prior.answered && prior.request.envelope.requestId === req.envelope.requestId && !this.table.isExpired(prior)) {
-      return this.responder.reply(req, ResponseCode.AUTHENTICATION_NEEDED, encodeChallenge(prior.nonce), { ...keep, setFlags: (keep.setFlags ?? 0) | OpFlag.RD, sessionId: prior.id });
+      return this.challengeReply(req, prior.nonce, prior.id, keep);
     }
     const version = this.responder.versionFor(req);
     const digestWithType = requestDigest(req.headerAndBody, version);
@@ -252,10 +252,16 @@ export class AdminWire {
     );
     if (!pending) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many authentications pending; try again', keep);
     this.stats.challenges++;
+    return this.challengeReply(req, nonce, pending.id, keep, digestWithType);
+  }
+
+  /** The 402: RD set whatever the request asked (the client checks the digest), the nonce, the challenge's id. */
+  private challengeReply(req: Packet, nonce: Buffer, id: number, keep: ReplyOptions, digest?: Buffer): Buffer {
     return this.responder.reply(req, ResponseCode.AUTHENTICATION_NEEDED, encodeChallenge(nonce), {
       ...keep,
       setFlags: (keep.setFlags ?? 0) | OpFlag.RD,
-      sessionId: pending.id,
+      sessionId: id,
+      ...(digest ? { digest } : {}),
     });
   }
 

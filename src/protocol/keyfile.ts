@@ -1,4 +1,4 @@
-import { type KeyObject, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createPrivateKey, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
@@ -122,9 +122,4 @@ export function readPrivateKey(bytes: Buffer, passphrase?: string): KeyObject {
     if (err instanceof KeyFileError) throw err;
     throw new KeyFileError(`not a PEM key nor a Handle key file: ${(err as Error).message}`);
   }
-}
-
-/** The public half of a private key. */
-export function publicOf(key: KeyObject): KeyObject {
-  return createPublicKey(key);
 }

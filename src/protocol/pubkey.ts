@@ -42,15 +42,6 @@ export function encodePublicKey(key: KeyObject): Buffer {
   throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
 }
 
-/** The type string a key blob starts with, or undefined when it does not start with one. */
-export function publicKeyType(data: Buffer): string | undefined {
-  try {
-    return new Reader(data).utf8('key type', 64);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Decode HS_PUBKEY data (RSA or DSA) into a KeyObject. */
 export function decodePublicKey(data: Buffer): KeyObject {
   const r = new Reader(data);

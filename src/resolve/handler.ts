@@ -196,7 +196,7 @@ export class RequestHandler implements PacketHandler {
       this.admin &&
       (AUTH_OPCODES.has(op) || req.envelope.sessionId !== 0 || req.envelope.encrypted || (op === OpCode.RESOLUTION && !(req.header.opFlags & OpFlag.PO)))
     ) {
-      const r = this.admin.handle(req, bytes, { transport: meta.transport, ...(meta.peer !== undefined ? { peer: meta.peer } : {}) }, keep);
+      const r = this.admin.handle(req, bytes, meta, keep);
       if (r !== undefined) return r;
     }
     if (req.envelope.compressed || req.envelope.encrypted) {

@@ -16,6 +16,8 @@ export interface ReplyOptions {
   clearFlags?: number;
   /** Envelope SessionId (default: the request's). */
   sessionId?: number;
+  /** The request digest, when the caller has already computed it (at this response's version). */
+  digest?: Buffer;
 }
 
 /**
@@ -44,7 +46,7 @@ export class Responder {
     if (opts.setFlags) flags |= opts.setFlags;
     if (opts.clearFlags) flags &= ~opts.clearFlags;
     const parts = Buffer.isBuffer(body) ? [body] : [...body];
-    if (flags & OpFlag.RD) parts.unshift(requestDigest(req.headerAndBody, version));
+    if (flags & OpFlag.RD) parts.unshift(opts.digest ?? requestDigest(req.headerAndBody, version));
     const header: Header = {
       opCode: req.header.opCode,
       responseCode,
@@ -115,16 +117,17 @@ export class Responder {
     return this.reply(req, responseCode, encodeErrorBody(message), opts);
   }
 
-  /** An error for a request whose message could not be read (encrypted for an unknown session, say). */
-  bare(requestId: number, responseCode: number, message: string): Buffer {
-    return this.protocolError(requestId, 0, message, responseCode);
+  /** A PROTOCOL_ERROR for bytes that did not decode. */
+  protocolError(requestId: number, opCode: number, message: string): Buffer {
+    return this.unread(requestId, opCode, ResponseCode.PROTOCOL_ERROR, message);
   }
 
   /**
-   * A PROTOCOL_ERROR for bytes that did not decode: only the RequestId (and the opcode, if the header was
-   * there) could be read, so it answers at our version with no digest.
+   * An error for a request whose message could not be read (bytes that did not decode; an encrypted message
+   * for no known session): only the RequestId (and the opcode, if the header was there) is known, so it
+   * answers at our version with no digest.
    */
-  protocolError(requestId: number, opCode: number, message: string, responseCode: number = ResponseCode.PROTOCOL_ERROR): Buffer {
+  unread(requestId: number, opCode: number, responseCode: number, message: string): Buffer {
     return encodePacket(
       {
         major: PROTOCOL_MAJOR,

@@ -1,11 +1,10 @@
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { ENVELOPE_SIZE, Limits } from '../protocol/constants.js';
+import { ENVELOPE_SIZE, Limits, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
 import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
 import type { PacketHandler } from '../resolve/handler.js';
 import { truncatedError } from '../protocol/message.js';
-import { ResponseCode } from '../protocol/constants.js';
 import { type RateLimitOptions, ResponseRateLimiter } from './udp-rate.js';
 
 /** dgram's reusePort option arrived in Node 22.12. */
@@ -39,16 +38,16 @@ export class UdpFrontEnd {
     this.limiter = opts.rateLimit && opts.rateLimit.bytesPerSecond > 0 ? new ResponseRateLimiter(opts.rateLimit) : undefined;
   }
 
-  /**
-   * Bind. With `shared` (a worker of several serving one port): on Node 22.12 and later each worker gets a
-   * socket of its own with SO_REUSEPORT and the kernel spreads the datagrams; before that, cluster hands
-   * every worker the primary's one socket.
-   */
   /** Bound and not closed (readiness). */
   get listening(): boolean {
     return this.socket !== undefined;
   }
 
+  /**
+   * Bind. With `shared` (a worker of several serving one port): on Node 22.12 and later each worker gets a
+   * socket of its own with SO_REUSEPORT and the kernel spreads the datagrams; before that, cluster hands
+   * every worker the primary's one socket.
+   */
   async listen(host: string, port: number, shared = false): Promise<number> {
     const options = {
       type: isIPv6(host) ? ('udp6' as const) : ('udp4' as const),
