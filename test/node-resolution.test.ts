@@ -163,4 +163,16 @@ describe('a business node homing 88.118.8', () => {
     const r = await client.resolve(t.server, '88.118.8/ABC123', { types: ['URL'] });
     assert.equal(r.values[0]!.data.toString(), 'https://example.com/product/ABC123');
   });
+
+  test('a damaged registry row gets RC 2 (ERROR) over UDP and TCP, and every other identifier is still answered', async () => {
+    const reg = await cli(['register', '--dir', t.dir, '88.118.8/DAMAGED', '--value', 'URL=https://example.com/d']);
+    assert.equal(reg.code, 0, reg.stderr);
+    t.node.registry!.db.prepare("UPDATE handles SET vals = substr(vals, 1, 12) WHERE handle_key = '88.118.8/DAMAGED'").run();
+    for (const transport of ['udp', 'tcp'] as const) {
+      const bad = await client.resolve(t.server, '88.118.8/DAMAGED', { transport });
+      assert.equal(bad.responseCode, ResponseCode.ERROR);
+      const good = await client.resolve(t.server, '88.118.8/ABC123', { transport });
+      assert.equal(good.responseCode, ResponseCode.SUCCESS);
+    }
+  });
 });

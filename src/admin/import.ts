@@ -99,7 +99,6 @@ interface PendingRow {
   line: number;
   handle: string;
   key: string;
-  prefix: string;
   values: HandleValue[];
 }
 
@@ -346,7 +345,7 @@ class ImportRun {
         throw new RowError(`prefix ${parts.prefix} is not homed by this node (clients would get 301; use --allow-unhomed to store it anyway)`);
       }
       const values = settleValues(raw.drafts, parts.prefix, { ttl: this.s.ttl, admin: this.s.admin });
-      this.pending.push({ line, handle: raw.handle, key: this.registry.key(raw.handle), prefix, values });
+      this.pending.push({ line, handle: raw.handle, key: this.registry.key(raw.handle), values });
       this.batch.rows++;
     } catch (err) {
       if (!(err instanceof RowError || err instanceof HandleSyntaxError)) throw err;
@@ -382,7 +381,7 @@ class ImportRun {
     const b = this.batch;
     this.writer.begin();
     for (const r of rows) {
-      if (this.writer.insertNew(r.key, r.handle, r.prefix, r.values, now)) {
+      if (this.writer.insertNew(r.key, r.handle, r.values, now)) {
         b.created++;
         if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'create', handle: r.handle, key: r.key, indexes: r.values.map((v) => v.index) });
         continue;

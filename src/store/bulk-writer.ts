@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { HandleValue } from '../model/value.js';
 import type { Registry } from './registry.js';
+import { decodeValues, encodeValues } from './value-blob.js';
 
 // The registry's write path for bulk imports: one explicit transaction per batch (it spans the reads of the
 // file between rows, which db.transaction() cannot), a lean insert for identifiers that do not exist yet,
@@ -21,24 +22,15 @@ export interface WrittenHandle {
  */
 export const PER_HANDLE_LOG_LIMIT = 64;
 
-interface StoredValueRow {
-  idx: number;
-  type: string;
-  data: Buffer;
-  ttl_type: number;
-  ttl: number;
-  permissions: number;
-  refs: string | null;
-}
-
 const PROGRESS_PREFIX = 'import.progress:';
 
 export class BulkWriter {
   private readonly db: Database.Database;
   private readonly insertHandle: Database.Statement;
-  private readonly insertValue: Database.Statement;
   private readonly log: Database.Statement;
-  private readonly values: Database.Statement<[string], StoredValueRow>;
+  private readonly values: Database.Statement<[string], [Buffer]>;
+  /** Handles inserted in the open transaction, added to the registry's count when it commits. */
+  private inserted = 0;
   private readonly getSetting: Database.Statement<[string], { value: string }>;
   private readonly putSetting: Database.Statement;
 
@@ -47,15 +39,9 @@ export class BulkWriter {
     // ON CONFLICT DO NOTHING: one statement both tests for existence and inserts, so a new identifier (the
     // common case of an import) costs no lookup; changes === 0 says it already exists.
     this.insertHandle = this.db.prepare(
-      'INSERT INTO handles (handle_key, handle, prefix, created, updated) VALUES (?, ?, ?, ?, ?) ON CONFLICT (handle_key) DO NOTHING',
+      'INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?) ON CONFLICT (handle_key) DO NOTHING',
     );
-    this.insertValue = this.db.prepare(
-      `INSERT INTO handle_values (handle_key, idx, type, data, ttl_type, ttl, timestamp, permissions, refs)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.values = this.db.prepare(
-      'SELECT idx, type, data, ttl_type, ttl, permissions, refs FROM handle_values WHERE handle_key = ? ORDER BY idx',
-    );
+    this.values = this.db.prepare<[string], [Buffer]>('SELECT vals FROM handles WHERE handle_key = ?').raw(true);
     this.log = this.db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)');
     this.getSetting = this.db.prepare('SELECT value FROM settings WHERE name = ?');
     this.putSetting = this.db.prepare(
@@ -76,40 +62,31 @@ export class BulkWriter {
 
   begin(): void {
     this.db.exec('BEGIN IMMEDIATE');
+    this.inserted = 0;
   }
 
   commit(): void {
+    this.registry.countAdded(this.inserted);
     this.db.exec('COMMIT');
+    this.inserted = 0;
   }
 
   rollback(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.inserted = 0;
   }
 
-  /** Store a new identifier; false (and nothing written) when the handle already exists. */
-  insertNew(key: string, handle: string, prefix: string, values: readonly HandleValue[], now: number): boolean {
-    if (this.insertHandle.run(key, handle, prefix, now, now).changes === 0) return false;
-    for (const v of values) {
-      this.insertValue.run(key, v.index, v.type, v.data, v.ttlType, v.ttl, now, v.permissions, refsJson(v));
-    }
+  /** Store a new identifier (one row, its values in one blob); false (nothing written) when it already exists. */
+  insertNew(key: string, handle: string, values: readonly HandleValue[], now: number): boolean {
+    if (this.insertHandle.run(key, handle, now, now, encodeValues(values, now)).changes === 0) return false;
+    this.inserted++;
     return true;
   }
 
-  /**
-   * The stored values of a handle known to exist, by index, for comparing with a row: one query (the
-   * registry's get() makes two), timestamps left out.
-   */
+  /** The stored values of a handle known to exist, for comparing with a row: timestamps left out. */
   storedValues(key: string): HandleValue[] {
-    return this.values.all(key).map((r) => ({
-      index: r.idx,
-      type: r.type,
-      data: r.data,
-      ttlType: r.ttl_type,
-      ttl: r.ttl,
-      timestamp: 0,
-      permissions: r.permissions,
-      references: r.refs ? (JSON.parse(r.refs) as Array<[string, number]>).map(([handle, index]) => ({ handle, index })) : [],
-    }));
+    const row = this.values.get(key);
+    return row ? decodeValues(row[0]).map((v) => ({ ...v, timestamp: 0 })) : [];
   }
 
   /** Replace an existing identifier's values whole (the registry's overwrite, logged by the batch instead). */
@@ -134,10 +111,6 @@ export class BulkWriter {
   saveProgress(id: string, json: string): void {
     this.putSetting.run(PROGRESS_PREFIX + id, json);
   }
-}
-
-function refsJson(v: HandleValue): string | null {
-  return v.references.length ? JSON.stringify(v.references.map((r) => [r.handle, r.index])) : null;
 }
 
 /** Every stored import progress record (JSON), for operators' metrics; reads the settings table only. */

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
-import { handleKey, normalisePrefix, splitHandle } from '../model/handle.js';
-import type { HandleValue, ValueReference } from '../model/value.js';
+import { handleKey, normalisePrefix } from '../model/handle.js';
+import type { HandleValue } from '../model/value.js';
 import { migrate } from './schema.js';
+import { decodeValues, encodeValues } from './value-blob.js';
 
 export interface StoredHandle {
   /** The handle as it was registered. */
@@ -36,19 +37,10 @@ const MMAP_BYTES = 0x7fff0000;
 const PAGE_CACHE_KIB = 64 * 1024;
 
 
-/** A value from a raw row (an array in the column order of the values statement): no object per row first. */
-type RawValueRow = [number, string, Buffer, number, number, number, number, string | null];
-
-function rawToValue(r: RawValueRow): HandleValue {
-  return { index: r[0], type: r[1], data: r[2], ttlType: r[3], ttl: r[4], timestamp: r[5], permissions: r[6], references: refsFromJson(r[7]) };
-}
-
-function refsFromJson(refs: string | null): ValueReference[] {
-  return refs ? (JSON.parse(refs) as Array<[string, number]>).map(([handle, index]) => ({ handle, index })) : [];
-}
-
-function refsToJson(refs: readonly ValueReference[]): string | null {
-  return refs.length ? JSON.stringify(refs.map((r) => [r.handle, r.index])) : null;
+/** Every key of a prefix's handles lies in [PREFIX/, PREFIX0): '0' is the character after '/'. */
+function prefixRange(prefix: string): [string, string] {
+  const p = normalisePrefix(prefix);
+  return [p + '/', p + '0'];
 }
 
 /**
@@ -92,31 +84,17 @@ export class Registry {
   private prepare() {
     const db = this.db;
     return {
-      valuesRaw: db
-        .prepare<[string], RawValueRow>(
-          'SELECT idx, type, data, ttl_type, ttl, timestamp, permissions, refs FROM handle_values WHERE handle_key = ? ORDER BY idx',
-        )
-        .raw(true),
-      handle: db.prepare<[string], { handle: string }>('SELECT handle FROM handles WHERE handle_key = ?'),
-      insertHandle: db.prepare(
-        'INSERT INTO handles (handle_key, handle, prefix, created, updated) VALUES (?, ?, ?, ?, ?)',
-      ),
-      touchHandle: db.prepare('UPDATE handles SET updated = ? WHERE handle_key = ?'),
+      row: db.prepare<[string], [string, Buffer]>('SELECT handle, vals FROM handles WHERE handle_key = ?').raw(true),
+      vals: db.prepare<[string], [Buffer]>('SELECT vals FROM handles WHERE handle_key = ?').raw(true),
+      exists: db.prepare<[string], [number]>('SELECT 1 FROM handles WHERE handle_key = ?').raw(true),
+      insertHandle: db.prepare('INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?)'),
+      updateValues: db.prepare('UPDATE handles SET vals = ?, updated = ? WHERE handle_key = ?'),
       deleteHandle: db.prepare('DELETE FROM handles WHERE handle_key = ?'),
-      deleteValues: db.prepare('DELETE FROM handle_values WHERE handle_key = ?'),
-      deleteValue: db.prepare('DELETE FROM handle_values WHERE handle_key = ? AND idx = ?'),
-      upsertValue: db.prepare(
-        `INSERT INTO handle_values (handle_key, idx, type, data, ttl_type, ttl, timestamp, permissions, refs)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (handle_key, idx) DO UPDATE SET type = excluded.type, data = excluded.data,
-           ttl_type = excluded.ttl_type, ttl = excluded.ttl, timestamp = excluded.timestamp,
-           permissions = excluded.permissions, refs = excluded.refs`,
+      list: db.prepare<[string, string, string, number], { handle: string; handle_key: string }>(
+        'SELECT handle, handle_key FROM handles WHERE handle_key > ? AND handle_key >= ? AND handle_key < ? ORDER BY handle_key LIMIT ?',
       ),
-      list: db.prepare<[string, string, number], { handle: string; handle_key: string }>(
-        'SELECT handle, handle_key FROM handles WHERE prefix = ? AND handle_key > ? ORDER BY handle_key LIMIT ?',
-      ),
-      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM handles'),
-      countUnder: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM handles WHERE prefix = ?'),
+      count: db.prepare<[], { n: number }>("SELECT n FROM counters WHERE name = 'handles'"),
+      addCount: db.prepare("UPDATE counters SET n = n + ? WHERE name = 'handles'"),
       countKeysBetween: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM handles WHERE handle_key >= ? AND handle_key < ?'),
       log: db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)'),
       changesSince: db.prepare<[number, number], ChangeRow>(
@@ -139,23 +117,18 @@ export class Registry {
 
   /** A handle's values, ordered by index, or undefined when the handle does not exist. */
   get(handle: string): StoredHandle | undefined {
-    const k = this.key(handle);
-    const rows = this.s.valuesRaw.all(k) as unknown as RawValueRow[];
-    const h = this.s.handle.get(k);
-    if (!h) return undefined;
-    return { handle: h.handle, values: rows.map(rawToValue) };
+    const row = this.s.row.get(this.key(handle));
+    return row ? { handle: row[0], values: decodeValues(row[1]) } : undefined;
   }
 
-  /** Values only; an empty array is either "no such handle" or "a handle without values": use get() to tell. */
+  /** A handle's values, ordered by index, or undefined when the handle does not exist. */
   getValues(handle: string): HandleValue[] | undefined {
-    const k = this.key(handle);
-    const rows = this.s.valuesRaw.all(k) as unknown as RawValueRow[];
-    if (rows.length > 0) return rows.map(rawToValue);
-    return this.s.handle.get(k) ? [] : undefined;
+    const row = this.s.vals.get(this.key(handle));
+    return row ? decodeValues(row[0]) : undefined;
   }
 
   exists(handle: string): boolean {
-    return this.s.handle.get(this.key(handle)) !== undefined;
+    return this.s.exists.get(this.key(handle)) !== undefined;
   }
 
   /**
@@ -171,17 +144,22 @@ export class Registry {
   createInTxn(handle: string, values: readonly HandleValue[], overwrite: boolean, now: number, opts: { quiet?: boolean } = {}): void {
     const k = this.key(handle);
     checkIndexes(values);
+    const blob = encodeValues(values, now);
     let op = 'create';
-    if (this.s.handle.get(k)) {
+    if (this.s.exists.get(k)) {
       if (!overwrite) throw new RegistryError(`${handle} already exists`, 'exists');
-      this.s.deleteValues.run(k);
-      this.s.touchHandle.run(now, k);
+      this.s.updateValues.run(blob, now, k);
       op = 'overwrite';
     } else {
-      this.s.insertHandle.run(k, handle, normalisePrefix(splitHandle(handle).prefix), now, now);
+      this.s.insertHandle.run(k, handle, now, now, blob);
+      this.s.addCount.run(1);
     }
-    for (const v of values) this.insertValue(k, v, now);
     if (!opts.quiet) this.s.log.run(now, op, handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
+  }
+
+  /** Count handles written outside create() in the current transaction (bulk import's own insert). */
+  countAdded(n: number): void {
+    if (n !== 0) this.s.addCount.run(n);
   }
 
   /** One log entry for many writes made quietly in one transaction (bulk import): readers drop all they cached. */
@@ -198,17 +176,14 @@ export class Registry {
     return this.s.lastTxn.get()?.id ?? 0;
   }
 
-  private insertValue(k: string, v: HandleValue, now: number): void {
-    this.s.upsertValue.run(k, v.index, v.type, v.data, v.ttlType, v.ttl, now, v.permissions, refsToJson(v.references));
-  }
-
   /** Add values to an existing handle, replacing those with the same index. */
   upsertValues(handle: string, values: readonly HandleValue[], now = Math.floor(Date.now() / 1000)): void {
     const k = this.key(handle);
     checkIndexes(values);
     this.db.transaction(() => {
-      if (this.s.touchHandle.run(now, k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
-      for (const v of values) this.insertValue(k, v, now);
+      const byIndex = new Map(this.storedOrThrow(handle, k).map((v) => [v.index, v]));
+      for (const v of values) byIndex.set(v.index, { ...v, timestamp: now });
+      this.s.updateValues.run(encodeValues([...byIndex.values()]), now, k);
       this.s.log.run(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
     })();
   }
@@ -220,10 +195,12 @@ export class Registry {
   removeValues(handle: string, indexes: readonly number[], now = Math.floor(Date.now() / 1000)): void {
     const k = this.key(handle);
     this.db.transaction(() => {
-      if (this.s.touchHandle.run(now, k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
-      for (const i of indexes) {
-        if (this.s.deleteValue.run(k, i).changes === 0) throw new RegistryError(`${handle} has no value at index ${i}`, 'not-found');
+      const stored = this.storedOrThrow(handle, k);
+      const gone = new Set(indexes);
+      for (const i of gone) {
+        if (!stored.some((v) => v.index === i)) throw new RegistryError(`${handle} has no value at index ${i}`, 'not-found');
       }
+      this.s.updateValues.run(encodeValues(stored.filter((v) => !gone.has(v.index))), now, k);
       this.s.log.run(now, 'remove', handle, k, JSON.stringify({ indexes }));
     })();
   }
@@ -232,16 +209,21 @@ export class Registry {
     const k = this.key(handle);
     this.db.transaction(() => {
       if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
-      this.s.deleteValues.run(k);
+      this.s.addCount.run(-1);
       this.s.log.run(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
     })();
   }
 
+  private storedOrThrow(handle: string, k: string): HandleValue[] {
+    const row = this.s.vals.get(k);
+    if (!row) throw new RegistryError(`${handle} does not exist`, 'not-found');
+    return decodeValues(row[0]);
+  }
+
   /** Handles under a prefix, in key order, after a cursor (a key returned earlier), at most limit. */
   list(prefix: string, opts: { after?: string; limit?: number } = {}): Array<{ handle: string; key: string }> {
-    return this.s.list
-      .all(normalisePrefix(prefix), opts.after ?? '', opts.limit ?? 1000)
-      .map((r) => ({ handle: r.handle, key: r.handle_key }));
+    const [from, to] = prefixRange(prefix);
+    return this.s.list.all(opts.after ?? '', from, to, opts.limit ?? 1000).map((r) => ({ handle: r.handle, key: r.handle_key }));
   }
 
   /** Every handle under a prefix, in key order, read a page at a time (a cursor, not one huge query). */
@@ -255,13 +237,14 @@ export class Registry {
     }
   }
 
+  /** The number of handles, kept by every write (no scan). */
   count(): number {
-    return this.s.count.get()!.n;
+    return this.s.count.get()?.n ?? 0;
   }
 
-  /** Handles registered under one prefix (for quotas). */
+  /** Handles registered under one prefix (for quotas): a count over a range of keys. */
   countUnder(prefix: string): number {
-    return this.s.countUnder.get(normalisePrefix(prefix))!.n;
+    return this.s.countKeysBetween.get(...prefixRange(prefix))!.n;
   }
 
   /** Prefix handles of prefixes derived from `prefix` (0.NA/P.…), for quotas. */

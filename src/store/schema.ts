@@ -1,4 +1,6 @@
 import type Database from 'better-sqlite3';
+import type { HandleValue } from '../model/value.js';
+import { encodeValues } from './value-blob.js';
 
 // The registry's schema, as numbered migrations. PRAGMA user_version records how far a database has come;
 // opening a database applies what is missing, each migration in its own transaction.
@@ -55,6 +57,68 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
         detail     TEXT                  -- JSON: what changed (indexes, counts)
       );
     `);
+  },
+  // 3: one row per handle, its values in one blob (value-blob.ts), instead of a row per value: a lookup is
+  // one B-tree search and an import one insert per identifier. Listing by prefix reads a range of the
+  // primary key (every key starts with the upper-cased prefix and '/'), so the prefix column and its index
+  // go. The number of handles is kept in `counters`, updated in each writing transaction, so that counting
+  // a registry of millions is not a scan of it.
+  (db) => {
+    db.exec(`
+      CREATE TABLE handles_v3 (
+        handle_key TEXT PRIMARY KEY,   -- the lookup key: prefix upper-cased, suffix folded if the node folds
+        handle     TEXT NOT NULL,      -- as registered
+        created    INTEGER NOT NULL,
+        updated    INTEGER NOT NULL,
+        vals       BLOB NOT NULL       -- the value list (value-blob.ts)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        n    INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `);
+    const insert = db.prepare('INSERT INTO handles_v3 (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?)');
+    const page = db
+      .prepare('SELECT handle_key, handle, created, updated FROM handles WHERE handle_key > ? ORDER BY handle_key LIMIT 2000')
+      .raw(true);
+    const valuesBetween = db
+      .prepare(
+        `SELECT handle_key, idx, type, data, ttl_type, ttl, timestamp, permissions, refs FROM handle_values
+          WHERE handle_key >= ? AND handle_key <= ? ORDER BY handle_key, idx`,
+      )
+      .raw(true);
+    // A page of handles at a time, and the values of that key range with them: memory stays one page's
+    // worth however large the registry (better-sqlite3 cannot write while a query is being iterated).
+    let after = '';
+    let count = 0;
+    for (;;) {
+      const handles = page.all(after) as Array<[string, string, number, number]>;
+      if (handles.length === 0) break;
+      const byKey = new Map<string, HandleValue[]>(handles.map((h) => [h[0], []]));
+      for (const v of valuesBetween.all(handles[0]![0], handles[handles.length - 1]![0]) as unknown[][]) {
+        const refs = v[8] as string | null;
+        byKey.get(v[0] as string)?.push({
+          index: v[1] as number,
+          type: v[2] as string,
+          data: v[3] as Buffer,
+          ttlType: v[4] as number,
+          ttl: v[5] as number,
+          timestamp: v[6] as number,
+          permissions: v[7] as number,
+          references: refs ? (JSON.parse(refs) as Array<[string, number]>).map(([handle, index]) => ({ handle, index })) : [],
+        });
+      }
+      for (const [key, handle, created, updated] of handles) insert.run(key, handle, created, updated, encodeValues(byKey.get(key)!));
+      count += handles.length;
+      after = handles[handles.length - 1]![0];
+    }
+    db.exec(`
+      DROP TABLE handle_values;
+      DROP TABLE handles;
+      ALTER TABLE handles_v3 RENAME TO handles;
+    `);
+    db.prepare("INSERT INTO counters (name, n) VALUES ('handles', ?)").run(count);
   },
 ];
 
