@@ -8,6 +8,7 @@ import { initNode } from '../src/node-init.js';
 import { freeUdpPort } from '../src/server/workers.js';
 import { Registry } from '../src/store/registry.js';
 import { BulkWriter } from '../src/store/bulk-writer.js';
+import { encodeValues } from '../src/store/value-blob.js';
 import { makeValue } from '../src/model/value.js';
 import { type ProductRecord, generateProducts, seededRandom } from '../src/demo/products.js';
 import { type LoadOptions, type LoadReport, runLoad } from '../src/bench/loadgen.js';
@@ -243,7 +244,7 @@ export function fillNumbered(dir: string, count: number): void {
       for (let n = start; n <= end; n++) {
         const h = numberedHandle(n);
         const url = makeValue(1, 'URL', `https://trace.example-factory.cn/p/${n}`, { permissions: 14 });
-        writer.insertNew(registry.key(h), h, [url, name, admin], now);
+        writer.insertNew(registry.key(h), h, encodeValues([url, name, admin], now), now);
       }
       registry.logBulk(end - start + 1, now);
       writer.commit();

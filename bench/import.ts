@@ -3,7 +3,7 @@
 // reported. The rate is the whole import (read, parse, validate, write, commit every batch) and the
 // closing WAL checkpoint; generating the file is not counted.
 //
-//   npm run bench:import -- [--rows N] [--format ndjson|csv] [--batch-size N] [--runs K] [--page-size B] [--keep]
+//   npm run bench:import -- [--rows N] [--format ndjson|csv] [--batch-size N] [--runs K] [--page-size B] [--workers N] [--keep]
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,8 @@ const format = option('format', 'ndjson') as 'ndjson' | 'csv';
 const batchSize = Number(option('batch-size', '10000'));
 const runs = Number(option('runs', '3'));
 const pageSize = Number(option('page-size', '0'));
+const workersArg = option('workers', '');
+const workers = workersArg === '' ? undefined : Number(workersArg);
 const keep = process.argv.includes('--keep');
 
 function writeFile(file: string): void {
@@ -53,7 +55,7 @@ async function once(dir: string, file: string, run: number): Promise<number> {
   const registry = new Registry(db);
   registry.home(PREFIX);
   const t0 = performance.now();
-  const r = await importFile(registry, file, { batchSize });
+  const r = await importFile(registry, file, { batchSize, ...(workers !== undefined ? { workers } : {}) });
   registry.close(); // includes the last WAL checkpoint
   const seconds = (performance.now() - t0) / 1000;
   if (r.counts.created !== rows) throw new Error(`expected ${rows} created, got ${JSON.stringify(r.counts)}`);
@@ -72,6 +74,7 @@ try {
   console.log(
     `import benchmark: ${rows.toLocaleString('en-US')} ${format} rows (${(statSync(file).size / 1e6).toFixed(0)} MB, written in ` +
       `${((performance.now() - g0) / 1000).toFixed(1)} s), batch ${batchSize}, ${runs} runs, page size ${pageSize || 'default'}, ` +
+      `workers ${workers ?? 'default'}, ` +
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
   );
   const rates: number[] = [];

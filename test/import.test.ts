@@ -14,7 +14,7 @@ import { type HandleValue, Perm, TtlType } from '../src/model/value.js';
 import { type ProductRecord, productRecords } from '../src/demo/products.js';
 import { PRODUCT_CSV_HEADER, productCsv, productNdjson } from '../src/demo/product-import-rows.js';
 import { splitCsvRecord } from '../src/admin/import-csv.js';
-import { importFile } from '../src/admin/import.js';
+import { type ImportResult, type RowProblem, importFile } from '../src/admin/import.js';
 import { type Line, readLines } from '../src/admin/import-source.js';
 import { cli, startTestNode, tempDir } from './helpers/node.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -117,6 +117,70 @@ describe('idres import', () => {
     assert.equal(reg2.count(), initialCount + good);
     assert.equal(reg2.lastTxnId(), txnAfterFirst, 'a run that changes nothing writes nothing to the transaction log');
     reg2.close();
+  });
+
+  test('worker threads prepare the rows: the same registry, problems, batches and resumption as in one thread', async () => {
+    const file = path.join(root, 'workers.ndjson');
+    const N = 6_000;
+    const badLines = new Map<number, string>([
+      [7, '{"handle": "88.118.8/BROKEN", "values": ['],
+      [2_501, '{"handle":"88.999/UNHOMED","values":[{"type":"URL","data":"https://a"}]}'],
+      [5_999, '{"handle":"88.118.8/NO-VALUES","values":[]}'],
+    ]);
+    const all = [...productRecords(PREFIX, N, 41)];
+    writeRows(file, all, productNdjson, { line: (i) => badLines.get(i) });
+    type Seen = { problems: RowProblem[]; batches: Array<[number, number]>; result: ImportResult };
+    const run = async (name: string, workers: number, extra: Partial<Parameters<typeof importFile>[2]> = {}): Promise<Seen> => {
+      const reg = openRegistry(path.join(root, name));
+      const seen: Seen = { problems: [], batches: [], result: undefined as unknown as ImportResult };
+      try {
+        seen.result = await importFile(reg, file, {
+          batchSize: 250,
+          workers,
+          onProblem: (p) => seen.problems.push(p),
+          onBatch: (b) => seen.batches.push([b.firstLine, b.lastLine]),
+          ...extra,
+        });
+      } finally {
+        reg.close();
+      }
+      return seen;
+    };
+    await initNode(root, 'w0');
+    await initNode(root, 'w3');
+    const one = await run('w0', 0);
+    const three = await run('w3', 3);
+    assert.deepEqual(three.result.counts, one.result.counts);
+    assert.equal(one.result.counts.created, N - badLines.size);
+    assert.deepEqual(three.problems, one.problems);
+    assert.deepEqual(three.problems.map((p) => p.line), [...badLines.keys()]);
+    assert.deepEqual(three.batches, one.batches, 'batches are committed in file order, the same ones');
+    const r0 = openRegistry(path.join(root, 'w0'));
+    const r3 = openRegistry(path.join(root, 'w3'));
+    for (let i = 0; i < N; i += 7) {
+      const h = all[i]!.handle;
+      if (badLines.has(i + 1)) continue;
+      assert.deepEqual(shape(r3.getValues(h)!), shape(r0.getValues(h)!), h);
+      assert.deepEqual(shape(r3.getValues(h)!), shape(all[i]!.values), h);
+    }
+    assert.equal(r3.count(), r0.count());
+    r0.close();
+    r3.close();
+
+    // Stopped after the third batch is acknowledged: the batches already handed to workers are committed
+    // too (rows read are never dropped), whole, and a second run resumes after the last of them.
+    await initNode(root, 'w-stop');
+    const stop = new AbortController();
+    let acks = 0;
+    const stopped = await run('w-stop', 3, { signal: stop.signal, onBatch: () => ++acks === 3 && stop.abort() });
+    assert.equal(stopped.result.interrupted, true);
+    const committed = stopped.result.counts.rows;
+    assert.ok(committed >= 750 && committed < N && committed % 250 === 0, `${committed} rows committed`);
+    const rest = await run('w-stop', 3);
+    assert.equal(rest.result.resumed?.afterLine, stopped.result.lastLine);
+    assert.equal(stopped.result.counts.created + rest.result.counts.created, N - badLines.size);
+    // A bad number of workers is refused before anything is read.
+    await assert.rejects(run('w-stop', -1, { restart: true }), /number of workers/);
   });
 
   test('a changed row is reported and left as stored; --update replaces it, and only it', async () => {

@@ -32,10 +32,10 @@ export interface ReadOptions {
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 /**
- * Call `onLine` for every line from `start` to the end of the file, or until it returns false. The same Line
- * object is reused from call to call: copy what you keep.
+ * Call `onLine` for every line from `start` to the end of the file, or until it returns false (or a promise
+ * of false: reading waits for it). The same Line object is reused from call to call: copy what you keep.
  */
-export async function readLines(file: string, onLine: (line: Line) => boolean, o: ReadOptions = {}): Promise<void> {
+export async function readLines(file: string, onLine: (line: Line) => boolean | Promise<boolean>, o: ReadOptions = {}): Promise<void> {
   const chunkBytes = o.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const maxLine = o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const fh = await open(file, 'r');
@@ -76,7 +76,8 @@ export async function readLines(file: string, onLine: (line: Line) => boolean, o
           line.text = buf.toString('utf8', pos, endOfLine);
           line.problem = undefined;
         }
-        if (!onLine(line)) return;
+        const go = onLine(line);
+        if (!(typeof go === 'boolean' ? go : await go)) return;
         line.number++;
         pos = nl + 1;
       }
@@ -86,7 +87,7 @@ export async function readLines(file: string, onLine: (line: Line) => boolean, o
           line.text = undefined;
           line.problem = `the line is longer than ${maxLine} bytes`;
           line.end = position;
-          onLine(line);
+          await onLine(line);
         }
         return;
       }

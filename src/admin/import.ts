@@ -1,11 +1,12 @@
 import { realpath, stat } from 'node:fs/promises';
-import { HandleSyntaxError, normalisePrefix, validateHandle } from '../model/handle.js';
-import type { HandleValue } from '../model/value.js';
+import { normalisePrefix } from '../model/handle.js';
 import { BulkWriter, PER_HANDLE_LOG_LIMIT, type WrittenHandle } from '../store/bulk-writer.js';
 import type { Registry } from '../store/registry.js';
-import { type CsvPlan, CsvHeaderError, csvRowToRaw, parseCsvHeader, splitCsvRecord } from './import-csv.js';
+import { decodeValues } from '../store/value-blob.js';
+import { type CsvPlan, CsvHeaderError, parseCsvHeader, splitCsvRecord } from './import-csv.js';
 import { describeDifference } from './import-diff.js';
-import { type RawRow, parseNdjsonRow } from './import-ndjson.js';
+import { RowPool, WORKERS_FROM_BYTES, defaultRowWorkers } from './import-row-pool.js';
+import { type PreparedRows, type RecordAt, RowPreparer, type RowRules } from './import-rows.js';
 import {
   type ImportCounts,
   type ImportProgress,
@@ -15,7 +16,7 @@ import {
   zeroCounts,
 } from './import-progress.js';
 import { DEFAULT_MAX_LINE_BYTES, type Line, readLines } from './import-source.js';
-import { RowError, settleValues } from './import-values.js';
+import { RowError } from './import-values.js';
 
 // Bulk registration: a CSV or NDJSON file of identifiers into the registry, in batches of rows committed one
 // transaction each. No console I/O here: progress, problems and batches are reported through callbacks.
@@ -29,6 +30,7 @@ export type ImportFormat = 'csv' | 'ndjson';
 
 export const DEFAULT_BATCH_SIZE = 10_000;
 export const MAX_BATCH_SIZE = 200_000;
+export const MAX_WORKERS = 32;
 /** A quoted CSV cell may span lines, up to this many. */
 const MAX_RECORD_LINES = 10_000;
 
@@ -69,12 +71,17 @@ export interface ImportOptions {
   ttl?: number;
   /** Start from the first row even when an earlier run of this file was interrupted. */
   restart?: boolean;
+  /**
+   * Worker threads that parse and check rows while this thread writes: by default one per core beyond
+   * this one (at most 4) for files of 8 MiB or more, none for smaller ones; 0 prepares rows in this thread.
+   */
+  workers?: number;
   /** Stop after committing the rows read so far. */
   signal?: AbortSignal;
   onProblem?: (p: RowProblem) => void;
   onBatch?: (b: BatchCommitted) => void;
   /** Before the first row: where reading starts, and after which line when resuming an interrupted run. */
-  onStart?: (s: { startOffset: number; size: number; resumedAfterLine?: number }) => void;
+  onStart?: (s: { startOffset: number; size: number; workers: number; resumedAfterLine?: number }) => void;
   /** Bytes of the file read so far (from its start), its size, and the rows this run has read. */
   onRead?: (offset: number, size: number, rows: number) => void;
 }
@@ -93,13 +100,6 @@ export interface ImportResult {
   lastLine: number;
   interrupted: boolean;
   elapsedMs: number;
-}
-
-interface PendingRow {
-  line: number;
-  handle: string;
-  key: string;
-  values: HandleValue[];
 }
 
 export function formatOf(file: string): ImportFormat | undefined {
@@ -149,28 +149,41 @@ export async function importFile(registry: Registry, file: string, o: ImportOpti
     firstLine = resume.line + 1;
   }
 
-  const run = new ImportRun(registry, writer, {
+  const rules: RowRules = {
     format,
     plan,
-    batchSize,
-    update,
-    allowUnhomed: o.allowUnhomed ?? false,
-    admin: o.admin ?? true,
     ttl,
-    id,
-    progressBase: {
-      file: realPath,
-      size: info.size,
-      mtimeMs: info.mtimeMs,
+    admin: o.admin ?? true,
+    allowUnhomed: o.allowUnhomed ?? false,
+    homed: registry.homedPrefixes().map(normalisePrefix),
+    foldSuffix: registry.foldSuffix,
+  };
+  const workers = o.workers ?? (info.size - start >= WORKERS_FROM_BYTES ? defaultRowWorkers() : 0);
+  if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) throw new ImportFileError(`the number of workers must be from 0 to ${MAX_WORKERS}`);
+  const pool = workers > 0 ? new RowPool(workers, rules) : undefined;
+  const run = new ImportRun(
+    writer,
+    {
+      format,
+      batchSize,
       update,
+      id,
+      progressBase: {
+        file: realPath,
+        size: info.size,
+        mtimeMs: info.mtimeMs,
+        update,
+      },
+      earlier: resume?.counts ?? zeroCounts(),
+      startOffset: start,
+      startLine: firstLine - 1,
+      options: o,
     },
-    earlier: resume?.counts ?? zeroCounts(),
-    startOffset: start,
-    startLine: firstLine - 1,
-    options: o,
-  });
+    rules,
+    pool,
+  );
   const size = info.size;
-  o.onStart?.({ startOffset: start, size, ...(resume ? { resumedAfterLine: resume.line } : {}) });
+  o.onStart?.({ startOffset: start, size, workers, ...(resume ? { resumedAfterLine: resume.line } : {}) });
   try {
     await readLines(file, (line) => run.onLine(line), {
       start,
@@ -178,9 +191,10 @@ export async function importFile(registry: Registry, file: string, o: ImportOpti
       maxLineBytes: DEFAULT_MAX_LINE_BYTES,
       ...(o.onRead ? { onChunk: (offset: number) => o.onRead!(Math.min(offset, size), size, run.rowsRead()) } : {}),
     });
-    run.finish();
+    await run.finish();
   } finally {
     writer.rollback(); // only does something when a batch failed half-way
+    await pool?.close();
   }
   return {
     file,
@@ -226,12 +240,8 @@ async function readCsvHeader(file: string): Promise<{ plan: CsvPlan; end: number
 
 interface RunSettings {
   format: ImportFormat;
-  plan: CsvPlan | undefined;
   batchSize: number;
   update: boolean;
-  allowUnhomed: boolean;
-  admin: boolean;
-  ttl: number;
   id: string;
   progressBase: Pick<ImportProgress, 'file' | 'size' | 'mtimeMs' | 'update'>;
   earlier: ImportCounts;
@@ -240,7 +250,24 @@ interface RunSettings {
   options: ImportOptions;
 }
 
-/** One pass over the file: rows gathered into a batch, each batch validated, written and committed. */
+/** A batch handed on: read, being prepared (here or in a worker), waiting for its turn to be written. */
+interface Batch {
+  prepared: PreparedRows | Promise<PreparedRows>;
+  /** Found while reading (unreadable lines, broken CSV records), before any row was prepared. */
+  problems: RowProblem[];
+  rows: number;
+  lastLine: number;
+  /** Byte offset after the batch's last line: where a resume starts. */
+  offset: number;
+  /** The time the batch's values are stamped with and its rows written at. */
+  now: number;
+  final: boolean;
+}
+
+/**
+ * One pass over the file: rows gathered into batches, each batch prepared (parsed, checked and encoded,
+ * in worker threads when there are any), then written and committed in file order.
+ */
 class ImportRun {
   counts = zeroCounts();
   batches = 0;
@@ -249,21 +276,25 @@ class ImportRun {
   lastLine: number;
   private offset: number;
   private committedLine: number;
-  private pending: PendingRow[] = [];
+  // The batch being read.
+  private records: RecordAt[] = [];
   private problems: RowProblem[] = [];
-  private batch = zeroCounts();
-  private readonly homed: Set<string>;
+  private rows = 0;
+  /** Batches handed on and not yet committed, oldest first. */
+  private readonly queue: Batch[] = [];
+  private readonly preparer: RowPreparer;
   // A CSV record whose quoted cell runs on over several lines.
   private recordText: string | undefined;
   private recordLine = 0;
   private recordLines = 0;
 
   constructor(
-    private readonly registry: Registry,
     private readonly writer: BulkWriter,
     private readonly s: RunSettings,
+    rules: RowRules,
+    private readonly pool: RowPool | undefined,
   ) {
-    this.homed = new Set(registry.homedPrefixes().map(normalisePrefix));
+    this.preparer = new RowPreparer(rules);
     this.offset = s.startOffset;
     this.lastLine = s.startLine;
     this.committedLine = s.startLine;
@@ -271,11 +302,13 @@ class ImportRun {
 
   /** Rows read by this run, committed or not. */
   rowsRead(): number {
-    return this.counts.rows + this.batch.rows;
+    let n = this.counts.rows + this.rows;
+    for (const b of this.queue) n += b.rows;
+    return n;
   }
 
-  /** Called for every line of the file; false stops the reading. */
-  onLine(l: Line): boolean {
+  /** Called for every line of the file; false stops the reading. A promise when the batches ahead must be written first. */
+  onLine(l: Line): boolean | Promise<boolean> {
     if (this.s.options.signal?.aborted) {
       this.interrupted = true;
       return false;
@@ -290,7 +323,7 @@ class ImportRun {
     }
     this.lastLine = l.number;
     this.offset = l.end;
-    if (this.batch.rows >= this.s.batchSize) this.commit(false);
+    if (this.rows >= this.s.batchSize) return this.handOn(false).then(() => true);
     return true;
   }
 
@@ -334,78 +367,95 @@ class ImportRun {
     return true;
   }
 
-  /** Validate one record and queue it for the batch, or report why it cannot be imported. */
+  /** Queue one record for the batch; it is checked when the batch is prepared. */
   private row(line: number, record: string | string[]): void {
-    let raw: RawRow | undefined;
-    try {
-      raw = typeof record === 'string' ? parseNdjsonRow(record, this.s.ttl) : csvRowToRaw(record, this.s.plan!, this.s.ttl);
-      const parts = validateHandle(raw.handle);
-      const prefix = normalisePrefix(parts.prefix);
-      if (!this.s.allowUnhomed && !this.homed.has(prefix)) {
-        throw new RowError(`prefix ${parts.prefix} is not homed by this node (clients would get 301; use --allow-unhomed to store it anyway)`);
-      }
-      const values = settleValues(raw.drafts, parts.prefix, { ttl: this.s.ttl, admin: this.s.admin });
-      this.pending.push({ line, handle: raw.handle, key: this.registry.key(raw.handle), values });
-      this.batch.rows++;
-    } catch (err) {
-      if (!(err instanceof RowError || err instanceof HandleSyntaxError)) throw err;
-      const known = raw?.handle ?? (err instanceof RowError ? err.handle : undefined) ?? (typeof record === 'string' ? '' : (record[this.s.plan!.handleColumn]?.trim() ?? ''));
-      this.bad(line, known, err.message);
-    }
+    this.records.push([line, record]);
+    this.rows++;
   }
 
   private bad(line: number, handle: string, reason: string): void {
-    this.batch.rows++;
-    this.batch.bad++;
+    this.rows++;
     this.problems.push({ line, handle, kind: 'bad', reason });
   }
 
-  /** At the end of the file (or on an interruption): the last batch, and a CSV record left open. */
-  finish(): void {
+  /** At the end of the file (or on an interruption): the last batch, a CSV record left open, and every batch still queued. */
+  async finish(): Promise<void> {
     if (this.recordText !== undefined && !this.interrupted) {
       this.bad(this.recordLine, '', 'a quoted cell is not closed before the end of the file');
       this.recordText = undefined;
     }
-    this.commit(!this.interrupted);
+    await this.handOn(!this.interrupted);
+    while (this.queue.length > 0) await this.writeOldest();
   }
 
-  /** Write the batch's rows, log them, record the progress, commit: all or nothing. */
-  private commit(final: boolean): void {
-    if (this.batch.rows === 0 && !final) return;
-    const now = Math.floor(Date.now() / 1000);
+  /**
+   * Hand the batch read on to be prepared, and write the oldest batches while more are queued than there
+   * are workers to prepare them (in-thread, that is every batch at once).
+   */
+  private async handOn(final: boolean): Promise<void> {
+    if (this.rows > 0 || final) {
+      const now = Math.floor(Date.now() / 1000);
+      const prepared = this.pool ? this.pool.prepare(this.records, now) : this.preparer.prepare(this.records, now);
+      // Awaited in turn by writeOldest; until then a failure must not count as unhandled.
+      if (prepared instanceof Promise) prepared.catch(() => undefined);
+      this.queue.push({ prepared, problems: this.problems, rows: this.rows, lastLine: this.lastLine, offset: this.offset, now, final });
+      this.records = [];
+      this.problems = [];
+      this.rows = 0;
+    }
+    while (this.queue.length > (this.pool?.size ?? 0)) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const batch = this.queue[0]!;
+    const prepared = await batch.prepared;
+    this.write(batch, prepared);
+    this.queue.shift();
+  }
+
+  /** Write a batch's rows, log them, record the progress, commit: all or nothing. */
+  private write(batch: Batch, p: PreparedRows): void {
+    const now = batch.now;
+    const b = zeroCounts();
+    b.rows = batch.rows;
+    b.bad = batch.problems.length + p.bad.length;
+    const problems = batch.problems.concat(p.bad.map((x): RowProblem => ({ line: x.line, handle: x.handle, kind: 'bad', reason: x.reason })));
     // In key order, B-tree pages are filled one after another instead of jumping about. The sort is stable,
     // so a handle given twice in a batch is still written first as it comes first in the file.
-    const rows = this.pending.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const order = p.keys.map((_, i) => i).sort((x, y) => (p.keys[x]! < p.keys[y]! ? -1 : p.keys[x]! > p.keys[y]! ? 1 : x - y));
     const written: WrittenHandle[] = [];
     let writtenCount = 0;
-    const b = this.batch;
     this.writer.begin();
-    for (const r of rows) {
-      if (this.writer.insertNew(r.key, r.handle, r.values, now)) {
+    for (const i of order) {
+      const key = p.keys[i]!;
+      const handle = p.handles[i]!;
+      const blob = p.blobs.subarray(i === 0 ? 0 : p.ends[i - 1]!, p.ends[i]!);
+      if (this.writer.insertNew(key, handle, blob, now)) {
         b.created++;
-        if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'create', handle: r.handle, key: r.key, indexes: r.values.map((v) => v.index) });
+        if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'create', handle, key, indexes: decodeValues(blob).map((v) => v.index) });
         continue;
       }
-      const difference = describeDifference(this.writer.storedValues(r.key), r.values);
+      const values = decodeValues(blob);
+      const difference = describeDifference(this.writer.storedValues(key), values);
       if (difference === undefined) {
         b.unchanged++;
       } else if (this.s.update) {
-        this.writer.replace(r.handle, r.values, now);
+        this.writer.replace(handle, values, now);
         b.updated++;
-        if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'overwrite', handle: r.handle, key: r.key, indexes: r.values.map((v) => v.index) });
+        if (++writtenCount <= PER_HANDLE_LOG_LIMIT) written.push({ op: 'overwrite', handle, key, indexes: values.map((v) => v.index) });
       } else {
         b.changed++;
-        this.problems.push({ line: r.line, handle: r.handle, kind: 'changed', reason: `differs from the registry: ${difference}` });
+        problems.push({ line: p.lines[i]!, handle, kind: 'changed', reason: `differs from the registry: ${difference}` });
       }
     }
     this.writer.logBatch(written, writtenCount, now);
     const counts = addCounts(this.counts, b);
     const progress: ImportProgress = {
       ...this.s.progressBase,
-      offset: this.offset,
-      line: this.lastLine,
+      offset: batch.offset,
+      line: batch.lastLine,
       counts: addCounts(this.s.earlier, counts),
-      done: final,
+      done: batch.final,
       at: new Date(now * 1000).toISOString(),
     };
     this.writer.saveProgress(this.s.id, JSON.stringify(progress));
@@ -413,16 +463,13 @@ class ImportRun {
 
     // Committed: only now is the batch acknowledged and its problems reported.
     this.counts = counts;
-    const problems = this.problems.sort((x, y) => x.line - y.line);
-    this.problems = [];
-    this.pending = [];
-    this.batch = zeroCounts();
+    problems.sort((x, y) => x.line - y.line);
     const firstLine = this.committedLine + 1;
-    this.committedLine = this.lastLine;
+    this.committedLine = batch.lastLine;
     if (b.rows > 0) this.batches++;
-    if (this.s.options.onProblem) for (const p of problems) this.s.options.onProblem(p);
+    if (this.s.options.onProblem) for (const q of problems) this.s.options.onProblem(q);
     if (b.rows > 0) {
-      this.s.options.onBatch?.({ batch: this.batches, firstLine, lastLine: this.lastLine, offset: this.offset, counts });
+      this.s.options.onBatch?.({ batch: this.batches, firstLine, lastLine: batch.lastLine, offset: batch.offset, counts });
     }
   }
 }

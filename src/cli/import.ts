@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { type ImportFormat, ImportFileError, type ImportResult, type RowProblem, importFile } from '../admin/import.js';
+import { type ImportFormat, ImportFileError, type ImportResult, MAX_WORKERS, type RowProblem, importFile } from '../admin/import.js';
 import type { ImportCounts } from '../admin/import-progress.js';
 import { loadConfig } from '../config.js';
 import { Registry } from '../store/registry.js';
@@ -19,6 +19,7 @@ export interface ImportCommandOptions {
   allowUnhomed: boolean;
   errors?: string;
   batchSize: number;
+  workers?: number;
   ttl: number;
   admin: boolean;
   restart: boolean;
@@ -64,6 +65,7 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
     result = await importFile(registry, file, {
       ...(o.format ? { format: o.format } : {}),
       batchSize: o.batchSize,
+      ...(o.workers !== undefined ? { workers: o.workers } : {}),
       update: o.update,
       allowUnhomed: o.allowUnhomed,
       admin: o.admin,
@@ -143,6 +145,12 @@ function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions):
     for (const p of shown) out.push(`  line ${p.line}  ${p.handle || '(no handle)'}  ${p.kind}: ${p.reason}`);
   }
   return out.join('\n');
+}
+
+export function parseWorkers(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 0 to ${MAX_WORKERS}, not "${v}"`);
+  return n;
 }
 
 export function parseBatchSize(v: string): number {

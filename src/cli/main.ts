@@ -14,7 +14,7 @@ import { demoCommand } from './demo.js';
 import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
-import { importCommand, parseBatchSize } from './import.js';
+import { importCommand, parseBatchSize, parseWorkers } from './import.js';
 import { remoteImportCommand } from './remote-http.js';
 import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
 import { KeyFileError } from '../protocol/keyfile.js';
@@ -182,6 +182,7 @@ export function buildProgram(): Command {
     .option('--errors <file>', 'write every row not applied (line, handle, kind, problem) to this CSV file')
     .option('--allow-unhomed', 'accept handles under prefixes this node does not home')
     .option('--batch-size <rows>', 'rows per transaction', parseBatchSize, 10000)
+    .option('--workers <n>', 'threads that parse and check rows beside the writer (default: a core each beyond one, at most 4, for files of 8 MiB or more; 0: none)', parseWorkers)
     .option('--ttl <seconds>', 'TTL of values that do not give one', (v) => Number(v), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
@@ -200,6 +201,7 @@ export function buildProgram(): Command {
         allowUnhomed: Boolean(o.allowUnhomed),
         ...(o.errors ? { errors: o.errors } : {}),
         batchSize: o.batchSize,
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ttl: o.ttl,
         admin: o.admin,
         restart: Boolean(o.restart),

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { HandleValue } from '../model/value.js';
 import type { Registry } from './registry.js';
-import { decodeValues, encodeValues } from './value-blob.js';
+import { decodeValues } from './value-blob.js';
 
 // The registry's write path for bulk imports: one explicit transaction per batch (it spans the reads of the
 // file between rows, which db.transaction() cannot), a lean insert for identifiers that do not exist yet,
@@ -76,9 +76,12 @@ export class BulkWriter {
     this.inserted = 0;
   }
 
-  /** Store a new identifier (one row, its values in one blob); false (nothing written) when it already exists. */
-  insertNew(key: string, handle: string, values: readonly HandleValue[], now: number): boolean {
-    if (this.insertHandle.run(key, handle, now, now, encodeValues(values, now)).changes === 0) return false;
+  /**
+   * Store a new identifier: one row, its values already encoded (value-blob.ts, stamped with `now`); false
+   * (nothing written) when it already exists.
+   */
+  insertNew(key: string, handle: string, blob: Buffer, now: number): boolean {
+    if (this.insertHandle.run(key, handle, now, now, blob).changes === 0) return false;
     this.inserted++;
     return true;
   }

@@ -19,8 +19,14 @@ export const VALUE_BLOB_FORMAT = 1;
  * reference does) without copying the values first.
  */
 export function encodeValues(values: readonly HandleValue[], stampedAt?: number): Buffer {
-  const sorted = isSortedByIndex(values) ? values : [...values].sort((a, b) => a.index - b.index);
   const w = new Writer(64 + values.length * 96);
+  appendValues(w, values, stampedAt);
+  return w.finish();
+}
+
+/** The blob of encodeValues written at the writer's position (many blobs into one buffer, for a batch). */
+export function appendValues(w: Writer, values: readonly HandleValue[], stampedAt?: number): void {
+  const sorted = isSortedByIndex(values) ? values : [...values].sort((a, b) => a.index - b.index);
   w.u8(VALUE_BLOB_FORMAT);
   w.u32(sorted.length);
   for (const v of sorted) {
@@ -28,7 +34,6 @@ export function encodeValues(values: readonly HandleValue[], stampedAt?: number)
     writeValue(w, v);
     if (stampedAt !== undefined) w.patchU32(at + 4, stampedAt); // after the 4-byte index
   }
-  return w.finish();
 }
 
 /**
