@@ -2,12 +2,15 @@
 // encoded in advance and kept in a Map keyed by the request body — no cache policy, no registry, no
 // version negotiation, nothing else. Its rate on this machine is the Node ceiling idres is measured against.
 //
-//   node dist/bench/baseline-responder.js --port P --count N [--seed S]
+//   node dist/bench/baseline-responder.js --port P --count N [--seed S] [--numbered]
+//
+// The answers are those of the hot scenario's node (nodeDirRecords), or with --numbered the cold
+// scenario's numbered identifiers (numberedRecords).
 import dgram from 'node:dgram';
 import { OpFlag } from '../src/protocol/constants.js';
 import { encodeHandleValues, encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { encodePacket } from '../src/protocol/message.js';
-import { arg, nodeDirRecords } from './common.js';
+import { arg, flag, nodeDirRecords, numberedRecords } from './common.js';
 
 const port = arg('port', 0);
 const count = arg('count', 1000);
@@ -15,7 +18,7 @@ const seed = arg('seed', 7);
 
 const answers = new Map<string, Buffer>();
 const now = Math.floor(Date.now() / 1000);
-for (const r of nodeDirRecords(count, seed)) {
+for (const r of flag('numbered') ? numberedRecords(count) : nodeDirRecords(count, seed)) {
   const values = r.values.map((v) => ({ ...v, timestamp: now }));
   const packet = encodePacket(
     { major: 2, minor: 11, compressed: false, encrypted: false, truncated: false, suggestedMajor: 2, suggestedMinor: 11, sessionId: 0, requestId: 0, sequence: 0 },

@@ -222,10 +222,19 @@ export function numberedHandle(n: number): string {
   return `${NUMBERED.stem}${String(n).padStart(NUMBERED.width, '0')}`;
 }
 
+/** The numbered identifiers of the cold scenario (URL, product name, HS_ADMIN each), one at a time. */
+export function* numberedRecords(count: number): Generator<ProductRecord> {
+  const admin = generateProducts(PREFIX, 1, 1, { compact: true })[0]!.values.find((v) => v.index === 100)!;
+  const name = makeValue(2, 'productName', 'Smart water pump XB200', { permissions: 14 });
+  for (let n = 1; n <= count; n++) {
+    const url = makeValue(1, 'URL', `https://trace.example-factory.cn/p/${n}`, { permissions: 14 });
+    yield { handle: numberedHandle(n), values: [url, name, admin] };
+  }
+}
+
 /**
- * A node folder with `count` numbered identifiers (URL, product name, HS_ADMIN each), written through the
- * bulk import's writer (one row per identifier) in large transactions: ten million in a few minutes, for
- * the cold scenario.
+ * A node folder with `count` numbered identifiers (numberedRecords), written through the bulk import's
+ * writer (one row per identifier) in large transactions: ten million in a few minutes, for the cold scenario.
  */
 export function fillNumbered(dir: string, count: number): void {
   initNode({ dir, prefixes: [PREFIX], port: 0, description: 'benchmark node (numbered)' });
@@ -234,21 +243,21 @@ export function fillNumbered(dir: string, count: number): void {
   try {
     writer.tuneForBulk();
     registry.db.pragma('synchronous = OFF');
-    const admin = generateProducts(PREFIX, 1, 1, { compact: true })[0]!.values.find((v) => v.index === 100)!;
-    const name = makeValue(2, 'productName', 'Smart water pump XB200', { permissions: 14 });
     const now = Math.floor(Date.now() / 1000);
     const batch = 100000;
-    for (let start = 1; start <= count; start += batch) {
-      const end = Math.min(count, start + batch - 1);
-      writer.begin();
-      for (let n = start; n <= end; n++) {
-        const h = numberedHandle(n);
-        const url = makeValue(1, 'URL', `https://trace.example-factory.cn/p/${n}`, { permissions: 14 });
-        writer.insertNew(registry.key(h), h, encodeValues([url, name, admin], now), now);
+    let inBatch = 0;
+    writer.begin();
+    for (const r of numberedRecords(count)) {
+      writer.insertNew(registry.key(r.handle), r.handle, encodeValues(r.values, now), now);
+      if (++inBatch === batch) {
+        registry.logBulk(inBatch, now);
+        writer.commit();
+        writer.begin();
+        inBatch = 0;
       }
-      registry.logBulk(end - start + 1, now);
-      writer.commit();
     }
+    if (inBatch > 0) registry.logBulk(inBatch, now);
+    writer.commit();
     registry.db.pragma('synchronous = NORMAL');
     registry.db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
@@ -281,6 +290,12 @@ export function describe(label: string, m: Measured): string {
 /** A data folder kept between runs (bench/data, not committed): building ten million identifiers takes minutes. */
 export function dataDir(name: string): string {
   return path.join(repoRoot, 'bench', 'data', name);
+}
+
+/** The baseline responder (baseline-responder.ts) on a free port, with its arguments. */
+export async function startBaseline(args: string[]): Promise<{ server: Child; port: number }> {
+  const port = await freePort();
+  return { server: await Child.start([path.join(distBench, 'baseline-responder.js'), '--port', String(port), ...args], /baseline ready/), port };
 }
 
 export async function startIdres(dir: string, port?: number): Promise<{ server: Child; port: number }> {
