@@ -100,6 +100,8 @@ export interface ImportResult {
   lastLine: number;
   interrupted: boolean;
   elapsedMs: number;
+  /** Worker threads that prepared the rows (0: this thread did). */
+  workers: number;
 }
 
 export function formatOf(file: string): ImportFormat | undefined {
@@ -207,6 +209,7 @@ export async function importFile(registry: Registry, file: string, o: ImportOpti
     lastLine: run.lastLine,
     interrupted: run.interrupted,
     elapsedMs: performance.now() - started,
+    workers,
   };
 }
 

@@ -132,7 +132,8 @@ function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions):
   }
   out.push(
     `${r.interrupted ? 'interrupted' : 'imported'} ${r.file} (${r.format}): ${formatCount(c.rows)} rows in ${seconds.toFixed(1)} s ` +
-      `(${formatCount(seconds > 0 ? c.rows / seconds : c.rows)} rows/s), ${r.batches} batch${r.batches === 1 ? '' : 'es'}`,
+      `(${formatCount(seconds > 0 ? c.rows / seconds : c.rows)} rows/s), ${r.batches} batch${r.batches === 1 ? '' : 'es'}` +
+      (r.workers > 0 ? `, rows prepared by ${r.workers} worker thread${r.workers === 1 ? '' : 's'}` : ''),
   );
   out.push(...countLines(c, o));
   if (r.interrupted) {
