@@ -201,6 +201,18 @@ test('lookups by bytes find the answer inside a datagram, verified byte for byte
   }
 });
 
+test('long keys (compared by Buffer.compare, not the loop) are verified byte for byte too', () => {
+  const c = new AnswerCache({ maxBytes: 1 << 22, staleWindowMs: 0, hash: () => 3 });
+  const long = (i: number) => requestBody(`88.118.8/${'L'.repeat(90)}${i}`);
+  for (let i = 0; i < 10; i++) c.set(AnswerCache.key(long(i), false), { ...answer(`h${i}`, 1e6), body: Buffer.from([i]) }, 0);
+  for (let i = 0; i < 10; i++) {
+    const b = long(i);
+    assert.deepEqual(packetAt(c, c.getAt(b, 0, b.length, 0)), templateOf(1, Buffer.from([i])));
+  }
+  const b = long(10);
+  assert.equal(c.getAt(b, 0, b.length, 0), -1);
+});
+
 test('entries larger than a slab are kept in buffers of their own; larger than the bound, not at all', () => {
   const c = new AnswerCache({ maxBytes: 200_000, staleWindowMs: 0, slabBytes: 16 * 1024 });
   const big = Buffer.alloc(50_000);
