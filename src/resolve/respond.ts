@@ -95,7 +95,8 @@ export class Responder {
 
   /**
    * patched() for a template at src[start, start + length): the hot cache keeps templates inside large
-   * slabs, and copying from there saves making a view of one per request.
+   * slabs and hands out where, not a view. (Node 20's Buffer.copy of a range still makes a short-lived
+   * view internally; the copy is native either way.)
    */
   patchedFrom(req: Buffer, src: Buffer, start: number, length: number, keepConnection: boolean): Buffer {
     const out = Buffer.allocUnsafe(length);
