@@ -12,6 +12,7 @@ test('patched(template) equals reply() for every version, flag, session and recu
   const responder = new Responder(7, true, () => 1_800_000_000);
   const body = encodeHandleValues('88.118.8/X', [makeValue(1, 'URL', 'https://example.cn/x', { timestamp: 1 })]);
   const template = responder.template(1, body);
+  const slab = Buffer.concat([Buffer.alloc(37, 0xee), template, Buffer.alloc(50, 0xdd)]);
   const allowed = ~(OpFlag.CT | OpFlag.RD | OpFlag.ENC);
   fc.assert(
     fc.property(
@@ -34,6 +35,8 @@ test('patched(template) equals reply() for every version, flag, session and recu
         );
         const full = responder.reply(decodePacket(req), 1, body, r.keep ? { setFlags: OpFlag.KC } : {});
         assert.deepEqual(responder.patched(req, template, r.keep), full);
+        // From inside a larger buffer, as the hot cache keeps templates in its slabs.
+        assert.deepEqual(responder.patchedFrom(req, slab, 37, template.length, r.keep), full);
       },
     ),
     { numRuns: 500 },

@@ -44,8 +44,11 @@ export class DnsGatewayStats {
 
 interface Entry {
   bytes: Buffer;
-  /** The hot-cache entry this answer was made from, and its key; absent for answers that never change. */
-  source?: CachedAnswer;
+  /**
+   * The hot-cache answer this answer was made from (its serial: the hot cache hands out copies, so it is
+   * told apart by that, not by identity), and its key; absent for answers that never change.
+   */
+  sourceSerial?: number;
   sourceKey?: string;
   /** When the TTLs reach zero (epoch ms), for answers whose TTLs count down; with the offsets to rewrite. */
   expiresAt?: number;
@@ -100,7 +103,7 @@ export class DnsGateway {
       const now = Date.now();
       const hit = this.cache.get(key);
       if (hit) {
-        if (!hit.source || this.pipeline.lookup(hit.sourceKey!, now) === hit.source) {
+        if (hit.sourceSerial === undefined || this.pipeline.lookupSerial(hit.sourceKey!, now) === hit.sourceSerial) {
           this.stats.cacheHits++;
           return serve(hit, q, now);
         }
@@ -219,7 +222,7 @@ export class DnsGateway {
   ): Buffer {
     const z = zone.data;
     const base = { authoritative: a.local, recursionAvailable: this.opts.recursionAvailable, zoneLabels: zone.labels.length };
-    const link = source ? { source, sourceKey } : undefined;
+    const link = source ? { sourceSerial: source.serial, sourceKey } : undefined;
     const keepOrNot = (parts: ResponseParts, extra: Omit<Entry, 'bytes' | 'ttlOffsets'> = {}) =>
       link ? this.keep(q, key, parts, limit, { ...link, ...extra }) : this.encode(q, parts, limit).bytes;
 

@@ -128,15 +128,17 @@ export class RequestHandler implements PacketHandler {
     if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC)) return false;
     const bodyLength = b.readUInt32BE(40);
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
-    const hit = this.pipeline.lookup(AnswerCache.keyAt(b, 44, 44 + bodyLength), Date.now());
-    if (!hit) return true;
+    // The answer's slot in the cache: its fields are read from there, with nothing made on the way.
+    const slot = this.pipeline.lookupAt(b, 44, 44 + bodyLength, Date.now());
+    if (slot < 0) return true;
+    const cache = this.pipeline.cache;
     // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
     // are challenged for, not left out.
-    if (b.readUInt32BE(4) !== 0 || (hit.restricted && !(flags & OpFlag.PO))) return false;
-    const template = hit.packet;
-    if (meta.maxResponseBytes !== undefined && template.length - 20 > meta.maxResponseBytes) return false;
-    this.stats.count(hit.responseCode);
-    return this.responder.patched(b, template, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
+    if (b.readUInt32BE(4) !== 0 || (cache.restrictedAt(slot) && !(flags & OpFlag.PO))) return false;
+    const length = cache.packetLengthAt(slot);
+    if (meta.maxResponseBytes !== undefined && length - 20 > meta.maxResponseBytes) return false;
+    this.stats.count(cache.responseCodeAt(slot));
+    return this.responder.patchedFrom(b, cache.slabAt(slot), cache.packetStartAt(slot), length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
   private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] {

@@ -49,6 +49,19 @@ export class ResolutionPipeline {
     return this.cache.get(key, now);
   }
 
+  /** The serial (CachedAnswer.serial) of the fresh cached answer for a key, or 0: lookup() without a copy. */
+  lookupSerial(key: string, now: number): number {
+    this.local?.changes.maybeCheck(now);
+    const slot = this.cache.slotOf(key, now);
+    return slot < 0 ? 0 : this.cache.serialAt(slot);
+  }
+
+  /** lookup() for the hot path: the slot of a fresh answer to the body buf[start, end), or -1. */
+  lookupAt(buf: Buffer, start: number, end: number, now: number): number {
+    this.local?.changes.maybeCheck(now);
+    return this.cache.getAt(buf, start, end, now);
+  }
+
   resolve(key: string, req: ResolutionRequest, body: Buffer, recursive: boolean, recursionCount: number, now: number): Answer | Promise<Answer> {
     const nowSeconds = Math.floor(now / 1000);
     const local = this.answerLocally(req, nowSeconds);

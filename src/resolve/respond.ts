@@ -90,8 +90,17 @@ export class Responder {
    * have computed: version, SessionId, RequestId, flags, recursion count, expiration.
    */
   patched(req: Buffer, template: Buffer, keepConnection: boolean): Buffer {
-    const out = Buffer.allocUnsafe(template.length);
-    template.copy(out);
+    return this.patchedFrom(req, template, 0, template.length, keepConnection);
+  }
+
+  /**
+   * patched() for a template at src[start, start + length): the hot cache keeps templates inside large
+   * slabs and hands out where, not a view. (Node 20's Buffer.copy of a range still makes a short-lived
+   * view internally; the copy is native either way.)
+   */
+  patchedFrom(req: Buffer, src: Buffer, start: number, length: number, keepConnection: boolean): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    src.copy(out, 0, start, start + length);
     // The lower of 2.11 and the version the client proposes (its suggestion, or its own version without one).
     const sMajor = req[2]! & 0x03;
     const major = sMajor === 0 ? req[0]! : sMajor;
