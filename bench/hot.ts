@@ -4,7 +4,7 @@
 //
 //   npm run bench:hot -- [--count 1000000] [--runs 3] [--duration 10] [--concurrency 200] [--workers N]
 import path from 'node:path';
-import { Child, type Measured, arg, cliPath, describe, distBench, freePort, machine, makeNodeDir, measure, median, nodeDirHandles, patchConfig, removeDir, tempDir, zipfPicker } from './common.js';
+import { type Measured, arg, describe, machine, makeNodeDir, measure, median, nodeDirHandles, patchConfig, removeDir, startBaseline, startIdres, tempDir, zipfPicker } from './common.js';
 
 const count = arg('count', 1_000_000);
 const runs = arg('runs', 3);
@@ -31,11 +31,7 @@ async function main(): Promise<void> {
   const p99at20k: number[] = [];
   for (let run = 1; run <= runs; run++) {
     for (const who of ['baseline', 'idres'] as const) {
-      const port = await freePort();
-      const server =
-        who === 'baseline'
-          ? await Child.start([path.join(distBench, 'baseline-responder.js'), '--port', String(port), '--count', String(count)], /baseline ready/)
-          : await Child.start([cliPath, 'serve', '--dir', dir, '--port', String(port)], /serving/);
+      const { server, port } = who === 'baseline' ? await startBaseline(['--count', String(count)]) : await startIdres(dir);
       try {
         const load = { host: '127.0.0.1', port, transport: 'udp' as const, handles, pick, concurrency };
         // Warm-up: every identifier asked once (so the answers are in the cache: the scenario is "hot"),

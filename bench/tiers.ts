@@ -8,13 +8,10 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initNode } from '../src/node-init.js';
 import {
-  Child,
   type Measured,
   arg,
   cliPath,
   describe,
-  distBench,
-  freePort,
   machine,
   makeNodeDir,
   measure,
@@ -22,6 +19,7 @@ import {
   nodeDirHandles,
   patchConfig,
   removeDir,
+  startBaseline,
   startIdres,
   tempDir,
   zipfPicker,
@@ -84,8 +82,7 @@ async function main(): Promise<void> {
       } finally {
         await resolver.server.stop();
       }
-      const bport = await freePort();
-      const baseline = await Child.start([path.join(distBench, 'baseline-responder.js'), '--port', String(bport), '--count', String(count)], /baseline ready/);
+      const { server: baseline, port: bport } = await startBaseline(['--count', String(count)]);
       try {
         const load = { host: '127.0.0.1', port: bport, transport: 'udp' as const, handles, pick: zipfPicker(count), concurrency };
         let each = 0;

@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { HandleValue } from '../model/value.js';
 import type { Registry } from './registry.js';
-import { decodeValues } from './value-blob.js';
 
 // The registry's write path for bulk imports: one explicit transaction per batch (it spans the reads of the
 // file between rows, which db.transaction() cannot), a lean insert for identifiers that do not exist yet,
@@ -28,7 +27,6 @@ export class BulkWriter {
   private readonly db: Database.Database;
   private readonly insertHandle: Database.Statement;
   private readonly log: Database.Statement;
-  private readonly values: Database.Statement<[string], [Buffer]>;
   /** Handles inserted in the open transaction, added to the registry's count when it commits. */
   private inserted = 0;
   private readonly getSetting: Database.Statement<[string], { value: string }>;
@@ -41,7 +39,6 @@ export class BulkWriter {
     this.insertHandle = this.db.prepare(
       'INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?) ON CONFLICT (handle_key) DO NOTHING',
     );
-    this.values = this.db.prepare<[string], [Buffer]>('SELECT vals FROM handles WHERE handle_key = ?').raw(true);
     this.log = this.db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)');
     this.getSetting = this.db.prepare('SELECT value FROM settings WHERE name = ?');
     this.putSetting = this.db.prepare(
@@ -86,10 +83,9 @@ export class BulkWriter {
     return true;
   }
 
-  /** The stored values of a handle known to exist, for comparing with a row: timestamps left out. */
+  /** The stored values of a handle known to exist, for comparing with a row (describeDifference leaves timestamps out). */
   storedValues(key: string): HandleValue[] {
-    const row = this.values.get(key);
-    return row ? decodeValues(row[0]).map((v) => ({ ...v, timestamp: 0 })) : [];
+    return this.registry.valuesAt(key) ?? [];
   }
 
   /** Replace an existing identifier's values whole (the registry's overwrite, logged by the batch instead). */

@@ -123,7 +123,12 @@ export class Registry {
 
   /** A handle's values, ordered by index, or undefined when the handle does not exist. */
   getValues(handle: string): HandleValue[] | undefined {
-    const row = this.s.vals.get(this.key(handle));
+    return this.valuesAt(this.key(handle));
+  }
+
+  /** getValues() by lookup key (the bulk import has the keys already). */
+  valuesAt(key: string): HandleValue[] | undefined {
+    const row = this.s.vals.get(key);
     return row ? decodeValues(row[0]) : undefined;
   }
 
@@ -215,9 +220,9 @@ export class Registry {
   }
 
   private storedOrThrow(handle: string, k: string): HandleValue[] {
-    const row = this.s.vals.get(k);
-    if (!row) throw new RegistryError(`${handle} does not exist`, 'not-found');
-    return decodeValues(row[0]);
+    const values = this.valuesAt(k);
+    if (!values) throw new RegistryError(`${handle} does not exist`, 'not-found');
+    return values;
   }
 
   /** Handles under a prefix, in key order, after a cursor (a key returned earlier), at most limit. */
