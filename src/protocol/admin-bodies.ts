@@ -24,7 +24,7 @@ export function decodeHandleWithValues(body: Buffer, what: string): HandleWithVa
   const r = new Reader(body);
   const handle = readHandle(r, what);
   const values = readValueList(r);
-  r.expectEnd(what);
+  r.restOfBody();
   return { handle, values };
 }
 
@@ -41,7 +41,7 @@ export function decodeRemoveValues(body: Buffer): { handle: string; indexes: num
   const n = r.count('indexes', Limits.MAX_VALUES, 4);
   const indexes: number[] = [];
   for (let i = 0; i < n; i++) indexes.push(r.u32('index'));
-  r.expectEnd('remove-value request');
+  r.restOfBody();
   return { handle, indexes };
 }
 
@@ -53,7 +53,7 @@ export function encodeHandleOnly(handle: string): Buffer {
 export function decodeHandleOnly(body: Buffer, what: string): string {
   const r = new Reader(body);
   const handle = readHandle(r, what);
-  r.expectEnd(what);
+  r.restOfBody();
   return handle;
 }
 
@@ -79,7 +79,7 @@ export function decodeHandleList(r: Reader): string[] {
   const n = r.count('handles', Limits.MAX_ARRAY, 4);
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(r.utf8('listed handle', Limits.MAX_HANDLE_LENGTH));
-  r.expectEnd('handle list');
+  r.restOfBody();
   return out;
 }
 

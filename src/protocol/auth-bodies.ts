@@ -29,8 +29,29 @@ export function decodeChallengeAnswer(body: Buffer): ChallengeAnswer {
   const identityHandle = r.utf8('identity handle', Limits.MAX_HANDLE_LENGTH);
   const identityIndex = r.u32('identity index');
   const signedResponse = Buffer.from(r.byteString('signed response', 16384));
-  r.expectEnd('challenge answer');
+  r.restOfBody();
   return { authType, identityHandle, identityIndex, signedResponse };
+}
+
+/**
+ * LOGIN_ID_SYSTEM (2001), the national SDK's login (docs/idis.md): the identity's handle and the index of
+ * its key. The SDK sends it with no credential section at all.
+ */
+export interface LoginRequest {
+  identityHandle: string;
+  identityIndex: number;
+}
+
+export function encodeLoginRequest(l: LoginRequest): Buffer {
+  return Buffer.from(new Writer(64).utf8(l.identityHandle).u32(l.identityIndex >>> 0).finish());
+}
+
+export function decodeLoginRequest(body: Buffer): LoginRequest {
+  const r = new Reader(body);
+  const identityHandle = r.utf8('identity handle', Limits.MAX_HANDLE_LENGTH);
+  const identityIndex = r.i32('identity index');
+  r.restOfBody();
+  return { identityHandle, identityIndex };
 }
 
 /** The HS_PUBKEY signed response: the hash algorithm's name (or one type byte) and the signature. */
@@ -97,7 +118,7 @@ export function decodeSessionSetupRequest(body: Buffer): SessionSetupRequest {
   }
   // The two padding bytes are optional on input: a client that sizes the mode correctly leaves them out.
   if (r.remaining === 2) r.u16('padding');
-  r.expectEnd('session setup request');
+  r.restOfBody();
   return out;
 }
 
@@ -110,7 +131,7 @@ export function decodeSessionSetupResponse(r: Reader): { mode: number; data: Buf
   const mode = r.u16('key exchange mode');
   const data = Buffer.from(r.byteString('session data', 8192));
   if (r.remaining === 2) r.u16('padding');
-  r.expectEnd('session setup response');
+  r.restOfBody();
   return { mode, data };
 }
 

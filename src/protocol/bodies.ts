@@ -16,13 +16,22 @@ export interface ResolutionRequest {
   handleBytes: Buffer;
   indexes: number[];
   types: string[];
+  /** Bytes of the body up to the end of the type list: what selects the answer, and so its cache key. */
+  keyLength: number;
+  /**
+   * The national SDK's recursion token: a byte string after the type list (present, perhaps empty, in
+   * every resolution it sends; OpFlag 0x00000004 when not empty). Undefined when the body ends after the
+   * types, or when what follows them is not exactly one byte string. It selects nothing (docs/idis.md).
+   */
+  token?: Buffer;
 }
 
-export function encodeResolutionRequest(handle: string, indexes: readonly number[] = [], types: readonly string[] = []): Buffer {
+export function encodeResolutionRequest(handle: string, indexes: readonly number[] = [], types: readonly string[] = [], token?: Buffer): Buffer {
   const w = new Writer(64).utf8(handle).u32(indexes.length);
   for (const i of indexes) w.u32(i);
   w.u32(types.length);
   for (const t of types) w.utf8(t);
+  if (token) w.byteString(token);
   return Buffer.from(w.finish());
 }
 
@@ -37,8 +46,37 @@ export function decodeResolutionRequest(body: Buffer): ResolutionRequest {
   const nt = r.count('types', Limits.MAX_VALUES, 4);
   const types = new Array<string>(nt);
   for (let i = 0; i < nt; i++) types[i] = r.utf8('type', Limits.MAX_HANDLE_LENGTH);
-  r.expectEnd('resolution request');
-  return { handle, handleBytes, indexes, types };
+  const keyLength = r.pos;
+  const rest = r.restOfBody();
+  const token = rest.length >= 4 && rest.readUInt32BE(0) === rest.length - 4 ? rest.subarray(4) : undefined;
+  return token ? { handle, handleBytes, indexes, types, keyLength, token } : { handle, handleBytes, indexes, types, keyLength };
+}
+
+/**
+ * Where the fields that select a resolution's answer end in buf[start, end) (a request body): after the
+ * handle, the index list and the type list. -1 when they do not fit (the full decoder then says why).
+ * The hot path keys the cache by these bytes without decoding them, so a token or any other bytes after
+ * the type list share the answer of the request without them, as the full path does.
+ */
+export function resolutionKeyEnd(buf: Buffer, start: number, end: number): number {
+  let pos = start;
+  if (end - pos < 4) return -1;
+  const handleLength = buf.readUInt32BE(pos);
+  if (handleLength > Limits.MAX_HANDLE_LENGTH || end - pos - 4 < handleLength + 4) return -1;
+  pos += 4 + handleLength;
+  const indexes = buf.readUInt32BE(pos);
+  if (indexes > Limits.MAX_VALUES || end - pos - 4 < indexes * 4 + 4) return -1;
+  pos += 4 + indexes * 4;
+  const types = buf.readUInt32BE(pos);
+  if (types > Limits.MAX_VALUES) return -1;
+  pos += 4;
+  for (let i = 0; i < types; i++) {
+    if (end - pos < 4) return -1;
+    const n = buf.readUInt32BE(pos);
+    if (n > Limits.MAX_HANDLE_LENGTH || end - pos - 4 < n) return -1;
+    pos += 4 + n;
+  }
+  return pos;
 }
 
 /** A success body: handle and values (without the digest). */
@@ -46,6 +84,20 @@ export function encodeHandleValues(handle: string, values: readonly HandleValue[
   const w = new Writer(256).utf8(handle);
   writeValueList(w, values);
   return Buffer.from(w.finish());
+}
+
+/**
+ * A body that starts with a handle (a resolution request, a success answer to one) with that handle
+ * replaced: how a bare-prefix query is asked and answered as the prefix handle it names.
+ */
+export function withLeadingHandle(body: Buffer, handle: string): Buffer {
+  const old = body.readUInt32BE(0);
+  const h = Buffer.from(handle, 'utf8');
+  const out = Buffer.allocUnsafe(body.length - old + h.length);
+  out.writeUInt32BE(h.length, 0);
+  h.copy(out, 4);
+  body.copy(out, 4 + h.length, 4 + old);
+  return out;
 }
 
 /** Read the optional request digest at the start of a response body: type 1/2/3 + hash, or the old str-MD5 form. */
@@ -68,7 +120,7 @@ export function decodeResolutionResponse(body: Buffer, hasDigest: boolean): Reso
   const digest = hasDigest ? readDigest(r) : undefined;
   const handle = r.utf8('handle', Limits.MAX_HANDLE_LENGTH);
   const values = readValueList(r);
-  r.expectEnd('resolution response');
+  r.restOfBody();
   return digest ? { digest, handle, values } : { handle, values };
 }
 
@@ -95,7 +147,7 @@ export function decodeSiteInfoRequest(body: Buffer): string {
   // Some clients send an empty body; treat it as "/".
   if (r.remaining === 0) return '/';
   const h = r.utf8('handle', Limits.MAX_HANDLE_LENGTH);
-  r.expectEnd('site info request');
+  r.restOfBody();
   return h;
 }
 
@@ -109,7 +161,7 @@ export function decodeSiteInfoResponse(body: Buffer, hasDigest: boolean): SiteIn
   const r = new Reader(body);
   if (hasDigest) readDigest(r);
   const site = readSite(r);
-  r.expectEnd('site info response');
+  r.restOfBody();
   return site;
 }
 
@@ -125,7 +177,7 @@ export function decodeReferral(body: Buffer, hasDigest: boolean): { handle: stri
   if (hasDigest) readDigest(r);
   const handle = r.utf8('referral handle', Limits.MAX_HANDLE_LENGTH);
   const values = r.remaining > 0 ? readValueList(r) : [];
-  r.expectEnd('referral');
+  r.restOfBody();
   return { handle, values };
 }
 
@@ -138,7 +190,7 @@ export function decodeChallenge(body: Buffer): { digest: { type: number; digest:
   const r = new Reader(body);
   const digest = readDigest(r);
   const nonce = Buffer.from(r.byteString('nonce', 1024));
-  r.expectEnd('challenge');
+  r.restOfBody();
   if (nonce.length === 0) throw new DecodeError('empty nonce');
   return { digest, nonce };
 }

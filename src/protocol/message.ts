@@ -28,8 +28,8 @@ export interface Packet extends Message {
 
 /** Decode the message that follows an envelope: `msg` holds exactly MessageLength bytes. */
 export function decodeMessage(msg: Buffer): Message {
-  if (msg.length < HEADER_SIZE + 4) {
-    throw new DecodeError(`message of ${msg.length} bytes is shorter than the ${HEADER_SIZE + 4}-byte minimum`);
+  if (msg.length < HEADER_SIZE) {
+    throw new DecodeError(`message of ${msg.length} bytes is shorter than the ${HEADER_SIZE}-byte header`);
   }
   if (msg.length > Limits.MAX_MESSAGE_LENGTH) {
     throw new DecodeError(`message of ${msg.length} bytes exceeds the limit of ${Limits.MAX_MESSAGE_LENGTH}`);
@@ -44,10 +44,15 @@ export function decodeMessage(msg: Buffer): Message {
   };
   const bodyLength = msg.readUInt32BE(20);
   const afterHeader = msg.length - HEADER_SIZE;
-  if (bodyLength > afterHeader - 4) {
-    throw new DecodeError(`body length ${bodyLength} runs past the ${afterHeader - 4} bytes present`);
+  if (bodyLength > afterHeader) {
+    throw new DecodeError(`body length ${bodyLength} runs past the ${afterHeader} bytes present`);
   }
   const credOff = HEADER_SIZE + bodyLength;
+  const headerAndBody = msg.subarray(0, credOff);
+  // A message that ends with its body has no credential: the national SDK sends LOGIN_ID_SYSTEM so, and
+  // the reference reads the credential only "if there is room" for its length.
+  if (credOff === msg.length) return { header, body: msg.subarray(HEADER_SIZE, credOff), credential: EMPTY, headerAndBody };
+  if (msg.length - credOff < 4) throw new DecodeError(`${msg.length - credOff} bytes after the body cannot hold a credential length`);
   const credLength = msg.readUInt32BE(credOff);
   if (credLength !== msg.length - credOff - 4) {
     throw new DecodeError(
@@ -58,7 +63,7 @@ export function decodeMessage(msg: Buffer): Message {
     header,
     body: msg.subarray(HEADER_SIZE, credOff),
     credential: msg.subarray(credOff + 4),
-    headerAndBody: msg.subarray(0, credOff),
+    headerAndBody,
   };
 }
 

@@ -85,6 +85,19 @@ export class Reader {
     return n;
   }
 
+  /**
+   * The end of a message body (inside BodyLength): whatever follows the fields its decoder knows, returned
+   * as a view and otherwise ignored. This is the one rule for every message body (docs/idis.md): the
+   * reference server reads the fields it knows at their offsets and ignores the rest, and extensions such
+   * as the national SDK's resolution token live there. Value data (site records, HS_VLIST, keys,
+   * credentials) are structures, not bodies, and end exactly (expectEnd).
+   */
+  restOfBody(): Buffer {
+    const rest = this.buf.subarray(this.pos, this.end);
+    this.pos = this.end;
+    return rest;
+  }
+
   expectEnd(what: string): void {
     if (this.pos !== this.end) {
       throw new DecodeError(`${this.end - this.pos} unexpected trailing bytes after ${what}`);

@@ -2,13 +2,16 @@ import { OpCode, OpFlag, ResponseCode, opCodeName } from '../protocol/constants.
 import { peekRequestId } from '../protocol/envelope.js';
 import { DecodeError } from '../protocol/errors.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
-import { decodeResolutionRequest, encodeSiteInfoResponse } from '../protocol/bodies.js';
+import { decodeResolutionRequest, encodeSiteInfoResponse, resolutionKeyEnd } from '../protocol/bodies.js';
 import type { SiteInfo } from '../model/site.js';
 import { AnswerCache } from './cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
 import type { Answer } from './answer.js';
 import type { ReplyOptions, Responder } from './respond.js';
 import { AUTH_OPCODES, type AdminWire } from '../admin/wire.js';
+import type { ConnectionScope } from '../admin/sessions.js';
+
+export type { ConnectionScope };
 
 export interface RequestMeta {
   transport: 'udp' | 'tcp';
@@ -16,7 +19,10 @@ export interface RequestMeta {
   peer?: string;
   /** The response will be sent over UDP and must not exceed this many message bytes. */
   maxResponseBytes?: number;
+  /** What is kept for the TCP connection the request came on (the national SDK's login); absent on UDP. */
+  connection?: ConnectionScope;
 }
+
 
 /** A response message, several (a streamed LIST_HANDLES), or nothing. */
 export type Reply = Buffer | Buffer[] | null;
@@ -128,8 +134,11 @@ export class RequestHandler implements PacketHandler {
     if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC)) return false;
     const bodyLength = b.readUInt32BE(40);
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
-    // The answer's slot in the cache: its fields are read from there, with nothing made on the way.
-    const slot = this.pipeline.lookupAt(b, 44, 44 + bodyLength, Date.now());
+    // The cache key is the body up to the end of its type list (what follows, such as the national SDK's
+    // token, selects nothing); the answer's slot holds its fields, read with nothing made on the way.
+    const keyEnd = resolutionKeyEnd(b, 44, 44 + bodyLength);
+    if (keyEnd < 0) return false;
+    const slot = this.pipeline.lookupAt(b, 44, keyEnd, Date.now());
     if (slot < 0) return true;
     const cache = this.pipeline.cache;
     // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
@@ -225,10 +234,10 @@ export class RequestHandler implements PacketHandler {
    */
   private resolution(req: Packet, meta: RequestMeta, keep: ReplyOptions, plain: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
     const now = Date.now();
-    const key = AnswerCache.key(req.body, false);
+    const r = decodeResolutionRequest(req.body);
+    const key = AnswerCache.key(req.body.subarray(0, r.keyLength), false);
     const hit = plain ? undefined : this.pipeline.lookup(key, now);
     if (hit) return this.responder.reply(req, hit.responseCode, hit.body, keep);
-    const r = decodeResolutionRequest(req.body);
     if (r.handle === HEARTBEAT_HANDLE) return this.responder.error(req, ResponseCode.HANDLE_NOT_FOUND, '', keep);
     const recursive = (req.header.opFlags & OpFlag.REC) !== 0;
     const kc = keep.setFlags !== undefined;
