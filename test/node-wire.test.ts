@@ -34,15 +34,41 @@ describe('the node on the wire', () => {
     await t.stop();
   });
 
-  test('TCP without KC: one request, one answer, then the server closes', async () => {
+  test('TCP without KC: the connection stays open for the next request (the national SDK reuses it); the client ends it', async () => {
     const c = await RawTcp.connect(t.node.port);
-    c.write(resolveReq('88.118.8/ABC123'));
-    assert.ok(await c.until(() => c.closed), 'server closed the connection');
+    c.write(resolveReq('88.118.8/ABC123', OpFlag.CA | OpFlag.PO, 1));
+    assert.ok(await c.until(() => c.frames().length === 1));
+    c.write(resolveReq('88.118.8/NOPE', OpFlag.CA | OpFlag.PO, 2));
+    assert.ok(await c.until(() => c.frames().length === 2));
+    assert.equal(c.closed, false);
+    const ps = c.frames().map(decodePacket);
+    assert.deepEqual(ps.map((p) => [p.envelope.requestId, p.header.responseCode]), [[1, 1], [2, 100]]);
+    assert.ok(ps.every((p) => (p.header.opFlags & OpFlag.KC) === 0), 'no KC in answers to requests without it');
+    // The client says it is done: the server closes at once, not after its 1.5 s idle timeout.
+    const ended = Date.now();
+    c.socket.end();
+    assert.ok(await c.until(() => c.closed, 3000));
+    assert.ok(Date.now() - ended < 1000, 'closed when the client ended, not by the idle timer');
+  });
+
+  test('TCP: a request sent with the client half-closing at once still gets its answer', async () => {
+    const c = await RawTcp.connect(t.node.port);
+    c.socket.end(resolveReq('88.118.8/ABC123', OpFlag.CA | OpFlag.PO, 7));
+    assert.ok(await c.until(() => c.closed, 3000));
     const frames = c.frames();
     assert.equal(frames.length, 1);
-    const p = decodePacket(frames[0]!);
-    assert.equal(p.header.responseCode, ResponseCode.SUCCESS);
-    assert.equal(p.header.opFlags & OpFlag.KC, 0);
+    assert.equal(decodePacket(frames[0]!).header.responseCode, ResponseCode.SUCCESS);
+  });
+
+  test('TCP: a frame dribbled a byte at a time is answered (framing joins it once)', async () => {
+    const c = await RawTcp.connect(t.node.port);
+    const req = resolveReq('88.118.8/ABC123', OpFlag.CA | OpFlag.PO, 9);
+    for (const byte of req) {
+      c.write(Buffer.from([byte]));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(await c.until(() => c.frames().length === 1));
+    assert.equal(decodePacket(c.frames()[0]!).envelope.requestId, 9);
   });
 
   test('TCP with KC: several requests answered in turn on one connection, heartbeats at once, idle timeout', async () => {

@@ -303,6 +303,9 @@ function runTcp(o: LoadOptions, templates: Templates, pick: () => number): Promi
           }
           buf = buf.subarray(len);
         }
+        // Without KC, one request per connection, closed by the client once answered (as the reference's
+        // client does; the server keeps a connection open for more).
+        if (!keep && pending.size === 0) end();
       });
       const end = () => {
         if (!open.delete(socket)) return;

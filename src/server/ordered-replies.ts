@@ -42,15 +42,20 @@ export class OrderedReplies<T, R = Buffer> {
   }
 }
 
-/** A TCP server on host:port; `shared` for one of several workers on the port (cluster shares it). */
+/**
+ * A TCP server on host:port; `shared` for one of several workers on the port (cluster shares it).
+ * `allowHalfOpen`: a client that has finished sending still gets the answers to what it sent (the caller
+ * ends the connection).
+ */
 export async function listenTcp(
   host: string,
   port: number,
   shared: boolean,
   maxConnections: number,
   onConnection: (socket: net.Socket) => void,
+  allowHalfOpen = false,
 ): Promise<net.Server> {
-  const server = net.createServer({ noDelay: true }, onConnection);
+  const server = net.createServer({ noDelay: true, allowHalfOpen }, onConnection);
   server.maxConnections = maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
