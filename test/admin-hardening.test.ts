@@ -50,7 +50,7 @@ async function challenged(handle: string) {
       t.server,
       encodeRequest({
         opCode: OpCode.RESPONSE_TO_CHALLENGE,
-        body: encodeChallengeAnswer({ authType: AuthType.PUBKEY, identityHandle: ADMIN.handle, identityIndex: ADMIN.index, signedResponse: signPubkeyAnswer(key, challengeMessage(nonce, digest.digest), [2, 11]) }),
+        body: encodeChallengeAnswer({ authType: AuthType.PUBKEY, identityHandle: ADMIN.handle, identityIndex: ADMIN.index, signedResponse: signPubkeyAnswer(key, challengeMessage(nonce, digest.digest), [2, 11], ADMIN.handle) }),
         flags: FLAGS,
         requestId,
         sessionId: c!.envelope.sessionId,

@@ -148,7 +148,7 @@ async function challengeFor(handle: string) {
     authType: AuthType.PUBKEY,
     identityHandle: ADMIN.handle,
     identityIndex: ADMIN.index,
-    signedResponse: signPubkeyAnswer(adminKey, challengeMessage(nonce, digest.digest), [2, 11]),
+    signedResponse: signPubkeyAnswer(adminKey, challengeMessage(nonce, digest.digest), [2, 11], ADMIN.handle),
   });
   const answer = (requestId: number, sessionId = c!.envelope.sessionId) =>
     client.tcpSend(t.server, encodeRequest({ opCode: OpCode.RESPONSE_TO_CHALLENGE, body, flags: OpFlag.REC | OpFlag.CA | OpFlag.PO, requestId, sessionId }));

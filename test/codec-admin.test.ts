@@ -143,10 +143,10 @@ test('RESPONSE_TO_CHALLENGE (hdlcreate.06): the RSA signature over nonce and dig
   // The admin's public key as the reference server holds it (0.NA/88.118.8, index 300), from its own answer.
   const key = adminKeyFromCaptures();
   const message = challengeMessage(c.nonce, c.digest.digest);
-  assert.equal(verifyPubkeyAnswer(key, a.signedResponse, message), true);
+  assert.equal(verifyPubkeyAnswer(key, a.signedResponse, message, a.identityHandle), true);
   const wrong = Buffer.from(message);
   wrong[0]! ^= 1;
-  assert.equal(verifyPubkeyAnswer(key, a.signedResponse, wrong), false);
+  assert.equal(verifyPubkeyAnswer(key, a.signedResponse, wrong, a.identityHandle), false);
 });
 
 function adminKeyFromCaptures(): Buffer {

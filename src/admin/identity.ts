@@ -42,7 +42,7 @@ export class IdentityKeys {
   /** Does a RESPONSE_TO_CHALLENGE prove its identity over `message` (nonce ‖ digest)? */
   verifyAnswer(answer: ChallengeAnswer, message: Buffer): boolean {
     const id = { handle: answer.identityHandle, index: answer.identityIndex };
-    if (answer.authType === AuthType.PUBKEY) return this.prove(id, AuthType.PUBKEY, (key) => verifyPubkeyAnswer(key, answer.signedResponse, message)) !== undefined;
+    if (answer.authType === AuthType.PUBKEY) return this.prove(id, AuthType.PUBKEY, (key) => verifyPubkeyAnswer(key, answer.signedResponse, message, answer.identityHandle)) !== undefined;
     if (answer.authType === AuthType.SECKEY) return this.prove(id, AuthType.SECKEY, (key) => this.secretAnswerVerifies(key, answer.signedResponse, message)) !== undefined;
     return false;
   }

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { validateHandle } from '../model/handle.js';
 import { encodeKeyFile } from '../protocol/keyfile.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
+import { generateSm2KeyPair } from '../protocol/sm2.js';
 import { UsageError, buildValues, formatValues, specsFrom } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { withRegistry } from './open-registry.js';
@@ -80,8 +81,8 @@ export async function listCommand(prefix: string, o: RemoteOptions & { dir: stri
   });
 }
 
-export function keysGenerateCommand(o: { out: string; bits: number; passphraseEnv?: string; force: boolean; pem: boolean }): void {
-  if (![2048, 3072, 4096].includes(o.bits)) throw new UsageError('--bits must be 2048, 3072 or 4096');
+export function keysGenerateCommand(o: { out: string; bits: number; passphraseEnv?: string; force: boolean; pem: boolean; sm2?: boolean }): void {
+  if (!o.sm2 && ![2048, 3072, 4096].includes(o.bits)) throw new UsageError('--bits must be 2048, 3072 or 4096');
   const pubFile = `${o.out}.pub.bin`;
   for (const f of [o.out, pubFile]) if (existsSync(f) && !o.force) throw new UsageError(`${f} exists; use --force to replace it`);
   let passphrase: string | undefined;
@@ -89,14 +90,16 @@ export function keysGenerateCommand(o: { out: string; bits: number; passphraseEn
     passphrase = process.env[o.passphraseEnv];
     if (!passphrase) throw new UsageError(`the environment variable ${o.passphraseEnv} holds no passphrase`);
   }
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: o.bits });
-  const priv = o.pem
+  // The reference's key file has no SM2 form: SM2 keys are PKCS#8 PEM, as the national SDK reads them.
+  const pem = o.pem || Boolean(o.sm2);
+  const { privateKey, publicKey } = o.sm2 ? generateSm2KeyPair() : generateKeyPairSync('rsa', { modulusLength: o.bits });
+  const priv = pem
     ? Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem', ...(passphrase ? { cipher: 'aes-256-cbc', passphrase } : {}) }) as string)
     : encodeKeyFile(privateKey, passphrase);
   writeFileSync(o.out, priv, { mode: 0o600 });
   const pub = encodePublicKey(publicKey);
   writeFileSync(pubFile, pub);
-  console.log(`private key: ${o.out} (${o.pem ? 'PEM' : "the reference's key file format"}${passphrase ? ', encrypted' : ''})`);
+  console.log(`private key: ${o.out} (${o.sm2 ? 'SM2, ' : ''}${pem ? 'PKCS#8 PEM' : "the reference's key file format"}${passphrase ? ', encrypted' : ''})`);
   console.log(`public key:  ${pubFile} (HS_PUBKEY data, ${pub.length} bytes)`);
   console.log('to make it an identity, add it as an HS_PUBKEY value, for example:');
   console.log(`  idres update 0.NA/PREFIX --hex 301:HS_PUBKEY=${pub.toString('hex')}`);

@@ -164,13 +164,16 @@ export function buildProgram(): Command {
   const keys = program.command('keys').description("administrators' keys, in the reference's formats");
   keys
     .command('generate')
-    .description('make an RSA key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data)')
+    .description('make a key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data); RSA, or SM2 with --sm2')
     .requiredOption('-o, --out <file>', 'where to write the private key')
     .option('--bits <n>', 'RSA modulus size', (v) => Number(v), 2048)
     .option('--passphrase-env <var>', 'encrypt the private key with the passphrase in this environment variable')
     .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
+    .option('--sm2', "an SM2 key (GB/T 32918, the national system's commercial cryptography): PKCS#8 PEM, HS_PUBKEY of type SM2_PUB_KEY")
     .option('--force', 'replace existing files')
-    .action((o) => keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }));
+    .action((o) =>
+      keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), sm2: Boolean(o.sm2), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }),
+    );
 
   program
     .command('import')

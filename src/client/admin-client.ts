@@ -82,7 +82,7 @@ export class AdminClient {
     const message = challengeMessage(nonce, digest.digest);
     const version: [number, number] = [head.envelope.major, head.envelope.minor];
     const signed = this.auth.key
-      ? { authType: AuthType.PUBKEY, signedResponse: signPubkeyAnswer(this.auth.key, message, version) }
+      ? { authType: AuthType.PUBKEY, signedResponse: signPubkeyAnswer(this.auth.key, message, version, this.auth.handle) }
       : this.auth.secret
         ? { authType: AuthType.SECKEY, signedResponse: seckeyAnswer(this.auth.secret, message, randomBytes(16)) }
         : undefined;

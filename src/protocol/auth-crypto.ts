@@ -2,40 +2,50 @@ import { type KeyObject, createHash, createHmac, createSign, createVerify, pbkdf
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { decodePublicKey } from './pubkey.js';
+import { isSm2Key, sm2Sign, sm2Verify, sm3 } from './sm2.js';
 import { decodePubkeyResponse, encodePubkeyResponse } from './auth-bodies.js';
 import { versionAtLeast } from './envelope.js';
 
 // Proofs of identity in a RESPONSE_TO_CHALLENGE (handle-protocol.md 11.4). What is signed or MAC'd is always
 // the challenge's nonce followed by the raw request digest (challengeMessage). Pure functions over bytes.
 
-/** The hash a signed response names: "SHA-256", "SHA256", "SHA1", "SHA-1", "MD5", or a single type byte. */
-function hashOf(alg: Buffer): 'sha256' | 'sha1' | 'md5' | undefined {
+/** The hash a signed response names: "SHA-256", "SHA256", "SHA1", "SHA-1", "MD5", "SM3", or a single type byte. */
+function hashOf(alg: Buffer): 'sha256' | 'sha1' | 'md5' | 'sm3' | undefined {
   if (alg.length === 1) return alg[0] === 3 ? 'sha256' : alg[0] === 2 ? 'sha1' : alg[0] === 1 ? 'md5' : undefined;
   const s = alg.toString('latin1').toUpperCase();
   if (s === 'SHA-256' || s === 'SHA256') return 'sha256';
   if (s === 'SHA1' || s === 'SHA-1') return 'sha1';
   if (s === 'MD5') return 'md5';
+  if (s === 'SM3') return 'sm3';
   return undefined;
 }
 
 /**
- * Check an HS_PUBKEY answer: its signature over `message` with the key in `keyData` (HS_PUBKEY value data,
- * RSA with PKCS#1 v1.5 or DSA with a DER signature). Any malformed part is simply "does not verify".
+ * Check an HS_PUBKEY answer: its signature over `message` with the key in `keyData` (HS_PUBKEY value data):
+ * RSA with PKCS#1 v1.5 or DSA with a DER signature over the message itself; SM2, named by the hash "SM3",
+ * as the national SDK signs: SM2 with the identity's handle as user ID over SM3(message) (docs/idis.md). An
+ * SM2 key verifies nothing else, and no other key verifies "SM3". Any malformed part is "does not verify".
  */
-export function verifyPubkeyAnswer(keyData: Buffer, signedResponse: Buffer, message: Buffer): boolean {
+export function verifyPubkeyAnswer(keyData: Buffer, signedResponse: Buffer, message: Buffer, identityHandle: string): boolean {
   try {
     const { hashAlg, signature } = decodePubkeyResponse(signedResponse);
     const hash = hashOf(hashAlg);
     if (!hash) return false;
     const key = decodePublicKey(keyData);
+    if (isSm2Key(key) !== (hash === 'sm3')) return false;
+    if (hash === 'sm3') return sm2Verify(key, Buffer.from(identityHandle, 'utf8'), sm3(message), Buffer.from(signature));
     return createVerify(hash).update(message).verify(key, signature);
   } catch {
     return false;
   }
 }
 
-/** An HS_PUBKEY answer as the reference client makes it: SHA-256 from 2.7 on, SHA-1 before. */
-export function signPubkeyAnswer(key: KeyObject, message: Buffer, version: [number, number]): Buffer {
+/**
+ * An HS_PUBKEY answer as the reference client makes it (SHA-256 from 2.7 on, SHA-1 before) for an RSA or DSA
+ * key, and as the national SDK makes it for an SM2 key (hash "SM3", the identity's handle as user ID).
+ */
+export function signPubkeyAnswer(key: KeyObject, message: Buffer, version: [number, number], identityHandle: string): Buffer {
+  if (isSm2Key(key)) return encodePubkeyResponse('SM3', sm2Sign(key, Buffer.from(identityHandle, 'utf8'), sm3(message)));
   const sha256 = versionAtLeast(version, 2, 7);
   const signature = createSign(sha256 ? 'sha256' : 'sha1').update(message).sign(key);
   return encodePubkeyResponse(sha256 ? 'SHA-256' : 'SHA1', signature);

@@ -3,6 +3,7 @@ import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { derInteger, derSequence, derBitString, derOid } from './der.js';
+import { isSm2Key, sm2PublicKeyFromSpki } from './sm2.js';
 
 // Public keys as the reference writes them (HS_PUBKEY data, the key in HS_SITE, the DH key of a session;
 // handle-protocol.md 11.10). Integers are Java BigInteger bytes: minimal two's complement, so a leading 0x00
@@ -11,10 +12,16 @@ import { derInteger, derSequence, derBitString, derOid } from './der.js';
 //      fields and fills three; we write the trailer too so our blobs are byte-identical, and ignore it on input)
 // DSA: str "DSA_PUB_KEY" | u16 0 | str q | str p | str g | str y
 // DH:  str "DH_PUB_KEY"  | u16 0 | str y | str p | str g
+// SM2: str "SM2_PUB_KEY" | u16 0 | str SubjectPublicKeyInfo (DER), the national SDK's binary form
+// The national system also stores a key as the PEM text of its SubjectPublicKeyInfo (docs/idis.md); it is
+// read too.
 
 export const RSA_KEY_TYPE = 'RSA_PUB_KEY';
 export const DSA_KEY_TYPE = 'DSA_PUB_KEY';
 export const DH_KEY_TYPE = 'DH_PUB_KEY';
+export const SM2_KEY_TYPE = 'SM2_PUB_KEY';
+
+const PEM_PUBLIC_KEY = Buffer.from('-----BEGIN PUBLIC KEY-----');
 
 /** Java BigInteger.toByteArray of an unsigned big-endian integer. */
 export function twosComplement(unsigned: Buffer): Buffer {
@@ -31,8 +38,11 @@ export function unsignedOf(b: Buffer): Buffer {
   return b.subarray(i);
 }
 
-/** Encode a public key (an RSA or DSA KeyObject) as HS_PUBKEY data. */
+/** Encode a public key (RSA or SM2) as HS_PUBKEY data. */
 export function encodePublicKey(key: KeyObject): Buffer {
+  if (isSm2Key(key)) {
+    return Buffer.from(new Writer(128).utf8(SM2_KEY_TYPE).u16(0).byteString(key.export({ type: 'spki', format: 'der' })).finish());
+  }
   const jwk = key.export({ format: 'jwk' });
   if (key.asymmetricKeyType === 'rsa') {
     const e = Buffer.from(jwk.e!, 'base64url');
@@ -42,8 +52,9 @@ export function encodePublicKey(key: KeyObject): Buffer {
   throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
 }
 
-/** Decode HS_PUBKEY data (RSA or DSA) into a KeyObject. */
+/** Decode HS_PUBKEY data (RSA, DSA or SM2; binary, or the PEM text of an RSA or SM2 key) into a KeyObject. */
 export function decodePublicKey(data: Buffer): KeyObject {
+  if (data.subarray(0, PEM_PUBLIC_KEY.length).equals(PEM_PUBLIC_KEY)) return decodePemPublicKey(data);
   const r = new Reader(data);
   const type = r.utf8('key type', 64);
   r.u16('key flags');
@@ -75,7 +86,29 @@ export function decodePublicKey(data: Buffer): KeyObject {
       throw new DecodeError(`invalid DSA public key: ${(err as Error).message}`, 202);
     }
   }
+  if (type === SM2_KEY_TYPE) {
+    const spki = r.byteString('SM2 key', 1024);
+    r.expectEnd('SM2 public key');
+    try {
+      return sm2PublicKeyFromSpki(Buffer.from(spki));
+    } catch (err) {
+      throw new DecodeError(`invalid SM2 public key: ${(err as Error).message}`, 202);
+    }
+  }
   throw new DecodeError(`unsupported public key type "${type}"`, 202);
+}
+
+/** A PEM "PUBLIC KEY" (SubjectPublicKeyInfo) holding an RSA key or an SM2 key; anything else is refused. */
+function decodePemPublicKey(data: Buffer): KeyObject {
+  if (data.length > 8192) throw new DecodeError('PEM public key too long', 202);
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: data.toString('latin1'), format: 'pem' });
+  } catch (err) {
+    throw new DecodeError(`invalid PEM public key: ${(err as Error).message}`, 202);
+  }
+  if (key.asymmetricKeyType === 'rsa' || isSm2Key(key)) return key;
+  throw new DecodeError(`unsupported PEM public key (${key.asymmetricKeyType ?? 'unknown type'})`, 202);
 }
 
 /** A Diffie-Hellman public key: the peer's y with the group (p, g), all unsigned big-endian. */

@@ -213,7 +213,7 @@ export class HttpAuthenticator {
       const hash = pubkeyHash(p.get('alg')!);
       if (!hash) return this.fail('Error parsing Authorization: Handle', session);
       const answer = encodePubkeyResponse(hash, signature);
-      identity = this.keys?.prove(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message));
+      identity = this.keys?.prove(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message, claimed.handle));
     } else return this.fail('Error parsing Authorization: Handle', session);
     if (!identity) return this.fail('Identity not verified', session);
     this.sessions.identify(session, identity, header);
