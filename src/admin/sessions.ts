@@ -44,6 +44,29 @@ export interface Session {
   peer: string;
 }
 
+/**
+ * The national SDK's login on one TCP connection (LOGIN_ID_SYSTEM, docs/idis.md). The client names a
+ * SessionId of its own choosing; once the 402 to its login is answered with a proof, every request on the
+ * connection under that id acts as the identity, unsigned. It lives in the connection's scope, so it ends
+ * with the connection, and it expires when idle.
+ */
+export interface ConnectionLogin {
+  sessionId: number;
+  /** The identity the login named, and once proven, the identity requests act as. */
+  claimed: Identity;
+  proven: boolean;
+  /** The 402 waiting for its answer. */
+  pending?: PendingChallenge;
+  expiresAt: number;
+}
+
+/** State of one TCP connection, made by the transport and filled in by the admin layer; gone with it. */
+export interface ConnectionScope {
+  login?: ConnectionLogin;
+  /** Proofs that failed on this connection; past a few, it may not try again. */
+  failedLogins?: number;
+}
+
 export interface SessionLimits {
   maxSessions: number;
   /** Sessions one address may hold before any of them is authenticated. */

@@ -1,7 +1,7 @@
 import { getDiffieHellman, randomBytes } from 'node:crypto';
 import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
 import { type HandleValue, Perm, ValueFilter, selectFor } from '../model/value.js';
-import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
+import { Limits, OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
 import type { Packet } from '../protocol/message.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
@@ -14,6 +14,7 @@ import {
   SessionCipher,
   challengeMessage,
   decodeChallengeAnswer,
+  decodeLoginRequest,
   decodeSessionSetupRequest,
   encodeDhResponseData,
   encodeSessionSetupResponse,
@@ -32,7 +33,7 @@ import type { ReplyOptions, Responder } from '../resolve/respond.js';
 import type { AdminOutcome, AdminRequest, AdminService } from './operations.js';
 import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';
-import { type Session, SessionTable } from './sessions.js';
+import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
 
 // Administration and authentication over the Handle wire protocol (handle-protocol.md 11): the admin opcodes
 // (100–105), the 402 challenge and its answer (200), sessions (400 with Diffie-Hellman, HS_MAC on the
@@ -60,10 +61,16 @@ const DH_GROUPS = ['modp2', 'modp5', 'modp14'].map((name) => ({ name, prime: get
 /** Answers to one challenge that may fail before it is dropped. */
 const MAX_FAILED_ANSWERS = 3;
 
+/** Failed login proofs one TCP connection may make; after them its logins are refused. */
+const MAX_FAILED_LOGINS = 5;
+
 const WORKERS_MESSAGE = 'administration and authentication need a node serving from one process (workers: 1); this node runs several';
 
 /** Handles that LIST_HANDLES puts in one message; the rest follow in more, CN set on all but the last. */
 const LIST_CHUNK = 50;
+
+/** The largest list answered in one message (what the protocol's message limit leaves for the body). */
+const LIST_ONE_MESSAGE_BYTES = Limits.MAX_MESSAGE_LENGTH - 1024;
 
 const ADMIN_OPCODES: ReadonlySet<number> = new Set([
   OpCode.CREATE_HANDLE,
@@ -84,12 +91,15 @@ export const AUTH_OPCODES: ReadonlySet<number> = new Set([
   OpCode.HOME_NA,
   OpCode.UNHOME_NA,
   OpCode.LIST_HOMED_NAS,
+  OpCode.LOGIN_ID_SYSTEM,
 ]);
 
 export interface WireMeta {
   transport: 'udp' | 'tcp';
   /** Who sent it (an address), for the daily quota when no identity is known. */
   peer?: string;
+  /** The TCP connection's state (the national SDK's login lives there); absent on UDP. */
+  connection?: ConnectionScope;
 }
 
 /** Counters for operators. */
@@ -99,6 +109,8 @@ export class AdminWireStats {
   authFailures = 0;
   sessions = 0;
   operations = 0;
+  /** LOGIN_ID_SYSTEM logins proven (the national SDK's). */
+  logins = 0;
 }
 
 export class AdminWire {
@@ -138,6 +150,13 @@ export class AdminWire {
   handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
     (req as RawPacket).raw = bytes;
     const op = req.header.opCode;
+    // The national SDK's login, and everything under its SessionId on the connection it was made on. This
+    // lives in one connection, so it works with several worker processes too.
+    if (op === OpCode.LOGIN_ID_SYSTEM) return this.login(req, meta, keep);
+    const login = meta.connection?.login;
+    if (login && req.envelope.sessionId === login.sessionId) return this.inLogin(req, login, meta, keep);
+    // A site's description is public: the SDK asks for it under a SessionId it chose itself, before any.
+    if (op === OpCode.GET_SITE_INFO) return undefined;
     if (this.opts.singleProcess === false) {
       if (AUTH_OPCODES.has(op) || req.envelope.sessionId !== 0) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, WORKERS_MESSAGE, keep);
     }
@@ -195,7 +214,7 @@ export class AdminWire {
   }
 
   /** A resolution without PO (or inside a session): challenged when it selects values that are not public. */
-  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta): Buffer | undefined {
+  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta, loggedIn?: Identity): Buffer | undefined {
     if (req.header.opFlags & OpFlag.PO) return undefined;
     const r = decodeResolutionRequest(req.body);
     const values = this.opts.localValues(r.handle);
@@ -204,6 +223,10 @@ export class AdminWire {
     const hidden = sel.restricted.length > 0 || sel.unreadable;
     if (sel.public.length + sel.restricted.length === 0 && !sel.unreadable) return undefined;
     if (!hidden && !session) return undefined;
+    if (loggedIn) {
+      if (sel.unreadable) return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
+      return this.authenticatedResolution(req, loggedIn, keep);
+    }
     if (this.opts.singleProcess === false) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, WORKERS_MESSAGE, keep);
     if (sel.unreadable) return this.responder.error(req, ResponseCode.INSUFFICIENT_PERMISSIONS, 'a selected value is readable by nobody', keep);
     if (session?.authenticated && session.identity) return this.authenticatedResolution(req, session.identity, keep, session);
@@ -323,6 +346,118 @@ export class AdminWire {
     return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta)), as));
   }
 
+  /**
+   * LOGIN_ID_SYSTEM (2001), on a TCP connection: a 402 with the request digest and a nonce, under the
+   * SessionId the client chose (a fresh one if it chose none). Whether the identity exists is not told
+   * until its proof is checked.
+   */
+  private login(req: Packet, meta: WireMeta, keep: ReplyOptions): Buffer {
+    const conn = meta.connection;
+    if (!conn) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'LOGIN_ID_SYSTEM needs a TCP connection', keep);
+    if ((conn.failedLogins ?? 0) >= MAX_FAILED_LOGINS) {
+      return this.responder.error(req, ResponseCode.AUTHENTICATION_FAILED, 'too many failed logins on this connection', keep);
+    }
+    const l = decodeLoginRequest(req.body);
+    if (l.identityIndex <= 0 || l.identityHandle.length === 0) {
+      return this.responder.error(req, ResponseCode.INVALID_ADMIN, 'the login must name an identity handle and the index of its key', keep);
+    }
+    const sessionId = req.envelope.sessionId !== 0 ? req.envelope.sessionId : this.table.nextId();
+    const version = this.responder.versionFor(req);
+    const digestWithType = requestDigest(req.headerAndBody, version);
+    const digest = versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4);
+    const nonce = randomBytes(16);
+    const now = Date.now();
+    const pending = {
+      id: sessionId,
+      nonce,
+      digest: Buffer.from(digest),
+      request: req,
+      sessionId,
+      expiresAt: now + this.opts.challengeTimeoutMs,
+      peer: meta.peer ?? '',
+      bytes: 0,
+      failures: 0,
+    };
+    conn.login = { sessionId, claimed: { handle: l.identityHandle, index: l.identityIndex }, proven: false, pending, expiresAt: pending.expiresAt };
+    this.stats.challenges++;
+    return this.challengeReply(req, nonce, sessionId, keep, digestWithType);
+  }
+
+  /**
+   * A request under the SessionId of the connection's login: the answer to its challenge, or, once it is
+   * proven, a request acting as its identity. Nothing here is ever answered 402: the SDK takes a 402 for
+   * success, so a refusal is 400/401.
+   */
+  private inLogin(req: Packet, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
+    const conn = meta.connection!;
+    const op = req.header.opCode;
+    const now = Date.now();
+    if (login.expiresAt <= now) {
+      delete conn.login;
+      return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'the login on this connection has expired; log in again', keep);
+    }
+    if (op === OpCode.RESPONSE_TO_CHALLENGE) return this.answerLogin(req, login, conn);
+    if (op === OpCode.GET_SITE_INFO) return undefined;
+    if (!login.proven) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'the login on this connection has not been completed', keep);
+    login.expiresAt = now + this.opts.maxSessionMs;
+    const identity = login.claimed;
+    if (op === OpCode.SESSION_TERMINATE) {
+      delete conn.login;
+      return this.responder.reply(req, ResponseCode.SUCCESS, Buffer.alloc(0), keep);
+    }
+    if (op === OpCode.RESOLUTION) return this.resolution(req, undefined, keep, meta, identity);
+    if (!ADMIN_OPCODES.has(op)) {
+      if (AUTH_OPCODES.has(op)) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, `${op} is not supported inside a login`, keep);
+      return undefined;
+    }
+    const adminReq = decodeAdminRequest(req);
+    const verdict = this.service.check(adminReq, identity);
+    if (verdict) {
+      const refusal = verdict.responseCode === ResponseCode.AUTHENTICATION_NEEDED ? { ...verdict, responseCode: ResponseCode.INSUFFICIENT_PERMISSIONS } : verdict;
+      return this.outcomeReply(req, adminReq, refusal, keep);
+    }
+    this.stats.operations++;
+    // The SDK takes each message on its connection for the answer to one request: a list is one message.
+    return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(identity, meta)), keep, true);
+  }
+
+  /**
+   * RESPONSE_TO_CHALLENGE to a login's 402: the proof checked against the identity the login named, then
+   * RC 1 as the answer to the login itself (opcode 2001, its flags and digest), which is what the SDK reads.
+   */
+  private answerLogin(req: Packet, login: ConnectionLogin, conn: ConnectionScope): Buffer {
+    const challenge = login.pending;
+    if (!challenge) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'no login challenge is pending on this connection');
+    const asOriginal = { ...challenge.request, envelope: { ...challenge.request.envelope, requestId: req.envelope.requestId } } as Packet;
+    const as: ReplyOptions = { sessionId: login.sessionId };
+    if (this.table.isExpired(challenge)) {
+      delete login.pending;
+      return this.responder.error(asOriginal, ResponseCode.AUTHEN_TIMEOUT, 'the challenge has expired', as);
+    }
+    this.stats.answers++;
+    const answer = decodeChallengeAnswer(req.body);
+    const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
+    const fail = (rc: number, message: string): Buffer => {
+      this.stats.authFailures++;
+      conn.failedLogins = (conn.failedLogins ?? 0) + 1;
+      if (++challenge.failures >= MAX_FAILED_ANSWERS) delete login.pending;
+      return this.responder.error(asOriginal, rc, message, as);
+    };
+    if (answer.authType !== AuthType.PUBKEY && answer.authType !== AuthType.SECKEY) return fail(ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`);
+    // The login named an index, so this is the same handle (its prefix without regard to case) and index.
+    if (!refMatches(login.claimed, identity)) {
+      return fail(ResponseCode.INVALID_CREDENTIAL, 'the answer names another identity than the login');
+    }
+    if (!this.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest))) {
+      return fail(ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity');
+    }
+    delete login.pending;
+    login.proven = true;
+    login.expiresAt = Date.now() + this.opts.maxSessionMs;
+    this.stats.logins++;
+    return this.responder.reply(asOriginal, ResponseCode.SUCCESS, Buffer.alloc(0), as);
+  }
+
   /** SESSION_SETUP: Diffie-Hellman (mode 4) with the client's group; the reply is signed because the request asks (CT). */
   private setup(req: Packet, meta: WireMeta): Buffer {
     const s = decodeSessionSetupRequest(req.body);
@@ -376,13 +511,20 @@ export class AdminWire {
   }
 
   /** The response to an admin operation: its body (the handle for CREATE, the streamed list for LIST) or its error. */
-  private outcomeReply(req: Packet, adminReq: AdminRequest | undefined, o: AdminOutcome, opts: ReplyOptions): Buffer | Buffer[] {
+  private outcomeReply(req: Packet, adminReq: AdminRequest | undefined, o: AdminOutcome, opts: ReplyOptions, oneMessage = false): Buffer | Buffer[] {
     if (o.responseCode !== ResponseCode.SUCCESS) return this.responder.error(req, o.responseCode, o.message, opts);
     const ow = o.overwritten ? { setFlags: (opts.setFlags ?? 0) | OpFlag.OW } : {};
     const mint = adminReq?.op === 'create' && adminReq.mint ? { setFlags: (opts.setFlags ?? 0) | OpFlag.MINT } : {};
     if (adminReq?.op === 'create') return this.responder.reply(req, ResponseCode.SUCCESS, encodeCreateResponse(o.handle!), { ...opts, ...ow, ...mint });
     if (adminReq?.op === 'list') {
       const handles = o.handles ?? [];
+      if (oneMessage) {
+        const body = encodeHandleList(handles);
+        if (body.length > LIST_ONE_MESSAGE_BYTES) {
+          return this.responder.error(req, ResponseCode.ERROR, `${handles.length} handles do not fit in one message; list them over HTTP or in a Handle session`, opts);
+        }
+        return this.responder.reply(req, ResponseCode.SUCCESS, body, opts);
+      }
       const out: Buffer[] = [];
       for (let i = 0; i === 0 || i < handles.length; i += LIST_CHUNK) {
         const last = i + LIST_CHUNK >= handles.length;

@@ -63,6 +63,16 @@ export function prefixOfPrefixHandle(handle: string): string | undefined {
   return isPrefixHandle(handle) ? handle.slice(5) : undefined;
 }
 
+/**
+ * The prefix a query for a prefix's own record names: 88.118.8 for 0.NA/88.118.8, and for the bare prefix
+ * 88.118.8, the form the national SDK's resolver asks a recursion server for (docs/idis.md). Otherwise
+ * undefined.
+ */
+export function prefixOfPrefixQuery(handle: string): string | undefined {
+  if (isPrefixHandle(handle)) return handle.slice(5);
+  return !handle.includes('/') && isValidPrefix(handle) ? handle : undefined;
+}
+
 /** 88.118.8 → [88.118.8, 88.118, 88]: a prefix and its ancestors, nearest first. */
 export function prefixAncestry(prefix: string): string[] {
   const parts = prefix.split('.');

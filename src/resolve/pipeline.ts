@@ -1,6 +1,6 @@
 import { ResponseCode } from '../protocol/constants.js';
-import { encodeErrorBody, type ResolutionRequest } from '../protocol/bodies.js';
-import { handleKey, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
+import { encodeErrorBody, type ResolutionRequest, withLeadingHandle } from '../protocol/bodies.js';
+import { handleKey, isPrefixHandle, prefixHandle, prefixOfPrefixHandle, prefixOfPrefixQuery, splitHandle } from '../model/handle.js';
 import type { Answer } from './answer.js';
 import { ResolutionFailure } from './answer.js';
 import { type Authority, NOT_HOMED_MESSAGE } from './authority.js';
@@ -63,9 +63,18 @@ export class ResolutionPipeline {
   }
 
   resolve(key: string, req: ResolutionRequest, body: Buffer, recursive: boolean, recursionCount: number, now: number): Answer | Promise<Answer> {
+    // A bare prefix (88.118.8) is asked as its prefix handle, and answered with the handle as asked.
+    let echo: string | undefined;
+    const barePrefix = isPrefixHandle(req.handle) ? undefined : prefixOfPrefixQuery(req.handle);
+    if (barePrefix !== undefined) {
+      echo = req.handle;
+      req = { ...req, handle: prefixHandle(barePrefix) };
+      body = withLeadingHandle(body, req.handle);
+    }
     const nowSeconds = Math.floor(now / 1000);
     const local = this.answerLocally(req, nowSeconds);
     if (local) {
+      if (echo !== undefined) echoHandle(local, echo);
       const cached = this.remember(key, local, now);
       if (cached) local.packet = cached.packet;
       return local;
@@ -86,7 +95,7 @@ export class ResolutionPipeline {
     const flight = `${recursionCount}|${key}`;
     let p = this.inflight.get(flight);
     if (!p) {
-      p = this.recurse(key, req, body, recursionCount).finally(() => this.inflight.delete(flight));
+      p = this.recurse(key, req, body, recursionCount, echo).finally(() => this.inflight.delete(flight));
       this.inflight.set(flight, p);
     }
     return p;
@@ -101,11 +110,12 @@ export class ResolutionPipeline {
     return undefined;
   }
 
-  private async recurse(key: string, req: ResolutionRequest, body: Buffer, recursionCount: number): Promise<Answer> {
+  private async recurse(key: string, req: ResolutionRequest, body: Buffer, recursionCount: number, echo: string | undefined): Promise<Answer> {
     const handleKey = this.keyOf(req.handle);
     try {
       const up = await this.upstream!.resolve(req.handle, body, recursionCount);
       const answer: Answer = { responseCode: up.responseCode, body: up.body, handleKey, local: false, ...(up.ttl !== undefined ? { ttl: up.ttl } : {}) };
+      if (echo !== undefined) echoHandle(answer, echo);
       const cached = this.remember(key, answer, Date.now());
       if (cached) answer.packet = cached.packet;
       return answer;
@@ -141,6 +151,11 @@ export class ResolutionPipeline {
   private keyOf(handle: string): string {
     return handleKey(handle, this.opts.foldSuffix);
   }
+}
+
+/** A success answer's handle set to the one the client asked for. */
+function echoHandle(a: Answer, handle: string): void {
+  if (a.responseCode === ResponseCode.SUCCESS) a.body = withLeadingHandle(a.body, handle);
 }
 
 const NOT_HOMED_BODY = encodeErrorBody(NOT_HOMED_MESSAGE);
