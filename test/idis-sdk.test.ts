@@ -9,6 +9,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { cli, tempDir } from './helpers/node.js';
+import { baseOf } from './helpers/http.js';
+import { HandleClient } from '../src/client/handle-client.js';
+import { AdminClient } from '../src/client/admin-client.js';
+import { HttpApiClient } from '../src/client/http-api-client.js';
 import { udpExchange } from './helpers/raw.js';
 import { repoRoot } from './helpers/paths.js';
 import { Nodes, at } from './helpers/tiers.js';
@@ -178,6 +182,31 @@ describe('the national SDK against a business node', () => {
     assert.equal(r.responseCode, ResponseCode.SUCCESS, r.message);
     assert.ok(business.registry!.exists(h));
     c.close();
+  });
+
+  test('an SM2 identity on the other paths: the standard 402 challenge-response, a Diffie-Hellman session, HTTP\'s Handle scheme', async () => {
+    const client = new HandleClient({ udpTimeoutsMs: [300], tcpTimeoutMs: 3000 });
+    const server = { host: '127.0.0.1', port: business.port };
+    const identity = { handle: `${PREFIX}/SM2-OPERATOR`, index: 300, key: sm2Key };
+    try {
+      await new AdminClient(client, server, identity).create(`${PREFIX}/SM2-CR`, [makeValue(1, 'URL', 'https://example.cn/cr')]);
+      await new AdminClient(client, server, identity, { session: true }).create(`${PREFIX}/SM2-SESSION`, [makeValue(1, 'URL', 'https://example.cn/s')]);
+      await new HttpApiClient(baseOf(business), identity).create(`${PREFIX}/SM2-HTTP`, [makeValue(1, 'URL', 'https://example.cn/h')]);
+      for (const h of ['SM2-CR', 'SM2-SESSION', 'SM2-HTTP']) assert.ok(business.registry!.exists(`${PREFIX}/${h}`), h);
+      // The same key under another identity's name does not verify: the handle is the SM2 user ID.
+      business.registry!.create(`${PREFIX}/SM2-TWIN`, [makeValue(300, 'HS_PUBKEY', encodePublicKey(createPublicKey(sm2Key)), { permissions: Perm.ADMIN_READ | Perm.ADMIN_WRITE })]);
+      business.registry!.upsertValues(ADMIN, [makeValue(102, 'HS_ADMIN', encodeAdmin({ permissions: 0x0fff, handle: `${PREFIX}/SM2-TWIN`, index: 300 }))]);
+      const c = await SdkConnection.connect(business.port);
+      const login = await c.request(sdkRequest({ opCode: 2001, body: Buffer.from(new Writer(64).utf8(`${PREFIX}/SM2-TWIN`).u32(300).finish()), requestId: 1, sessionId: 7, flags: SDK_LOGIN_FLAGS, noCredential: true }));
+      const signedAsOther = sdkChallengeAnswerBody(`${PREFIX}/SM2-OPERATOR`, 300, sm2Key, login.nonce!, login.digest!);
+      // Rename the identity in the answer, keeping the signature made under the other handle.
+      const forged = Buffer.concat([Buffer.from(new Writer(64).utf8('HS_PUBKEY').utf8(`${PREFIX}/SM2-TWIN`).u32(300).finish()), signedAsOther.subarray(4 + 9 + 4 + `${PREFIX}/SM2-OPERATOR`.length + 4)]);
+      const r = await c.request(sdkRequest({ opCode: 200, body: forged, requestId: 2, sessionId: 7, flags: SDK_LOGIN_FLAGS }));
+      assert.equal(r.responseCode, ResponseCode.AUTHENTICATION_FAILED);
+      c.close();
+    } finally {
+      client.close();
+    }
   });
 
   test('login failures: a wrong key is 403 and counted; a non-administrator is refused 400, never challenged; five failures end logins on the connection', async () => {

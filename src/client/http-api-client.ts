@@ -1,4 +1,5 @@
-import { type KeyObject, createSign, randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
+import { signChallenge } from '../protocol/auth-crypto.js';
 import { Agent, request } from 'undici';
 import type { HandleValue } from '../model/value.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
@@ -72,12 +73,12 @@ export class HttpApiClient {
     const user = encodeURIComponent(`${id.index}:${id.handle}`).replace(/%2F/gi, '/');
     if (id.secret) return 'Basic ' + Buffer.concat([Buffer.from(`${user}:`), id.secret]).toString('base64');
     if (!id.key) return undefined;
-    this.session ??= this.openSession(id.key, user);
+    this.session ??= this.openSession(id.key, user, id.handle);
     return `Handle sessionId="${await this.session}"`;
   }
 
   /** POST /api/sessions for a nonce, then authenticate the session with a signature over nonce ‖ cnonce. */
-  private async openSession(key: KeyObject, user: string): Promise<string> {
+  private async openSession(key: KeyObject, user: string, identityHandle: string): Promise<string> {
     const post = async (method: string, path: string, headers: Record<string, string> = {}) => {
       try {
         const r = await request(this.base + path, { method: method as 'GET', headers, dispatcher: this.agent });
@@ -93,8 +94,9 @@ export class HttpApiClient {
       throw new ClientError(`${this.base} opened no session (HTTP ${s.status})`, 'protocol');
     }
     const cnonce = randomBytes(16);
-    const signature = createSign('sha256').update(Buffer.concat([Buffer.from(nonce, 'base64'), cnonce])).sign(key).toString('base64');
-    const auth = `Handle sessionId="${sessionId}", id="${user}", type="HS_PUBKEY", cnonce="${cnonce.toString('base64')}", alg="SHA256", signature="${signature}"`;
+    const signed = signChallenge(key, Buffer.concat([Buffer.from(nonce, 'base64'), cnonce]), [2, 11], identityHandle);
+    const alg = signed.hashAlg === 'SHA-256' ? 'SHA256' : signed.hashAlg;
+    const auth = `Handle sessionId="${sessionId}", id="${user}", type="HS_PUBKEY", cnonce="${cnonce.toString('base64')}", alg="${alg}", signature="${signed.signature.toString('base64')}"`;
     const a = await post('PUT', '/api/sessions/this', { Authorization: auth });
     if (a.status !== 200 || a.json?.authenticated !== true) {
       throw new AdminError(`${this.base}: the key did not authenticate ${user} (HTTP ${a.status})`, ResponseCode.AUTHENTICATION_FAILED);

@@ -41,14 +41,20 @@ export function verifyPubkeyAnswer(keyData: Buffer, signedResponse: Buffer, mess
 }
 
 /**
- * An HS_PUBKEY answer as the reference client makes it (SHA-256 from 2.7 on, SHA-1 before) for an RSA or DSA
- * key, and as the national SDK makes it for an SM2 key (hash "SM3", the identity's handle as user ID).
+ * A signature over a challenge's message as the reference client makes it (SHA-256 from 2.7 on, SHA-1
+ * before) for an RSA or DSA key, and as the national SDK makes it for an SM2 key (hash "SM3", SM2 with the
+ * identity's handle as user ID over SM3(message)).
  */
-export function signPubkeyAnswer(key: KeyObject, message: Buffer, version: [number, number], identityHandle: string): Buffer {
-  if (isSm2Key(key)) return encodePubkeyResponse('SM3', sm2Sign(key, Buffer.from(identityHandle, 'utf8'), sm3(message)));
+export function signChallenge(key: KeyObject, message: Buffer, version: [number, number], identityHandle: string): { hashAlg: string; signature: Buffer } {
+  if (isSm2Key(key)) return { hashAlg: 'SM3', signature: sm2Sign(key, Buffer.from(identityHandle, 'utf8'), sm3(message)) };
   const sha256 = versionAtLeast(version, 2, 7);
-  const signature = createSign(sha256 ? 'sha256' : 'sha1').update(message).sign(key);
-  return encodePubkeyResponse(sha256 ? 'SHA-256' : 'SHA1', signature);
+  return { hashAlg: sha256 ? 'SHA-256' : 'SHA1', signature: createSign(sha256 ? 'sha256' : 'sha1').update(message).sign(key) };
+}
+
+/** An HS_PUBKEY answer (the signed response of a RESPONSE_TO_CHALLENGE): signChallenge, encoded. */
+export function signPubkeyAnswer(key: KeyObject, message: Buffer, version: [number, number], identityHandle: string): Buffer {
+  const { hashAlg, signature } = signChallenge(key, message, version, identityHandle);
+  return encodePubkeyResponse(hashAlg, signature);
 }
 
 /** HS_SECKEY codes (the first byte of the signed response). */

@@ -137,6 +137,7 @@ function pubkeyHash(alg: string): string | undefined {
   if (a === 'SHA1' || a === 'SHA-1' || a === 'SHA') return 'SHA1';
   if (a === 'SHA256' || a === 'SHA-256' || a === 'SHA2' || a === 'SHA-2') return 'SHA-256';
   if (a === 'MD5') return 'MD5';
+  if (a === 'SM3') return 'SM3';
   return undefined;
 }
 
