@@ -40,6 +40,7 @@ export function unsignedOf(b: Buffer): Buffer {
 
 /** Encode a public key (RSA or SM2) as HS_PUBKEY data. */
 export function encodePublicKey(key: KeyObject): Buffer {
+  if (key.type === 'private') key = createPublicKey(key);
   if (isSm2Key(key)) {
     return Buffer.from(new Writer(128).utf8(SM2_KEY_TYPE).u16(0).byteString(key.export({ type: 'spki', format: 'der' })).finish());
   }

@@ -59,6 +59,8 @@ export function sm2PublicPoint(key: KeyObject): Buffer {
 export function sm2PublicKeyFromSpki(der: Buffer): KeyObject {
   const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
   if (!isSm2Key(key)) throw new Error('not an SM2 public key');
+  // Z_A hashes the point's coordinates: a compressed point could never verify, so it is refused here.
+  sm2PublicPoint(key);
   return key;
 }
 
