@@ -268,15 +268,11 @@ export class AdminWire {
     if (prior && !prior.answered && prior.request.envelope.requestId === req.envelope.requestId && !this.table.isExpired(prior)) {
       return this.challengeReply(req, prior.nonce, prior.id, keep);
     }
-    const version = this.responder.versionFor(req);
-    const digestWithType = requestDigest(req.headerAndBody, version);
-    // The signed data is the raw digest: after the type byte (SHA-1/SHA-256), after the length (old MD5).
-    const digest = versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4);
-    const nonce = randomBytes(16);
+    const { nonce, digest, digestWithType } = this.freshChallenge(req);
     const pending = this.table.addChallenge(
       {
         nonce,
-        digest: Buffer.from(digest),
+        digest,
         request: req,
         sessionId: session?.id ?? 0,
         expiresAt: Date.now() + this.opts.challengeTimeoutMs,
@@ -288,6 +284,15 @@ export class AdminWire {
     if (!pending) return this.responder.error(req, ResponseCode.SERVER_TOO_BUSY, 'too many authentications pending; try again', keep);
     this.stats.challenges++;
     return this.challengeReply(req, nonce, pending.id, keep, digestWithType);
+  }
+
+  /** A new nonce, and the request's digest at the response's version: with its type, and raw (what is signed). */
+  private freshChallenge(req: Packet): { nonce: Buffer; digest: Buffer; digestWithType: Buffer } {
+    const version = this.responder.versionFor(req);
+    const digestWithType = requestDigest(req.headerAndBody, version);
+    // The signed data is the raw digest: after the type byte (SHA-1/SHA-256), after the length (old MD5).
+    const digest = Buffer.from(versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4));
+    return { nonce: randomBytes(16), digest, digestWithType };
   }
 
   /** The 402: RD set whatever the request asked (the client checks the digest), the nonce, the challenge's id. */
@@ -374,15 +379,12 @@ export class AdminWire {
       return this.responder.error(req, ResponseCode.INVALID_ADMIN, 'the login must name an identity handle and the index of its key', keep);
     }
     const sessionId = req.envelope.sessionId !== 0 ? req.envelope.sessionId : this.table.nextId();
-    const version = this.responder.versionFor(req);
-    const digestWithType = requestDigest(req.headerAndBody, version);
-    const digest = versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4);
-    const nonce = randomBytes(16);
+    const { nonce, digest, digestWithType } = this.freshChallenge(req);
     const now = Date.now();
     const pending = {
       id: sessionId,
       nonce,
-      digest: Buffer.from(digest),
+      digest,
       request: req,
       sessionId,
       expiresAt: now + this.opts.challengeTimeoutMs,

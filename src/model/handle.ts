@@ -64,12 +64,10 @@ export function prefixOfPrefixHandle(handle: string): string | undefined {
 }
 
 /**
- * The prefix a query for a prefix's own record names: 88.118.8 for 0.NA/88.118.8, and for the bare prefix
- * 88.118.8, the form the national SDK's resolver asks a recursion server for (docs/idis.md). Otherwise
- * undefined.
+ * A handle that is a bare prefix (88.118.8: no slash, a valid prefix), the form the national SDK's resolver
+ * asks a recursion server for the sites of (docs/idis.md); undefined for any other handle.
  */
-export function prefixOfPrefixQuery(handle: string): string | undefined {
-  if (isPrefixHandle(handle)) return handle.slice(5);
+export function barePrefix(handle: string): string | undefined {
   return !handle.includes('/') && isValidPrefix(handle) ? handle : undefined;
 }
 

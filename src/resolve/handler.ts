@@ -23,7 +23,6 @@ export interface RequestMeta {
   connection?: ConnectionScope;
 }
 
-
 /** A response message, several (a streamed LIST_HANDLES), or nothing. */
 export type Reply = Buffer | Buffer[] | null;
 

@@ -1,6 +1,6 @@
 import { ResponseCode } from '../protocol/constants.js';
 import { encodeErrorBody, type ResolutionRequest, withLeadingHandle } from '../protocol/bodies.js';
-import { handleKey, isPrefixHandle, prefixHandle, prefixOfPrefixHandle, prefixOfPrefixQuery, splitHandle } from '../model/handle.js';
+import { barePrefix, handleKey, prefixHandle, prefixOfPrefixHandle, splitHandle } from '../model/handle.js';
 import type { Answer } from './answer.js';
 import { ResolutionFailure } from './answer.js';
 import { type Authority, NOT_HOMED_MESSAGE } from './authority.js';
@@ -65,10 +65,10 @@ export class ResolutionPipeline {
   resolve(key: string, req: ResolutionRequest, body: Buffer, recursive: boolean, recursionCount: number, now: number): Answer | Promise<Answer> {
     // A bare prefix (88.118.8) is asked as its prefix handle, and answered with the handle as asked.
     let echo: string | undefined;
-    const barePrefix = isPrefixHandle(req.handle) ? undefined : prefixOfPrefixQuery(req.handle);
-    if (barePrefix !== undefined) {
+    const bare = barePrefix(req.handle);
+    if (bare !== undefined) {
       echo = req.handle;
-      req = { ...req, handle: prefixHandle(barePrefix) };
+      req = { ...req, handle: prefixHandle(bare) };
       body = withLeadingHandle(body, req.handle);
     }
     const nowSeconds = Math.floor(now / 1000);
