@@ -224,6 +224,11 @@ test('HS_SECKEY answers: every coded scheme verifies with the right secret and f
     assert.equal(verifySeckeyAnswer(secret, answer, message), true, name);
     assert.equal(verifySeckeyAnswer(Buffer.from('other'), answer, message), false, `${name} with a wrong secret`);
   }
+  // The code bytes as the reference library defines them (0x12, 0x13, 0x22), written out here rather than
+  // taken from SecretCode, so that a wrong constant cannot pass: a 2.7+ reference client sends 0x22.
+  assert.equal(seckeyAnswer(secret, message, Buffer.alloc(16, 9))[0], 0x22);
+  assert.equal(verifySeckeyAnswer(secret, Buffer.concat([Buffer.from([0x13]), createHmac('sha256', secret).update(message).digest()]), message), true);
+  assert.equal(verifySeckeyAnswer(secret, Buffer.concat([Buffer.from([0x12]), createHmac('sha1', secret).update(message).digest()]), message), true);
   // A client-chosen iteration count above the cap is refused, not computed.
   assert.equal(verifySeckeyAnswer(secret, seckeyAnswer(secret, message, Buffer.alloc(16), 200000), message, 100000), false);
 });

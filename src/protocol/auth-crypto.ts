@@ -62,9 +62,9 @@ export const SecretCode = {
   MD5: 1,
   SHA1: 2,
   SHA256: 3,
-  HMAC_SHA1: 12,
-  HMAC_SHA256: 13,
-  PBKDF2_HMAC_SHA1: 22,
+  HMAC_SHA1: 0x12,
+  HMAC_SHA256: 0x13,
+  PBKDF2_HMAC_SHA1: 0x22,
 } as const;
 
 /** The reference turns each secret byte into a char and then encodes the chars as UTF-8 before PBKDF2. */
