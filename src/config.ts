@@ -46,6 +46,21 @@ export interface NodeConfig {
     /** Wait after each UDP try to an upstream server before the next (then TCP). */
     udpTimeoutsMs: number[];
     tcpTimeoutMs: number;
+    /**
+     * The address queries to other servers go out from (each from a fresh socket on a random port); absent:
+     * the listen address. A loopback address is used only towards loopback servers (docs/security.md).
+     */
+    sourceAddress?: string;
+    /** Exchanges with other servers at once (each holds one socket): the resolver's descriptor bound. */
+    maxConcurrentQueries: number;
+    /** Exchanges waiting for one of those; new work past this gets RC 2 "resolver busy". */
+    maxQueuedQueries: number;
+    /** How long a prefix whose walk failed or ended in 301 answers so without a new walk. */
+    failureTtlSeconds: number;
+    /** Ask other servers for certified answers (CT) and believe only those signed with the key of their site. */
+    requireCertified: boolean;
+    /** Public keys of the roots (and of the upstream), "address:port" → a key file (PEM or HS_PUBKEY), for requireCertified. */
+    trustAnchors: Record<string, string>;
   };
   /** The hot cache of answers, for local and recursive answers alike. */
   cache: {
@@ -155,6 +170,11 @@ export function defaultConfig(): NodeConfig {
       maxRecursionCount: 8,
       udpTimeoutsMs: [500, 1000],
       tcpTimeoutMs: 3000,
+      maxConcurrentQueries: 128,
+      maxQueuedQueries: 512,
+      failureTtlSeconds: 5,
+      requireCertified: false,
+      trustAnchors: {},
     },
     cache: {
       maxBytes: 64 * 1024 * 1024,
@@ -204,6 +224,14 @@ export function isHostPort(s: string): boolean {
   if (!m) return false;
   const port = Number(m[3]);
   return isIP(m[1] ?? m[2]!) !== 0 && port > 0 && port <= 65535;
+}
+
+/** "address:port" spelled one way (IPv6 in brackets, lower case), to compare configured servers. */
+export function canonicalHostPort(s: string): string {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  if (!m) return s;
+  const host = (m[1] ?? m[2]!).toLowerCase();
+  return `${host.includes(':') ? `[${host}]` : host}:${Number(m[3])}`;
 }
 
 export class ConfigError extends Error {
@@ -312,7 +340,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
     const r = raw.recursion;
     if (!isObject(r)) problems.push('recursion must be an object');
     else {
-      for (const k of Object.keys(r)) if (!(k in c.recursion) && k !== 'upstream') problems.push(`unknown setting "recursion.${k}"`);
+      for (const k of Object.keys(r)) if (!(k in c.recursion) && k !== 'upstream' && k !== 'sourceAddress') problems.push(`unknown setting "recursion.${k}"`);
       if ('allow' in r) {
         if (typeof r.allow !== 'boolean') problems.push('recursion.allow must be true or false');
         else c.recursion.allow = r.allow;
@@ -334,6 +362,25 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
         } else c.recursion.udpTimeoutsMs = r.udpTimeoutsMs as number[];
       }
       if ('tcpTimeoutMs' in r) c.recursion.tcpTimeoutMs = int(r.tcpTimeoutMs, 'recursion.tcpTimeoutMs', 10, 600000) ?? c.recursion.tcpTimeoutMs;
+      if ('sourceAddress' in r && r.sourceAddress !== undefined && r.sourceAddress !== null) {
+        if (typeof r.sourceAddress !== 'string' || !isIP(r.sourceAddress)) problems.push('recursion.sourceAddress must be an IP address');
+        else c.recursion.sourceAddress = r.sourceAddress;
+      }
+      if ('maxConcurrentQueries' in r) {
+        c.recursion.maxConcurrentQueries = int(r.maxConcurrentQueries, 'recursion.maxConcurrentQueries', 1, 65536) ?? c.recursion.maxConcurrentQueries;
+      }
+      if ('maxQueuedQueries' in r) c.recursion.maxQueuedQueries = int(r.maxQueuedQueries, 'recursion.maxQueuedQueries', 0, 1000000) ?? c.recursion.maxQueuedQueries;
+      if ('failureTtlSeconds' in r) c.recursion.failureTtlSeconds = int(r.failureTtlSeconds, 'recursion.failureTtlSeconds', 0, 3600) ?? c.recursion.failureTtlSeconds;
+      if ('requireCertified' in r) {
+        if (typeof r.requireCertified !== 'boolean') problems.push('recursion.requireCertified must be true or false');
+        else c.recursion.requireCertified = r.requireCertified;
+      }
+      if ('trustAnchors' in r) {
+        const t = r.trustAnchors;
+        if (!isObject(t) || !Object.entries(t).every(([k, v]) => isHostPort(k) && typeof v === 'string' && v.length > 0)) {
+          problems.push('recursion.trustAnchors must map "address:port" to the file of that server\'s public key');
+        } else c.recursion.trustAnchors = t as Record<string, string>;
+      }
     }
   }
   if ('cache' in raw) {
@@ -355,6 +402,13 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
   if (c.roles.includes('resolver')) c.recursion.allow = true;
   if (c.recursion.allow && c.recursion.roots.length === 0 && !c.recursion.upstream) {
     problems.push('recursion needs recursion.roots (where walks start) or recursion.upstream');
+  }
+  if (c.recursion.allow && c.recursion.requireCertified) {
+    // Certified answers are checked with keys: those of the servers a walk starts from must be given.
+    const anchored = new Set(Object.keys(c.recursion.trustAnchors).map(canonicalHostPort));
+    for (const s of c.recursion.upstream ? [c.recursion.upstream] : c.recursion.roots) {
+      if (!anchored.has(canonicalHostPort(s))) problems.push(`recursion.requireCertified needs the public key of ${s} in recursion.trustAnchors`);
+    }
   }
   if ('database' in raw) c.database = str(raw.database, 'database') ?? c.database;
   if ('serverKey' in raw) c.serverKey = str(raw.serverKey, 'serverKey') ?? c.serverKey;

@@ -1,5 +1,9 @@
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type NodeConfig, loadConfig } from './config.js';
+import { ConfigError, type NodeConfig, canonicalHostPort, loadConfig } from './config.js';
+import { decodePublicKey, encodePublicKey } from './protocol/pubkey.js';
+import { UpstreamLimiter } from './resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './node-init.js';
 import { prefixHandle } from './model/handle.js';
 import type { SiteInfo } from './model/site.js';
@@ -111,13 +115,20 @@ export class IdresNode {
       });
       identities = new IdentityKeys((h) => reg.getValues(h));
     }
-    const client = new HandleClient({ udpTimeoutsMs: config.recursion.udpTimeoutsMs, tcpTimeoutMs: config.recursion.tcpTimeoutMs });
-    const upstream = makeUpstream(config, client);
+    // The client of the recursor or forwarder: hardened against forged answers (docs/security.md), sending
+    // from the listen address (or recursion.sourceAddress).
+    const client = new HandleClient({
+      udpTimeoutsMs: config.recursion.udpTimeoutsMs,
+      tcpTimeoutMs: config.recursion.tcpTimeoutMs,
+      hardened: { sourceAddress: config.recursion.sourceAddress ?? config.listen.host },
+    });
+    const upstream = makeUpstream(dir, config, client);
     const pipeline = new ResolutionPipeline(cache, local, upstream, {
       allowRecursion: config.recursion.allow,
       alwaysRecurse: config.roles.includes('resolver'),
       maxRecursionCount: config.recursion.maxRecursionCount,
       negativeTtlSeconds: config.cache.negativeTtlSeconds,
+      failureTtlSeconds: config.recursion.failureTtlSeconds,
       maxTtlSeconds: config.cache.maxTtlSeconds,
       foldSuffix: config.caseFoldSuffix,
     });
@@ -225,7 +236,16 @@ export class IdresNode {
       protocolErrors: h.protocolErrors,
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
-      ...(u ? { upstream: { queries: u.upstreamQueries, ...('walks' in u ? { walks: u.walks, referrals: u.referralsFollowed } : {}) } } : {}),
+      ...(u
+        ? {
+            upstream: {
+              queries: u.upstreamQueries,
+              ...('walks' in u ? { walks: u.walks, referrals: u.referralsFollowed, negativeHits: u.negativeHits, failureHits: u.failureHits } : {}),
+              refusedAnswers: { ...this.upstream!.clientStats.refused },
+              busy: this.upstream!.limiter.stats.refused,
+            },
+          }
+        : {}),
       memory: process.memoryUsage(),
     };
   }
@@ -257,20 +277,55 @@ export function serverAdminsOf(config: NodeConfig): Identity[] {
   return list.map((s) => parseIdentity(s)!);
 }
 
-function makeUpstream(config: NodeConfig, client: HandleClient): Recursor | Forwarder | undefined {
-  if (!config.recursion.allow) return undefined;
-  if (config.recursion.upstream) return new Forwarder(client, parseServer(config.recursion.upstream));
+function makeUpstream(dir: string, config: NodeConfig, client: HandleClient): Recursor | Forwarder | undefined {
+  const r = config.recursion;
+  if (!r.allow) return undefined;
+  const limiter = new UpstreamLimiter(r.maxConcurrentQueries, r.maxQueuedQueries);
+  const anchors = trustAnchors(dir, config);
+  if (r.upstream) {
+    const key = anchors.get(canonicalHostPort(r.upstream));
+    return new Forwarder(client, parseServer(r.upstream), { limiter, ...(r.requireCertified && key ? { verifyKey: decodePublicKey(key) } : {}) });
+  }
   return new Recursor(client, {
-    roots: config.recursion.roots.map((r) => {
-      const s = parseServer(r);
-      return { host: s.host, udpPort: s.port, tcpPort: s.port };
+    roots: r.roots.map((root) => {
+      const s = parseServer(root);
+      const publicKey = anchors.get(canonicalHostPort(root));
+      return { host: s.host, udpPort: s.port, tcpPort: s.port, ...(publicKey ? { publicKey } : {}) };
     }),
-    maxReferrals: config.recursion.maxReferrals,
+    maxReferrals: r.maxReferrals,
     staleWindowMs: config.cache.staleWindowSeconds * 1000,
     maxSiteTtlSeconds: config.cache.maxTtlSeconds,
+    negativeTtlSeconds: config.cache.negativeTtlSeconds,
+    failureTtlSeconds: r.failureTtlSeconds,
+    limiter,
+    requireCertified: r.requireCertified,
   });
 }
 
+/** recursion.trustAnchors read: "address:port" (canonical) → the server's public key as HS_PUBKEY bytes. */
+function trustAnchors(dir: string, config: NodeConfig): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [server, file] of Object.entries(config.recursion.trustAnchors)) {
+    const where = path.resolve(dir, file);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(where);
+    } catch (err) {
+      throw new ConfigError(`recursion.trustAnchors: cannot read the key of ${server} from ${where}: ${(err as Error).message}`);
+    }
+    try {
+      // PEM (a public key, as openssl pkey -pubout writes it) or the HS_PUBKEY bytes of a site record.
+      const key = bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN')
+        ? encodePublicKey(createPublicKey({ key: bytes.toString('utf8'), format: 'pem' }))
+        : bytes;
+      decodePublicKey(key);
+      out.set(canonicalHostPort(server), key);
+    } catch (err) {
+      throw new ConfigError(`recursion.trustAnchors: ${where} holds no public key this node can use: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
 
 /** UDP and TCP on one port number; with port 0, the port the kernel gives UDP, retried if TCP finds it taken. */
 async function bindBoth(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port: number): Promise<number> {

@@ -16,6 +16,8 @@ export interface PipelineOptions {
   alwaysRecurse: boolean;
   maxRecursionCount: number;
   negativeTtlSeconds: number;
+  /** How long a 301 learnt from other servers is kept (0: not at all). */
+  failureTtlSeconds?: number;
   maxTtlSeconds: number;
   foldSuffix: boolean;
 }
@@ -126,16 +128,21 @@ export class ResolutionPipeline {
         if (stale) return { responseCode: stale.responseCode, body: stale.body, handleKey, local: false };
       }
       const answer: Answer = { responseCode: err.responseCode, body: encodeErrorBody(err.message), handleKey, local: false };
-      if (err.responseCode === ResponseCode.HANDLE_NOT_FOUND) this.remember(key, answer, Date.now());
+      if (err.responseCode === ResponseCode.HANDLE_NOT_FOUND || err.responseCode === ResponseCode.SERVER_NOT_RESP) this.remember(key, answer, Date.now());
       return answer;
     }
   }
 
-  /** Keep an answer: positive ones for their values' TTL (bounded), negative ones briefly, others never. */
+  /**
+   * Keep an answer: positive ones for their values' TTL (bounded), negative ones briefly, a 301 from other
+   * servers more briefly still, others never.
+   */
   private remember(key: string, a: Answer, now: number): CachedAnswer | undefined {
     let ttl: number | undefined;
     if (a.responseCode === ResponseCode.HANDLE_NOT_FOUND || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
       ttl = this.opts.negativeTtlSeconds;
+    } else if (a.responseCode === ResponseCode.SERVER_NOT_RESP && !a.local) {
+      ttl = this.opts.failureTtlSeconds;
     } else if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.PREFIX_REFERRAL) {
       ttl = a.ttl;
     }

@@ -1,20 +1,17 @@
+import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { OpCode, OpFlag, ResponseCode, responseCodeName } from '../protocol/constants.js';
-import {
-  decodeErrorBody,
-  decodeReferral,
-  decodeResolutionResponse,
-  encodeErrorBody,
-  encodeHandleValues,
-  encodeResolutionRequest,
-} from '../protocol/bodies.js';
+import { decodeReferral, decodeResolutionResponse, encodeErrorBody, encodeResolutionRequest } from '../protocol/bodies.js';
+import { decodePublicKey } from '../protocol/pubkey.js';
 import { decodeSite } from '../protocol/site.js';
 import type { Packet } from '../protocol/message.js';
 import { NA_PREFIX, asciiUpper, prefixHandle, splitHandle } from '../model/handle.js';
 import { type SiteInfo, Transport, findInterface, selectServerIndex } from '../model/site.js';
 import { type HandleValue, minTtlSeconds } from '../model/value.js';
-import { ClientError, type HandleClient, type InterfaceTarget } from '../client/handle-client.js';
+import { ClientError, type ClientStats, type HandleClient, type InterfaceTarget } from '../client/handle-client.js';
+import { bodyWithoutDigest } from '../client/answer-check.js';
 import { ResolutionFailure } from './answer.js';
+import { ResolverBusy, UpstreamLimiter, UpstreamWork } from './limiter.js';
 
 // The recursor walks the hierarchy as the reference client does (handle-protocol.md section 8): resolve the
 // prefix handle 0.NA/PREFIX at a root, follow 303 referrals (HS_SITE.PREFIX / HS_SERV.PREFIX of an
@@ -26,9 +23,14 @@ import { ResolutionFailure } from './answer.js';
 export const SITE_TYPES = ['HS_SITE', 'HS_SITE.6', 'HS_SERV', 'HS_NAMESPACE'];
 const SERVICE_SITE_TYPES = ['HS_SITE', 'HS_SITE.6'];
 
+/** A root server: where it answers, and its public key (HS_PUBKEY bytes) to check certified answers with. */
+export interface RootServer extends InterfaceTarget {
+  publicKey?: Buffer;
+}
+
 export interface RecursorOptions {
   /** Where every walk starts: the root (top-level) servers. */
-  roots: InterfaceTarget[];
+  roots: RootServer[];
   /** Referrals followed at most in one walk (the reference client: 40). */
   maxReferrals: number;
   /** How deep HS_SERV service handles may lead to further service handles. */
@@ -37,6 +39,17 @@ export interface RecursorOptions {
   siteCacheEntries?: number;
   maxSiteTtlSeconds?: number;
   staleWindowMs?: number;
+  /** How long a prefix that does not exist (100 for 0.NA/P) answers 100 for every handle under it without a walk. */
+  negativeTtlSeconds?: number;
+  /** How long a prefix whose walk failed or ended in 301 answers so without a new walk. */
+  failureTtlSeconds?: number;
+  /** Bounds the exchanges with other servers (shared with other upstream users); absent: unbounded. */
+  limiter?: UpstreamLimiter;
+  /**
+   * Ask for certified answers (CT) and believe only those signed with the key of the server asked, from its
+   * site record (roots: `publicKey`). Needs a hardened client; servers without a key are not asked.
+   */
+  requireCertified?: boolean;
   now?: () => number;
 }
 
@@ -48,6 +61,10 @@ export class RecursorStats {
   referralsFollowed = 0;
   siteCacheHits = 0;
   staleSitesUsed = 0;
+  /** Handles answered 100 because their prefix is known not to exist (no walk). */
+  negativeHits = 0;
+  /** Resolutions answered from a prefix's recently failed walk (no walk). */
+  failureHits = 0;
   /** Failed exchanges, by server "host:port". */
   readonly upstreamFailures = new Map<string, number>();
 }
@@ -57,10 +74,15 @@ interface CachedSites {
   freshUntil: number;
 }
 
+interface CachedFailure {
+  failure: ResolutionFailure;
+  until: number;
+}
+
 /** The raw answer of the server that finally answered. */
 export interface UpstreamAnswer {
   responseCode: number;
-  /** The body as received (the recursor never asks for a digest, so there is none in it). */
+  /** The body as received, without the request digest (the client's own is added when the answer goes out). */
   body: Buffer;
   /** Seconds this answer may be cached, from its values. */
   ttl?: number;
@@ -68,8 +90,13 @@ export interface UpstreamAnswer {
 
 export class Recursor {
   readonly stats = new RecursorStats();
+  readonly limiter: UpstreamLimiter;
   private readonly sites: LRUCache<string, CachedSites>;
+  /** Prefixes that do not exist (for the negative TTL), or whose walk failed (briefly). */
+  private readonly failures: LRUCache<string, CachedFailure>;
   private readonly inflightSites = new Map<string, Promise<SiteInfo[]>>();
+  /** Public keys of servers as their site records hold them, decoded once (null: undecodable). */
+  private readonly keys = new LRUCache<string, { key: KeyObject | null }>({ max: 1000 });
   private readonly now: () => number;
   private readonly rootSites: SiteInfo[];
 
@@ -77,51 +104,98 @@ export class Recursor {
     private readonly client: HandleClient,
     private readonly opts: RecursorOptions,
   ) {
+    if (opts.requireCertified && !client.hardened) throw new Error('certified answers need a hardened client');
     this.now = opts.now ?? Date.now;
     this.sites = new LRUCache({ max: opts.siteCacheEntries ?? 10000, ttl: 0 });
+    this.failures = new LRUCache({ max: opts.siteCacheEntries ?? 10000, ttl: 0 });
+    this.limiter = opts.limiter ?? new UpstreamLimiter(Infinity, Infinity);
     this.rootSites = opts.roots.map((r, i) => rootSite(r, i + 1));
+  }
+
+  /** What the client refused and the sockets it holds (for /metrics). */
+  get clientStats(): ClientStats {
+    return this.client.stats;
   }
 
   /** Resolve a handle for a client: find its prefix's sites, ask a server of them. */
   async resolve(handle: string, body: Buffer, recursionCount: number): Promise<UpstreamAnswer> {
+    const work = new UpstreamWork();
     const prefix = prefixOfQuery(handle);
     if (asciiUpper(prefix) === NA_PREFIX) {
-      // A prefix handle: the walk itself is the answer.
-      return this.walkPrefixHandle(splitHandle(handle).suffix, body, recursionCount);
+      // A prefix handle: the walk itself is the answer — unless the prefix is known not to exist.
+      const named = splitHandle(handle).suffix;
+      const missing = this.failures.get(asciiUpper(named));
+      if (missing && missing.until > this.now() && missing.failure.responseCode === ResponseCode.HANDLE_NOT_FOUND) {
+        this.stats.negativeHits++;
+        return { responseCode: ResponseCode.HANDLE_NOT_FOUND, body: EMPTY_MESSAGE };
+      }
+      const answer = await this.walkPrefixHandle(named, body, recursionCount, work);
+      if (answer.responseCode === ResponseCode.HANDLE_NOT_FOUND) {
+        this.noteFailure(asciiUpper(named), new ResolutionFailure(`prefix ${named} is not registered`, ResponseCode.HANDLE_NOT_FOUND, false));
+      }
+      return answer;
     }
-    const sites = await this.sitesFor(prefix, recursionCount);
-    const packet = await this.askSites(sites, handle, body, recursionCount);
+    const sites = await this.sitesFor(prefix, recursionCount, 0, work);
+    const packet = await this.askSites(sites, handle, body, recursionCount, work);
     return toUpstreamAnswer(packet, this.now());
   }
 
-  /** The sites that serve a prefix, from the site cache or by a walk from the roots. */
-  async sitesFor(prefix: string, recursionCount: number, serviceDepth = 0): Promise<SiteInfo[]> {
+  /**
+   * The sites that serve a prefix, from the site cache or by a walk from the roots; one walk per prefix at a
+   * time, shared by all who ask meanwhile. A prefix that does not exist, or whose walk just failed, fails
+   * again without a walk for a while.
+   */
+  async sitesFor(prefix: string, recursionCount: number, serviceDepth = 0, work = new UpstreamWork()): Promise<SiteInfo[]> {
     const key = asciiUpper(prefix);
     const cached = this.sites.get(key);
     if (cached && cached.freshUntil > this.now()) {
       this.stats.siteCacheHits++;
       return cached.sites;
     }
+    const failed = this.failures.get(key);
+    if (failed && failed.until > this.now()) {
+      if (failed.failure.responseCode === ResponseCode.HANDLE_NOT_FOUND) this.stats.negativeHits++;
+      else this.stats.failureHits++;
+      if (cached && this.staleUsable(failed.failure, cached)) return cached.sites;
+      throw failed.failure;
+    }
     let p = this.inflightSites.get(key);
     if (!p) {
-      p = this.lookUpSites(prefix, recursionCount, serviceDepth).finally(() => this.inflightSites.delete(key));
+      p = this.lookUpSites(prefix, recursionCount, serviceDepth, work)
+        .catch((err: unknown) => {
+          // Noted before the walk stops being in flight, so no one starts another in between.
+          this.noteFailure(key, err);
+          throw err;
+        })
+        .finally(() => this.inflightSites.delete(key));
       this.inflightSites.set(key, p);
     }
     try {
       return await p;
     } catch (err) {
-      // Every upstream failed: a stale site list within the window is better than nothing.
-      if (cached && err instanceof ResolutionFailure && err.upstream && cached.freshUntil + (this.opts.staleWindowMs ?? 0) > this.now()) {
-        this.stats.staleSitesUsed++;
-        return cached.sites;
-      }
+      if (cached && this.staleUsable(err, cached)) return cached.sites;
       throw err;
     }
   }
 
-  private async lookUpSites(prefix: string, recursionCount: number, serviceDepth: number): Promise<SiteInfo[]> {
+  /** Every upstream failed (or there was no room to ask): a stale site list within the window is better than nothing. */
+  private staleUsable(err: unknown, cached: CachedSites): boolean {
+    if (!(err instanceof ResolutionFailure && err.upstream && cached.freshUntil + (this.opts.staleWindowMs ?? 0) > this.now())) return false;
+    this.stats.staleSitesUsed++;
+    return true;
+  }
+
+  /** Remember a failed walk: a prefix that does not exist for the negative TTL, other failures briefly. */
+  private noteFailure(key: string, err: unknown): void {
+    if (!(err instanceof ResolutionFailure) || err instanceof ResolverBusy) return;
+    const seconds = err.responseCode === ResponseCode.HANDLE_NOT_FOUND ? this.opts.negativeTtlSeconds : this.opts.failureTtlSeconds;
+    if (!seconds || seconds <= 0) return;
+    this.failures.set(key, { failure: err, until: this.now() + seconds * 1000 }, { ttl: seconds * 1000 });
+  }
+
+  private async lookUpSites(prefix: string, recursionCount: number, serviceDepth: number, work: UpstreamWork): Promise<SiteInfo[]> {
     const body = encodeResolutionRequest(prefixHandle(prefix), [], SITE_TYPES);
-    const answer = await this.walkPrefixHandle(prefix, body, recursionCount);
+    const answer = await this.walkPrefixHandle(prefix, body, recursionCount, work);
     if (answer.responseCode === ResponseCode.HANDLE_NOT_FOUND || answer.responseCode === ResponseCode.VALUES_NOT_FOUND) {
       throw new ResolutionFailure(`prefix ${prefix} is not registered`, ResponseCode.HANDLE_NOT_FOUND, false);
     }
@@ -133,7 +207,7 @@ export class Recursor {
       );
     }
     const values = decodeResolutionResponse(answer.body, false).values;
-    const sites = await this.sitesFromValues(values, 'HS_SITE', 'HS_SERV', recursionCount, serviceDepth);
+    const sites = await this.sitesFromValues(values, 'HS_SITE', 'HS_SERV', recursionCount, serviceDepth, work);
     if (sites.length === 0) {
       throw new ResolutionFailure(`the prefix handle ${prefixHandle(prefix)} names no usable site`, ResponseCode.SERVER_NOT_RESP, false);
     }
@@ -147,7 +221,7 @@ export class Recursor {
    * Ask for 0.NA/PREFIX from the roots, following 303 referrals; returns the first answer that is not a
    * referral. Referrals are bounded, and a referral back to a site already asked is a loop.
    */
-  async walkPrefixHandle(prefix: string, body: Buffer, recursionCount: number): Promise<UpstreamAnswer> {
+  async walkPrefixHandle(prefix: string, body: Buffer, recursionCount: number, work = new UpstreamWork()): Promise<UpstreamAnswer> {
     this.stats.walks++;
     const handle = prefixHandle(prefix);
     let sites = this.rootSites;
@@ -158,14 +232,14 @@ export class Recursor {
         throw new ResolutionFailure(`referral loop resolving ${handle}: referred back to ${signature}`, ResponseCode.ERROR, false);
       }
       asked.add(signature);
-      const packet = await this.askSites(sites, handle, body, recursionCount);
+      const packet = await this.askSites(sites, handle, body, recursionCount, work);
       if (packet.header.responseCode !== ResponseCode.PREFIX_REFERRAL) return toUpstreamAnswer(packet, this.now());
       if (referrals >= this.opts.maxReferrals) {
         throw new ResolutionFailure(`more than ${this.opts.maxReferrals} referrals resolving ${handle}`, ResponseCode.ERROR, false);
       }
       this.stats.referralsFollowed++;
       const ref = decodeReferral(packet.body, (packet.header.opFlags & OpFlag.RD) !== 0);
-      sites = await this.sitesFromValues(ref.values, 'HS_SITE.PREFIX', 'HS_SERV.PREFIX', recursionCount, 0);
+      sites = await this.sitesFromValues(ref.values, 'HS_SITE.PREFIX', 'HS_SERV.PREFIX', recursionCount, 0, work);
       if (sites.length === 0) {
         throw new ResolutionFailure(`a referral for ${handle} names no usable site`, ResponseCode.ERROR, false);
       }
@@ -173,7 +247,14 @@ export class Recursor {
   }
 
   /** Sites from HS_SITE-like values, or from the service handles that HS_SERV-like values name. */
-  private async sitesFromValues(values: HandleValue[], siteType: string, servType: string, recursionCount: number, depth: number): Promise<SiteInfo[]> {
+  private async sitesFromValues(
+    values: HandleValue[],
+    siteType: string,
+    servType: string,
+    recursionCount: number,
+    depth: number,
+    work: UpstreamWork,
+  ): Promise<SiteInfo[]> {
     const sites: SiteInfo[] = [];
     const services: string[] = [];
     const legacy = siteType === 'HS_SITE.PREFIX' ? 'HS_NA_DELEGATE' : undefined;
@@ -193,10 +274,10 @@ export class Recursor {
     }
     for (const service of services) {
       try {
-        const svcSites = await this.sitesFor(prefixOfQuery(service), recursionCount, depth + 1);
-        const packet = await this.askSites(svcSites, service, encodeResolutionRequest(service, [], SERVICE_SITE_TYPES), recursionCount);
+        const svcSites = await this.sitesFor(prefixOfQuery(service), recursionCount, depth + 1, work);
+        const packet = await this.askSites(svcSites, service, encodeResolutionRequest(service, [], SERVICE_SITE_TYPES), recursionCount, work);
         if (packet.header.responseCode !== ResponseCode.SUCCESS) continue;
-        for (const v of decodeResolutionResponse(packet.body, false).values) {
+        for (const v of decodeResolutionResponse(packet.body, (packet.header.opFlags & OpFlag.RD) !== 0).values) {
           try {
             sites.push(decodeSite(v.data));
           } catch {
@@ -205,7 +286,8 @@ export class Recursor {
         }
         if (sites.length > 0) return sites;
       } catch (err) {
-        if (!(err instanceof ResolutionFailure)) throw err;
+        // A service that fails is skipped for the next; no room to ask is no failure of the service.
+        if (!(err instanceof ResolutionFailure) || err instanceof ResolverBusy) throw err;
       }
     }
     return sites;
@@ -215,7 +297,7 @@ export class Recursor {
    * Ask a handle of the first site that answers: within a site, the server its hash option selects first,
    * then the others; then the next site. A 301 from a server (not responsible) also moves on.
    */
-  async askSites(sites: SiteInfo[], handle: string, body: Buffer, recursionCount: number): Promise<Packet> {
+  async askSites(sites: SiteInfo[], handle: string, body: Buffer, recursionCount: number, work = new UpstreamWork()): Promise<Packet> {
     const failures: string[] = [];
     let notResponsible: Packet | undefined;
     for (const site of sites) {
@@ -233,13 +315,22 @@ export class Recursor {
           ...(tcp ? { tcpPort: tcp.port } : {}),
         };
         const label = `${server.address}:${udp?.port ?? tcp?.port}`;
-        this.stats.upstreamQueries++;
+        let verifyKey: KeyObject | undefined;
+        if (this.opts.requireCertified) {
+          verifyKey = this.keyOf(server.publicKey);
+          if (!verifyKey) {
+            failures.push(`${label}: no usable public key in its site record to check a certified answer with`);
+            continue;
+          }
+        }
         try {
-          const { packet } = await this.client.requestAt(target, {
-            opCode: OpCode.RESOLUTION,
-            body,
-            flags: OpFlag.CA | OpFlag.PO,
-            recursionCount: recursionCount + 1,
+          const { packet } = await this.limiter.run(work, () => {
+            this.stats.upstreamQueries++;
+            return this.client.requestAt(
+              target,
+              { opCode: OpCode.RESOLUTION, body, flags: OpFlag.CA | OpFlag.PO, recursionCount: recursionCount + 1 },
+              verifyKey ? { verifyKey } : {},
+            );
           });
           if (packet.header.responseCode === ResponseCode.SERVER_NOT_RESP) {
             notResponsible = packet;
@@ -261,7 +352,25 @@ export class Recursor {
       true,
     );
   }
+
+  /** A server's key from its site record, decoded (once per distinct key). */
+  private keyOf(data: Buffer): KeyObject | undefined {
+    if (data.length === 0) return undefined;
+    const id = data.toString('base64');
+    let entry = this.keys.get(id);
+    if (!entry) {
+      try {
+        entry = { key: decodePublicKey(data) };
+      } catch {
+        entry = { key: null };
+      }
+      this.keys.set(id, entry);
+    }
+    return entry.key ?? undefined;
+  }
 }
+
+const EMPTY_MESSAGE = encodeErrorBody('');
 
 /** The prefix a handle's sites are looked up by (0.NA for prefix handles, whose sites are the roots'). */
 function prefixOfQuery(handle: string): string {
@@ -273,7 +382,7 @@ function siteSignature(s: SiteInfo): string {
 }
 
 /** A root given as an address and port becomes a one-server site with UDP and TCP on that port. */
-function rootSite(r: InterfaceTarget, serverId: number): SiteInfo {
+function rootSite(r: RootServer, serverId: number): SiteInfo {
   return {
     dataFormatVersion: 1,
     protocolMajor: 2,
@@ -288,7 +397,7 @@ function rootSite(r: InterfaceTarget, serverId: number): SiteInfo {
       {
         serverId,
         address: r.host,
-        publicKey: Buffer.alloc(0),
+        publicKey: r.publicKey ?? Buffer.alloc(0),
         interfaces: [
           ...(r.udpPort !== undefined ? [{ type: 2, protocol: Transport.UDP, port: r.udpPort }] : []),
           ...(r.tcpPort !== undefined ? [{ type: 2, protocol: Transport.TCP, port: r.tcpPort }] : []),
@@ -300,16 +409,12 @@ function rootSite(r: InterfaceTarget, serverId: number): SiteInfo {
 
 function toUpstreamAnswer(packet: Packet, nowMs: number): UpstreamAnswer {
   const rc = packet.header.responseCode;
-  // The recursor never sets RD, so a body normally has no digest; if a server sent one anyway, the body is
-  // re-encoded without it (the client's own digest is added when the answer goes out).
-  const hasDigest = (packet.header.opFlags & OpFlag.RD) !== 0;
+  // A hardened client asks for the request digest (and checked it); the body goes on without it (the client's
+  // own digest is added when the answer goes out).
+  const body = bodyWithoutDigest(packet);
   if (rc === ResponseCode.SUCCESS) {
-    const r = decodeResolutionResponse(packet.body, hasDigest);
-    return {
-      responseCode: rc,
-      body: hasDigest ? encodeHandleValues(r.handle, r.values) : packet.body,
-      ttl: minTtlSeconds(r.values, Math.floor(nowMs / 1000)),
-    };
+    const r = decodeResolutionResponse(body, false);
+    return { responseCode: rc, body, ttl: minTtlSeconds(r.values, Math.floor(nowMs / 1000)) };
   }
-  return { responseCode: rc, body: hasDigest ? encodeErrorBody(decodeErrorBody(packet.body, true).message) : packet.body };
+  return { responseCode: rc, body };
 }

@@ -112,10 +112,23 @@ export class NodeMetrics {
         if (u instanceof Recursor) for (const [server, n] of u.stats.upstreamFailures) set({ server }, n);
         else set({ server: s.upstreamName ?? 'upstream' }, u.stats.upstreamFailures);
       });
+      // The defences of docs/security.md: answers not believed, and the bound on upstream work.
+      counter('idres_upstream_answers_refused_total', 'Answers from other servers dropped unbelieved, by the check they failed', ['reason'], (set) => {
+        for (const [reason, n] of Object.entries(u.clientStats.refused)) set({ reason }, n);
+      });
+      gauge('idres_upstream_sockets', 'Sockets open to other servers now (one per exchange in flight)', [], (set) => set({}, u.clientStats.openSockets));
+      gauge('idres_upstream_queries_in_flight', 'Exchanges with other servers in flight', [], (set) => set({}, u.limiter.inFlight));
+      gauge('idres_upstream_queries_waiting', 'Exchanges waiting for a slot (recursion.maxConcurrentQueries)', [], (set) => set({}, u.limiter.waiting));
+      counter('idres_upstream_queries_queued_total', 'Exchanges that had to wait for a slot', [], (set) => set({}, u.limiter.stats.queued));
+      counter('idres_upstream_refused_total', 'Resolutions refused (RC 2, resolver busy) because the queue was full', [], (set) => set({}, u.limiter.stats.refused));
       if (u instanceof Recursor) {
         counter('idres_recursor_walks_total', 'Walks of the hierarchy from a root', [], (set) => set({}, u.stats.walks));
         counter('idres_recursor_referrals_total', 'Prefix referrals followed', [], (set) => set({}, u.stats.referralsFollowed));
         counter('idres_recursor_site_cache_hits_total', 'Prefix sites found in the site cache', [], (set) => set({}, u.stats.siteCacheHits));
+        counter('idres_recursor_negative_cache_hits_total', 'Resolutions answered without a walk from what a recent walk learnt, by kind', ['kind'], (set) => {
+          set({ kind: 'prefix_not_found' }, u.stats.negativeHits);
+          set({ kind: 'walk_failed' }, u.stats.failureHits);
+        });
       }
     }
 
