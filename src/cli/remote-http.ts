@@ -10,6 +10,8 @@ import type { HandleValue } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { UsageError } from './values.js';
 import { credentialsFrom } from './credentials.js';
+import { creatorAdminValue } from '../admin/defaults.js';
+import { parseIdentity } from '../admin/permissions.js';
 
 // The CLI against a remote node's HTTP API (--api URL): register, update, delete and list go through the
 // same calls as over the wire (remote-wire.ts hands them this client), authenticated with --auth and
@@ -95,10 +97,15 @@ export async function remoteImportCommand(file: string, o: RemoteImportOptions):
     }
     return true;
   });
+  // Rows without an HS_ADMIN are administered by the identity importing them, as with `register --api`.
+  const creator = o.auth !== undefined ? parseIdentity(o.auth) : undefined;
   function take(line: number, read: () => RawRow): void {
     try {
       const raw = read();
-      rows.push({ line, handle: raw.handle, values: settleValues(raw.drafts, splitHandle(raw.handle).prefix, { ttl: o.ttl, admin: o.admin }) });
+      let values = settleValues(raw.drafts, splitHandle(raw.handle).prefix, { ttl: o.ttl, admin: o.admin && !creator });
+      const admin = o.admin && creator && !values.some((v) => v.type.toUpperCase() === 'HS_ADMIN') ? creatorAdminValue(creator, values) : undefined;
+      if (admin) values = [...values, admin].sort((a, b) => a.index - b.index);
+      rows.push({ line, handle: raw.handle, values });
     } catch (err) {
       if (!(err instanceof RowError)) throw err;
       bad.push(`line ${line}${err.handle ? ` (${err.handle})` : ''}: ${err.message}`);
