@@ -57,6 +57,8 @@ interface Row {
 export async function remoteImportCommand(file: string, o: RemoteImportOptions): Promise<void> {
   const format = o.format ?? formatOf(file);
   if (!format) throw new UsageError(`cannot tell the format of ${file} from its name: give --format csv or --format ndjson`);
+  // Rows without an HS_ADMIN are administered by the identity importing them, as with `register --api`.
+  const creator = o.auth !== undefined ? parseIdentity(o.auth) : undefined;
   const rows: Row[] = [];
   const bad: string[] = [];
   let plan: CsvPlan | undefined;
@@ -97,8 +99,6 @@ export async function remoteImportCommand(file: string, o: RemoteImportOptions):
     }
     return true;
   });
-  // Rows without an HS_ADMIN are administered by the identity importing them, as with `register --api`.
-  const creator = o.auth !== undefined ? parseIdentity(o.auth) : undefined;
   function take(line: number, read: () => RawRow): void {
     try {
       const raw = read();
