@@ -228,6 +228,10 @@ describe('idres admin grant/revoke/list and the creation defaults, on a running 
       [['register', `${PREFIX}/BAD`, '--dir', t.dir, '--json-value', 'nope'], /is not JSON/],
       [['status', '--api', 'not a url'], /is not a URL/],
     ];
+    // What commander refuses (a required option missing) is bad input too: exit 2.
+    r = await cli(['admin', 'grant', PREFIX, '--to', '300:88.118.8/X', '--dir', t.dir]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /required option '--perms <list>' not specified/);
     for (const [args, message] of bad) {
       r = await cli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);

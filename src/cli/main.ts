@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, DEFAULT_DIR, DEFAULT_PORT, ROLES, type Role } from '../config.js';
 import { HandleSyntaxError } from '../model/handle.js';
 import { RegistryError } from '../store/registry.js';
@@ -26,12 +26,13 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 const VALUE_FORMS_HELP = `
 Readable values (the data column resolve prints reads back the same):
-  --value 100:HS_ADMIN="300:0.NA/88.118.8 perms=all"      perms: all, none, or ${PERMISSION_NAMES.slice(0, 3).join(',')},…
+  --value '100:HS_ADMIN=300:0.NA/88.118.8 perms=all'    perms: all, none, or ${PERMISSION_NAMES.slice(0, 3).join(',')},…
   --value 200:HS_VLIST=300:88.118.8/A,300:88.118.8/B
-  --value 1:HS_SITE="10.0.0.1:2641,10.0.0.2:2641 hash=handle serial=1 desc=\"site of 88.118.9\" keys=fetch"
-  --value 301:HS_SECKEY=SECRET                             (private whatever the option)
-  --value 300:HS_PUBKEY=@operator.key.pub.bin              (or a PEM key file)
-  --json-value '{"index":100,"type":"HS_ADMIN","data":{"format":"admin","value":{"handle":"0.NA/88.118.8","index":300,"permissions":"111111111111"}}}'`;
+  --value '1:HS_SITE=10.0.0.1:2641,10.0.0.2:2641 hash=handle serial=1 desc="site of 88.118.9" keys=fetch'
+  --value 301:HS_SECKEY=SECRET                           (private whatever the option)
+  --value 300:HS_PUBKEY=@operator.key.pub.bin            (or a PEM key file)
+  --json-value '{"index":100,"type":"HS_ADMIN","data":{"format":"admin","value":{"handle":"0.NA/88.118.8","index":300,"permissions":"111111111111"}}}'
+(docs/admin.md: Readable values)`;
 /** --server/--auth/--key/--secret/--session: work on a remote node over the wire (src/cli/remote-wire.ts). */
 function remoteOptions(c: Command): Command {
   return c
@@ -64,7 +65,9 @@ export function buildProgram(): Command {
   const program = new Command('idres')
     .description('Identifier resolution for the Industrial Internet: a Handle protocol (2.11) node over UDP and TCP.')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // A missing or unknown option is bad input like any other: exit status 2 (main below), not commander's 1.
+    .exitOverride();
 
   program
     .command('init')
@@ -423,6 +426,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message (or the help); --help and --version end well.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (
       err instanceof UsageError ||
       err instanceof ConfigError ||
