@@ -4,7 +4,7 @@
 // forms and the JSON forms round-trip through the real command; `idres status` in text and JSON.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminClient, AdminError } from '../src/client/admin-client.js';
 import { HandleClient } from '../src/client/handle-client.js';
@@ -27,6 +27,16 @@ async function rcOf(p: Promise<unknown>): Promise<number> {
     if (err instanceof AdminError) return err.responseCode;
     throw err;
   }
+}
+
+/** Write a node folder's configured HTTP port (a node started on a free port reads its file only at start). */
+function withHttpPort(dir: string, port: number): { restore: () => void } {
+  const file = path.join(dir, 'idres.json');
+  const before = readFileSync(file, 'utf8');
+  const c = JSON.parse(before) as { http?: Record<string, unknown> };
+  c.http = { ...(c.http ?? {}), port };
+  writeFileSync(file, JSON.stringify(c));
+  return { restore: () => writeFileSync(file, before) };
 }
 
 function adminsOf(values: readonly HandleValue[] | undefined): Array<{ index: number; who: string; permissions: number }> {
@@ -354,6 +364,17 @@ describe('idres admin grant/revoke/list and the creation defaults, on a running 
     assert.equal(folder.serverKey, doc.serverKey, 'the same node');
     assert.match((await cli(['status', '--dir', t.dir])).stdout, /not answering; from the folder \(it takes a free HTTP port/);
 
+    // Configured with the port it now has, the folder finds the running node and asks it.
+    const patched = withHttpPort(t.dir, t.node.http!.port);
+    try {
+      r = await cli(['status', '--dir', t.dir, '--json']);
+      const asked = JSON.parse(r.stdout);
+      assert.deepEqual([asked.running, asked.source, asked.cache.entries], [true, `${api}/api/status`, t.node.pipeline.cache.size]);
+      assert.match((await cli(['status', '--dir', t.dir])).stdout, new RegExp(`running \\(asked ${api.replace(/\./g, '\\.')}/api/status\\)`));
+    } finally {
+      patched.restore();
+    }
+
     r = await cli(['status', '--server', `127.0.0.1:${t.server.port}`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /answering \(GET_SITE_INFO\)/);
@@ -400,5 +421,16 @@ describe('defaults that fit a hierarchy', () => {
     r = await cli(['status', '--dir', resolver.dir]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^upstream\\s+walks from 127\\.0\\.0\\.1:${secondary.server.port}: reachable$`, 'm'));
+    // A folder whose HTTP port another node answers on is not taken for that node.
+    const patched = withHttpPort(resolver.dir, secondary.node.http!.port);
+    try {
+      r = await cli(['status', '--dir', resolver.dir, '--json']);
+      const folder = JSON.parse(r.stdout);
+      assert.equal(folder.running, false);
+      assert.match(folder.source, /answers for another node/);
+      assert.deepEqual(folder.roles, ['resolver']);
+    } finally {
+      patched.restore();
+    }
   });
 });
