@@ -90,8 +90,10 @@ export function formatData(v: Pick<HandleValue, 'type' | 'data'>, o: FormatOptio
         return readableOrNote(v, adminText(v.data), 'legacy layout');
       case 'vlist':
         return readableOrNote(v, vlistText(v.data), 'not in the text form');
-      case 'site':
-        return siteText(decodeSite(v.data));
+      case 'site': {
+        const { text, noted } = siteText(decodeSite(v.data));
+        return noted ? text : readableOrNote(v, text, 'not in the text form');
+      }
       case 'pubkey': {
         const k = describePublicKey(v.data);
         if (k) return `${k.algorithm} ${k.bits}-bit ${k.fingerprint}${k.pem ? ' (PEM)' : ''}`;
@@ -335,7 +337,8 @@ function standardPort(s: SiteInfo['servers'][number]): number | undefined {
 const PROTOCOL_NAMES = ['UDP', 'TCP', 'HTTP', 'HTTPS'];
 const SERVICE_NAMES = ['out of service', 'admin', 'query', 'admin+query'];
 
-function siteText(s: SiteInfo): string {
+/** The text of a site; `noted` when it carries notes (in parentheses) of what the text form cannot say. */
+function siteText(s: SiteInfo): { text: string; noted: boolean } {
   const notes: string[] = [];
   const servers = s.servers.map((srv, i) => {
     const host = srv.address.includes(':') ? `[${srv.address}]` : srv.address;
@@ -359,7 +362,7 @@ function siteText(s: SiteInfo): string {
   if (s.hashFilter.length) notes.push(`hash filter ${s.hashFilter.toString('hex')}`);
   const keys = s.servers.map((srv) => (srv.publicKey.length ? (describePublicKey(srv.publicKey)?.fingerprint ?? `${srv.publicKey.length} bytes`) : undefined));
   if (keys.some((k) => k !== undefined)) notes.push(`keys ${keys.map((k) => k ?? 'none').join(', ')}`);
-  return parts.join(' ') + (notes.length ? ` (${notes.join('; ')})` : '');
+  return { text: parts.join(' ') + (notes.length ? ` (${notes.join('; ')})` : ''), noted: notes.length > 0 };
 }
 
 // ---- HS_PUBKEY -------------------------------------------------------------------------------------------
