@@ -65,7 +65,8 @@ test('create, add, modify, remove, list and delete with the prefix administrator
   await a.modify(h, [makeValue(1, 'URL', 'https://example.cn/changed')]);
   await a.remove(h, [2]);
   const r = await client.resolve(t.server, h);
-  assert.deepEqual(r.values.map((v) => [v.index, v.data.toString()]), [[1, 'https://example.cn/changed']]);
+  // Created without an HS_ADMIN: its creator administers it (index 100; operator-cli.test.ts).
+  assert.deepEqual(r.values.map((v) => [v.index, v.type === 'HS_ADMIN' ? 'admin' : v.data.toString()]), [[1, 'https://example.cn/changed'], [100, 'admin']]);
   assert.ok((await a.list(PREFIX)).includes(h));
   // Duplicates and conflicts answer the reference's codes.
   assert.equal(await rcOf(a.create(h, [])), ResponseCode.HANDLE_ALREADY_EXISTS);
@@ -188,14 +189,14 @@ test('a non-public value: never without authentication (UDP, TCP, PO or not); af
   await admin().create(h, [makeValue(1, 'URL', 'https://example.cn/p'), makeValue(2, 'EMAIL', 'owner@example.cn', { permissions: Perm.ADMIN_READ | Perm.ADMIN_WRITE })]);
   for (const transport of ['udp', 'tcp'] as const) {
     const withPo = await client.resolve(t.server, h, { transport });
-    assert.deepEqual(withPo.values.map((v) => v.index), [1], `${transport} with PO: public values only`);
+    assert.deepEqual(withPo.values.map((v) => v.index), [1, 100], `${transport} with PO: public values only (100: the creator's HS_ADMIN)`);
     const noPo = await client.resolve(t.server, h, { transport, flags: OpFlag.CA | OpFlag.REC });
     assert.equal(noPo.responseCode, ResponseCode.AUTHENTICATION_NEEDED, `${transport} without PO is challenged`);
     // Twice: the second time the answer is cached, and still challenged.
     assert.equal((await client.resolve(t.server, h, { transport, flags: OpFlag.CA })).responseCode, ResponseCode.AUTHENTICATION_NEEDED);
   }
   const all = await admin().resolveAll(h);
-  assert.deepEqual(all.map((v) => v.index), [1, 2]);
+  assert.deepEqual(all.map((v) => v.index), [1, 2, 100]);
   assert.equal(all.find((v) => v.index === 2)!.data.toString(), 'owner@example.cn');
   // A handle with public values only is answered without PO at once.
   assert.equal((await client.resolve(t.server, `${PREFIX}/TARGET`, { flags: OpFlag.CA })).responseCode, ResponseCode.SUCCESS);

@@ -12,7 +12,8 @@ describe('idres … --api URL', () => {
   let t: TestNode;
   let api: string;
   const asUser = () => ['--api', api, '--auth', `300:${USER}`, '--secret', USER_SECRET];
-  // The prefix administrator, whom `register`'s default HS_ADMIN names: only it may change what it registered.
+  const asNobody = () => ['--api', api, '--auth', `300:${NOBODY}`, '--secret', NOBODY_SECRET];
+  // The prefix administrator (a server administrator, as the prefix's is by default).
   const asPrefixAdmin = () => ['--api', api, '--auth', '0.NA/88.118.8:300', '--key', path.join(t.dir, 'keys', 'admin-88.118.8.key.pem')];
 
   before(async () => {
@@ -37,15 +38,19 @@ describe('idres … --api URL', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /HANDLE_ALREADY_EXISTS/);
 
-    r = await cli(['update', '88.118.8/CLI-1', ...asUser(), '--value', '1:URL=https://example.com/mine']);
+    // `register --api` names its --auth identity in the default HS_ADMIN: USER may change what it registered, NOBODY not.
+    assert.match(g.json.values[1].data.value.handle, /USER01/);
+    r = await cli(['update', '88.118.8/CLI-1', ...asNobody(), '--value', '1:URL=https://example.com/mine']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /INVALID_ADMIN/);
+    r = await cli(['update', '88.118.8/CLI-1', ...asUser(), '--value', '9:NOTE=mine']);
+    assert.equal(r.code, 0, r.stderr);
     r = await cli(['update', '88.118.8/CLI-1', ...asPrefixAdmin(), '--value', '1:URL=https://example.com/cli-1b', '--value', '7:EMAIL=a@b.cn', '--remove', '2']);
     assert.equal(r.code, 0, r.stderr);
     g = await call(api, 'GET', '/api/handles/88.118.8/CLI-1');
     assert.deepEqual(
       g.json.values.map((v: { index: number; data: { value: unknown } }) => [v.index, v.data.value]).filter(([i]: [number]) => i !== 100),
-      [[1, 'https://example.com/cli-1b'], [7, 'a@b.cn']],
+      [[1, 'https://example.com/cli-1b'], [7, 'a@b.cn'], [9, 'mine']],
     );
 
     r = await cli(['list', '88.118.8', ...asUser()]);

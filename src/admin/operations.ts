@@ -6,6 +6,7 @@ import { ResponseCode } from '../protocol/constants.js';
 import { RegistryError, type Registry } from '../store/registry.js';
 import { type Identity, Authorizer } from './permissions.js';
 import type { Quotas } from './quotas.js';
+import { creatorAdminValue } from './defaults.js';
 
 // The administrative operations (create, delete, add, remove, modify, list) with the reference server's
 // checks in the reference's order (handle-protocol.md 11.7 and 11.8), independent of how a request arrived:
@@ -90,18 +91,19 @@ export class AdminService {
   perform(req: AdminRequest, identity: Identity | undefined, client: string): AdminOutcome {
     const refused = this.check(req, identity);
     if (refused) return refused;
-    return this.execute(req, client);
+    return this.execute(req, client, identity);
   }
 
   /**
    * Carry out a request whose checks passed (now, or when its challenge was answered: they are made again
-   * here only where the registry may have changed in between).
+   * here only where the registry may have changed in between). `identity`, who asked, becomes the
+   * administrator of a handle it creates without an HS_ADMIN value.
    */
-  execute(req: AdminRequest, client: string): AdminOutcome {
+  execute(req: AdminRequest, client: string, identity?: Identity): AdminOutcome {
     const quota = this.opts.quotas?.countRequest(req.op === 'list' ? req.prefix : prefixFor(req.handle), client);
     if (quota) return fail(quota.responseCode, quota.message);
     try {
-      return this.executeUnchecked(req);
+      return this.executeUnchecked(req, identity);
     } catch (err) {
       if (err instanceof RegistryError) {
         const rc = err.code === 'exists' ? ResponseCode.HANDLE_ALREADY_EXISTS : err.code === 'not-found' ? ResponseCode.HANDLE_NOT_FOUND : ResponseCode.INVALID_VALUE;
@@ -139,7 +141,7 @@ export class AdminService {
     return { ...SUCCESS, values };
   }
 
-  private executeUnchecked(req: AdminRequest): AdminOutcome {
+  private executeUnchecked(req: AdminRequest, identity: Identity | undefined): AdminOutcome {
     const r = this.registry;
     const now = this.now();
     switch (req.op) {
@@ -157,7 +159,7 @@ export class AdminService {
             : this.opts.quotas?.checkNewHandle(splitHandle(handle).prefix);
           if (quota) return fail(quota.responseCode, quota.message);
         }
-        r.create(handle, req.values, { overwrite: req.overwrite, now });
+        r.create(handle, exists ? req.values : withCreator(req.values, identity), { overwrite: req.overwrite, now });
         return { ...SUCCESS, handle, ...(exists ? { overwritten: true } : {}) };
       }
       case 'delete':
@@ -346,6 +348,17 @@ function changeBits(stored: readonly HandleValue[], values: readonly HandleValue
 function grantsAuthority(type: string): boolean {
   const t = type.toUpperCase();
   return t === 'HS_ADMIN' || t === 'HS_VLIST' || t.startsWith('HS_PUBKEY') || t.startsWith('HS_SECKEY');
+}
+
+/**
+ * A new handle without an HS_ADMIN value is administered by the identity that created it (at 100, or the
+ * first free index up to 199), as the reference's tools write it. Only for new handles: over an existing one
+ * the overwrite's permission check has decided what may change, and an added administrator is not part of it.
+ */
+function withCreator(values: HandleValue[], creator: Identity | undefined): HandleValue[] {
+  if (!creator || values.some((v) => v.type.toUpperCase() === 'HS_ADMIN')) return values;
+  const admin = creatorAdminValue(creator, values);
+  return admin ? [...values, admin].sort((a, b) => a.index - b.index) : values;
 }
 
 /** 88.118.8 → 88.118; 88 → undefined. */

@@ -213,14 +213,14 @@ export class AdminWire {
     if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.outcomeReply(req, adminReq, verdict, keep);
     if (!verdict) {
       this.stats.operations++;
-      return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(asIdentity, meta)), keep);
+      return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(asIdentity, meta), asIdentity), keep);
     }
     return this.challenge(req, session, keep, meta);
   }
 
   /** Carry out an operation and, when it wrote, drop the cached answers it made stale before it is acknowledged. */
-  private run(adminReq: AdminRequest, client: string): AdminOutcome {
-    const outcome = this.service.execute(adminReq, client);
+  private run(adminReq: AdminRequest, client: string, identity: Identity | undefined): AdminOutcome {
+    const outcome = this.service.execute(adminReq, client, identity);
     if (outcome.responseCode === ResponseCode.SUCCESS && adminReq.op !== 'list') this.opts.noticeWrites?.();
     return outcome;
   }
@@ -360,7 +360,7 @@ export class AdminWire {
     }
     if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
     this.stats.operations++;
-    return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta)), as));
+    return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta), identity), as));
   }
 
   /**
@@ -432,7 +432,7 @@ export class AdminWire {
     }
     this.stats.operations++;
     // The SDK takes each message on its connection for the answer to one request: a list is one message.
-    return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(identity, meta)), keep, true);
+    return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(identity, meta), identity), keep, true);
   }
 
   /**

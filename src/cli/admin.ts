@@ -1,12 +1,13 @@
 import { writeFileSync, existsSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import { validateHandle } from '../model/handle.js';
 import { encodeKeyFile } from '../protocol/keyfile.js';
+import { describePublicKey } from '../protocol/json.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
 import { generateSm2KeyPair } from '../protocol/sm2.js';
-import { UsageError, buildValues, formatValues, specsFrom } from './values.js';
+import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { withRegistry } from './open-registry.js';
+import { checkHandleArgument } from './register.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
@@ -17,27 +18,33 @@ export interface UpdateOptions extends RemoteOptions {
   values: string[];
   privateValues: string[];
   hexValues: string[];
+  jsonValues: string[];
   remove: string[];
   ttl: number;
+  json: boolean;
+  showSecrets: boolean;
 }
 
 /** Add or replace values (by index) and remove values of an existing identifier. */
 export async function updateCommand(handle: string, o: UpdateOptions): Promise<void> {
-  validateHandleOrPrefixHandle(handle);
+  checkHandleArgument(handle);
   const specs = specsFrom(o);
   const remove = o.remove.map((x) => {
     const n = Number(x);
     if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--remove "${x}" is not an index`);
     return n;
   });
-  if (specs.length === 0 && remove.length === 0) throw new UsageError('give values to set (--value, --private, --hex) or indexes to --remove');
+  if (specs.length === 0 && remove.length === 0) throw new UsageError('give values to set (--value, --private, --hex, --json-value) or indexes to --remove');
   if (specs.some((s) => s.index === undefined)) throw new UsageError('each value of an update names its index, e.g. --value 1:URL=https://…');
+  await completeSpecs(specs);
   const values = buildValues(handle, specs, { ttl: o.ttl, admin: false });
+  const show = { showSecrets: o.showSecrets };
   if (isRemote(o)) {
     await withRemote(o, async (admin) => {
       if (values.length) await admin.add(handle, values, { overwrite: true });
       if (remove.length) await admin.remove(handle, remove);
     });
+    if (o.json) return printJson({ handle, server: remoteName(o), set: valuesToJson(values, show), removed: remove });
     console.log(`updated ${handle} on ${remoteName(o)}`);
     return;
   }
@@ -49,39 +56,55 @@ export async function updateCommand(handle: string, o: UpdateOptions): Promise<v
       if (values.length) registry.upsertValues(handle, values);
       if (remove.length) registry.removeValues(handle, remove);
     })();
+    const after = registry.get(handle)!.values;
+    if (o.json) return printJson({ handle, set: valuesToJson(values, show), removed: remove, values: valuesToJson(after, show) });
     console.log(`updated ${handle}`);
-    console.log(formatValues(registry.get(handle)!.values));
+    console.log(formatValues(after, show));
   });
 }
 
-export async function deleteCommand(handle: string, o: RemoteOptions & { dir: string }): Promise<void> {
-  validateHandleOrPrefixHandle(handle);
+export async function deleteCommand(handle: string, o: RemoteOptions & { dir: string; json?: boolean }): Promise<void> {
+  checkHandleArgument(handle);
   if (isRemote(o)) {
     await withRemote(o, (admin) => admin.delete(handle));
+    if (o.json) return printJson({ handle, server: remoteName(o), deleted: true });
     console.log(`deleted ${handle} on ${remoteName(o)}`);
     return;
   }
   await withRegistry(o.dir, (registry) => registry.delete(handle));
+  if (o.json) return printJson({ handle, deleted: true });
   console.log(`deleted ${handle}`);
 }
 
-export async function listCommand(prefix: string, o: RemoteOptions & { dir: string; limit?: number }): Promise<void> {
+export async function listCommand(prefix: string, o: RemoteOptions & { dir: string; limit?: number; json?: boolean }): Promise<void> {
   const p = prefix.replace(/^0\.NA\//i, '');
+  if (o.limit !== undefined && (!Number.isInteger(o.limit) || o.limit < 0)) throw new UsageError('--limit must be a whole number');
+  // JSON is written as it goes, so a large prefix is listed without holding every handle at once.
+  let first = true;
+  const out = (h: string) => {
+    if (!o.json) return void console.log(h);
+    process.stdout.write(`${first ? '' : ',\n'}    ${JSON.stringify(h)}`);
+    first = false;
+  };
+  if (o.json) process.stdout.write(`{\n  "prefix": ${JSON.stringify(p)},\n  "handles": [\n`);
+  const end = () => o.json && process.stdout.write(`${first ? '' : '\n'}  ]\n}\n`);
   if (isRemote(o)) {
-    for (const h of await withRemote(o, (admin) => admin.list(p))) console.log(h);
+    for (const h of await withRemote(o, (admin) => admin.list(p))) out(h);
+    end();
     return;
   }
   const limit = o.limit ?? Infinity;
   await withRegistry(o.dir, (registry) => {
     let printed = 0;
     for (const h of registry.eachUnder(p)) {
-      if (printed++ >= limit) return;
-      console.log(h);
+      if (printed++ >= limit) break;
+      out(h);
     }
   });
+  end();
 }
 
-export function keysGenerateCommand(o: { out: string; bits: number; passphraseEnv?: string; force: boolean; pem: boolean; sm2?: boolean }): void {
+export function keysGenerateCommand(o: { out: string; bits: number; passphraseEnv?: string; force: boolean; pem: boolean; sm2?: boolean; json?: boolean }): void {
   if (!o.sm2 && ![2048, 3072, 4096].includes(o.bits)) throw new UsageError('--bits must be 2048, 3072 or 4096');
   const pubFile = `${o.out}.pub.bin`;
   for (const f of [o.out, pubFile]) if (existsSync(f) && !o.force) throw new UsageError(`${f} exists; use --force to replace it`);
@@ -99,13 +122,23 @@ export function keysGenerateCommand(o: { out: string; bits: number; passphraseEn
   writeFileSync(o.out, priv, { mode: 0o600 });
   const pub = encodePublicKey(publicKey);
   writeFileSync(pubFile, pub);
-  console.log(`private key: ${o.out} (${o.sm2 ? 'SM2, ' : ''}${pem ? 'PKCS#8 PEM' : "the reference's key file format"}${passphrase ? ', encrypted' : ''})`);
-  console.log(`public key:  ${pubFile} (HS_PUBKEY data, ${pub.length} bytes)`);
+  const k = describePublicKey(pub)!;
+  const format = pem ? 'PKCS#8 PEM' : "the reference's key file format";
+  if (o.json) {
+    return printJson({
+      privateKey: o.out,
+      privateKeyFormat: pem ? 'pem' : 'handle-key-file',
+      encrypted: passphrase !== undefined,
+      publicKey: pubFile,
+      algorithm: k.algorithm,
+      bits: k.bits,
+      fingerprint: k.fingerprint,
+      hsPubkey: pub.toString('hex'),
+    });
+  }
+  console.log(`private key: ${o.out} (${o.sm2 ? 'SM2, ' : ''}${format}${passphrase ? ', encrypted' : ''})`);
+  console.log(`public key:  ${pubFile} (HS_PUBKEY data, ${pub.length} bytes; ${k.algorithm} ${k.bits}-bit ${k.fingerprint})`);
   console.log('to make it an identity, add it as an HS_PUBKEY value, for example:');
-  console.log(`  idres update 0.NA/PREFIX --hex 301:HS_PUBKEY=${pub.toString('hex')}`);
-}
-
-function validateHandleOrPrefixHandle(handle: string): void {
-  if (/^0\.NA\/.+/i.test(handle)) return;
-  validateHandle(handle);
+  console.log(`  idres register PREFIX/OPERATOR --value 300:HS_PUBKEY=@${pubFile}`);
+  console.log(`and make that identity an administrator:  idres admin grant PREFIX --to 300:PREFIX/OPERATOR --perms …`);
 }

@@ -24,6 +24,8 @@ export interface ImportCommandOptions {
   admin: boolean;
   restart: boolean;
   progress: 'auto' | ProgressMode;
+  /** The summary as JSON on stdout. */
+  json?: boolean;
 }
 
 /** Problems shown in the summary; the --errors file has them all. */
@@ -102,7 +104,8 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
     if (errorsFd !== undefined) closeSync(errorsFd);
     registry.close();
   }
-  console.log(summary(result, shown, o));
+  if (o.json) console.log(JSON.stringify(summaryJson(result, shown), null, 2));
+  else console.log(summary(result, shown, o));
   const c = result.counts;
   process.exitCode = result.interrupted ? 130 : c.bad > 0 || c.changed > 0 ? 1 : 0;
 }
@@ -117,6 +120,20 @@ function countLines(c: ImportCounts, o: ImportCommandOptions): string[] {
   ];
   const width = Math.max(...rows.map((r) => formatCount(r[1]).length));
   return rows.map(([name, n, note]) => `  ${name.padEnd(10)}${formatCount(n).padStart(width)}${note ? `   ${note}` : ''}`);
+}
+
+function summaryJson(r: ImportResult, shown: RowProblem[]): Record<string, unknown> {
+  return {
+    file: r.file,
+    format: r.format,
+    interrupted: r.interrupted,
+    ...(r.interrupted ? { lastLine: r.lastLine } : {}),
+    ...(r.resumed ? { resumedAfterLine: r.resumed.afterLine } : {}),
+    seconds: r.elapsedMs / 1000,
+    batches: r.batches,
+    counts: r.counts,
+    problems: shown.map((p) => ({ line: p.line, handle: p.handle, kind: p.kind, problem: p.reason })),
+  };
 }
 
 function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions): string {

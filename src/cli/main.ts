@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, DEFAULT_DIR, DEFAULT_PORT, ROLES, type Role } from '../config.js';
 import { HandleSyntaxError } from '../model/handle.js';
 import { RegistryError } from '../store/registry.js';
@@ -17,9 +17,22 @@ import { DnsMappingError } from '../dns/mapping.js';
 import { importCommand, parseBatchSize, parseWorkers } from './import.js';
 import { remoteImportCommand } from './remote-http.js';
 import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
+import { grantCommand, listAdminsCommand, revokeCommand } from './administrators.js';
+import { statusCommand } from './status.js';
+import { PERMISSION_NAMES } from './admin-perms.js';
 import { KeyFileError } from '../protocol/keyfile.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+const VALUE_FORMS_HELP = `
+Readable values (the data column resolve prints reads back the same):
+  --value '100:HS_ADMIN=300:0.NA/88.118.8 perms=all'    perms: all, none, or ${PERMISSION_NAMES.slice(0, 3).join(',')},…
+  --value 200:HS_VLIST=300:88.118.8/A,300:88.118.8/B
+  --value '1:HS_SITE=10.0.0.1:2641,10.0.0.2:2641 hash=handle serial=1 desc="site of 88.118.9" keys=fetch'
+  --value 301:HS_SECKEY=SECRET                           (private whatever the option)
+  --value 300:HS_PUBKEY=@operator.key.pub.bin            (or a PEM key file)
+  --json-value '{"index":100,"type":"HS_ADMIN","data":{"format":"admin","value":{"handle":"0.NA/88.118.8","index":300,"permissions":"111111111111"}}}'
+(docs/admin.md: Readable values)`;
 /** --server/--auth/--key/--secret/--session: work on a remote node over the wire (src/cli/remote-wire.ts). */
 function remoteOptions(c: Command): Command {
   return c
@@ -52,7 +65,9 @@ export function buildProgram(): Command {
   const program = new Command('idres')
     .description('Identifier resolution for the Industrial Internet: a Handle protocol (2.11) node over UDP and TCP.')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // A missing or unknown option is bad input like any other: exit status 2 (main below), not commander's 1.
+    .exitOverride();
 
   program
     .command('init')
@@ -114,10 +129,14 @@ export function buildProgram(): Command {
     .option('-v, --value <[index:]type=data>', 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
     .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
     .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
     .option('--ttl <seconds>', 'TTL of the values', (v) => Number(v), 86400)
-    .option('--no-admin', 'do not add the default HS_ADMIN value (index 100, the prefix administrator)')
+    .option('--no-admin', 'do not add the default HS_ADMIN value (the prefix administrator; remotely, the --auth identity)')
     .option('--overwrite', 'replace the values of an existing identifier')
-    .option('--allow-unhomed', 'register under a prefix this node does not home'))
+    .option('--allow-unhomed', 'register under a prefix this node does not home')
+    .option('--json', 'print the result as JSON')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
+    .addHelpText('after', VALUE_FORMS_HELP)
     .action((handle, o) =>
       registerCommand(handle, {
         ...remoteOf(o),
@@ -125,10 +144,13 @@ export function buildProgram(): Command {
         values: o.value,
         privateValues: o.private,
         hexValues: o.hex,
+        jsonValues: o.jsonValue,
         ttl: o.ttl,
         admin: o.admin,
         overwrite: Boolean(o.overwrite),
         allowUnhomed: Boolean(o.allowUnhomed),
+        json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
       }),
     );
 
@@ -140,26 +162,84 @@ export function buildProgram(): Command {
     .option('-v, --value <index:type=data>', 'a public value to add or replace (repeatable)', collect, [])
     .option('--private <index:type=data>', 'a value only administrators may read (repeatable)', collect, [])
     .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
     .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
-    .option('--ttl <seconds>', 'TTL of the values set', (v) => Number(v), 86400))
+    .option('--ttl <seconds>', 'TTL of the values set', (v) => Number(v), 86400)
+    .option('--json', 'print the result as JSON')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
+    .addHelpText('after', VALUE_FORMS_HELP)
     .action((handle, o) =>
-      updateCommand(handle, { ...remoteOf(o), dir: o.dir, values: o.value, privateValues: o.private, hexValues: o.hex, remove: o.remove, ttl: o.ttl }),
+      updateCommand(handle, {
+        ...remoteOf(o),
+        dir: o.dir,
+        values: o.value,
+        privateValues: o.private,
+        hexValues: o.hex,
+        jsonValues: o.jsonValue,
+        remove: o.remove,
+        ttl: o.ttl,
+        json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
+      }),
     );
 
   remoteOptions(program
     .command('delete')
     .description('delete an identifier: locally or on a remote node')
     .argument('<handle>')
-    .addOption(dirOption()))
-    .action((handle, o) => deleteCommand(handle, { ...remoteOf(o), dir: o.dir }));
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((handle, o) => deleteCommand(handle, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json) }));
 
   remoteOptions(program
     .command('list')
     .description('list the identifiers under a prefix: locally or on a remote node (LIST_HANDLES)')
     .argument('<prefix>', 'e.g. 88.118.8 (or 0.NA/88.118.8)')
     .addOption(dirOption())
-    .option('--limit <n>', 'at most this many (local only)', (v) => Number(v)))
-    .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
+    .option('--limit <n>', 'at most this many (local only)', (v) => Number(v))
+    .option('--json', 'print {"prefix", "handles": [...]}'))
+    .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
+
+  const admins = program
+    .command('admin')
+    .description('who administers a prefix or a handle: its HS_ADMIN values, without hex (locally, or on a remote node with --server/--api)');
+  remoteOptions(admins
+    .command('grant')
+    .description('make an identity (a key, a secret or an HS_VLIST group) an administrator of a prefix or handle, with these permissions')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle 0.NA/88.118.8) or a handle')
+    .requiredOption('--to <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR (its key at index 300) or 200:88.118.8/GROUP')
+    .requiredOption('--perms <list>', `all, or some of: ${PERMISSION_NAMES.join(', ')}`)
+    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', (v) => Number(v))
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) =>
+      grantCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), to: o.to, perms: o.perms, ...(o.index !== undefined ? { index: o.index } : {}) }),
+    );
+  remoteOptions(admins
+    .command('revoke')
+    .description('remove the HS_ADMIN values naming an identity from a prefix or handle')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle) or a handle')
+    .requiredOption('--from <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR')
+    .option('--force', 'remove it even when it is the last administrator')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) => revokeCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), from: o.from, force: Boolean(o.force) }));
+  remoteOptions(admins
+    .command('list')
+    .description('the administrators of a prefix or handle and their permissions')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle) or a handle')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) => listAdminsCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json) }));
+
+  program
+    .command('status')
+    .description("a node's state: roles, prefixes, handle count, cache, ports, upstream health (asks the running node over HTTP, else reads its folder)")
+    .addOption(dirOption())
+    .option('--api <url>', 'ask a running node through its HTTP face, e.g. http://127.0.0.1:8000')
+    .option('-s, --server <host:port>', "ask a Handle server for its site (GET_SITE_INFO): all the wire tells")
+    .option('--json', 'print the status as JSON')
+    .action((o) => statusCommand({ dir: o.dir, json: Boolean(o.json), ...(o.api !== undefined ? { api: o.api } : {}), ...(o.server !== undefined ? { server: o.server } : {}) }));
 
   const keys = program.command('keys').description("administrators' keys, in the reference's formats");
   keys
@@ -171,8 +251,9 @@ export function buildProgram(): Command {
     .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
     .option('--sm2', "an SM2 key (GB/T 32918, the national system's commercial cryptography): PKCS#8 PEM, HS_PUBKEY of type SM2_PUB_KEY")
     .option('--force', 'replace existing files')
+    .option('--json', 'print what was written as JSON')
     .action((o) =>
-      keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), sm2: Boolean(o.sm2), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }),
+      keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), sm2: Boolean(o.sm2), json: Boolean(o.json), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }),
     );
 
   program
@@ -190,6 +271,7 @@ export function buildProgram(): Command {
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
     .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--json', 'print the summary as JSON (local import)')
     .option('--api <url>', "import into a remote node through its HTTP API (one PUT per row; with --auth and --secret or --key)")
     .option('--auth <handle:index>', 'with --api: the administrator identity, e.g. 0.NA/88.118.8:300')
     .option('--key <file>', 'with --api: the identity\'s private key (PEM or the reference\'s key file)')
@@ -209,6 +291,7 @@ export function buildProgram(): Command {
         admin: o.admin,
         restart: Boolean(o.restart),
         progress: o.progress,
+        json: Boolean(o.json),
       }),
     );
 
@@ -224,6 +307,7 @@ export function buildProgram(): Command {
     .option('-t, --type <type>', 'only values of this type; "HS_SITE." matches HS_SITE.* (repeatable)', collect, [])
     .option('-i, --index <index>', 'only the value at this index (repeatable)', collect, [])
     .option('--json', 'print the answer as JSON, values in the shape of the Handle REST API')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them')
     .option('--timeout <ms>', 'overall TCP timeout', (v) => Number(v), 10000)
     .action((id, o) =>
       resolveCommand(id, {
@@ -238,6 +322,7 @@ export function buildProgram(): Command {
           return n;
         }),
         json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
         timeoutMs: o.timeout,
       }),
     );
@@ -271,7 +356,8 @@ export function buildProgram(): Command {
     .command('list')
     .description('list the prefixes homed here and the prefix handles held here (own and delegated)')
     .addOption(dirOption())
-    .action((o) => listPrefixesCommand({ dir: o.dir }));
+    .option('--json', 'print the result as JSON')
+    .action((o) => listPrefixesCommand({ dir: o.dir, json: Boolean(o.json) }));
   prefix
     .command('home')
     .description('answer for identifiers under a prefix here (a secondary hosting a small enterprise, say)')
@@ -340,6 +426,11 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message (or the help); --help and --version end well.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (
       err instanceof UsageError ||
       err instanceof ConfigError ||

@@ -1,40 +1,12 @@
-import { isIP } from 'node:net';
 import { loadConfig } from '../config.js';
 import { isPrefixHandle, isValidPrefix, prefixHandle } from '../model/handle.js';
 import { HashOption } from '../model/site.js';
 import { decodeSite } from '../protocol/site.js';
 import { openRegistry } from './open-registry.js';
-import { HandleClient, parseServer } from '../client/handle-client.js';
-import { type ServerSpec, delegatePrefix, siteOf } from '../admin/delegation.js';
-import { UsageError, formatValues } from './values.js';
+import { delegatePrefix, siteOf } from '../admin/delegation.js';
+import { fillKeys, parseSiteSpec } from './site-spec.js';
+import { UsageError, formatValues, printJson } from './values.js';
 
-
-/** "a:p,b:p" → servers; each must be an IP address with a port. */
-export function parseSiteSpec(spec: string): ServerSpec[] {
-  return spec.split(',').map((part) => {
-    const s = parseServer(part.trim(), 0);
-    if (!isIP(s.host) || s.port === 0) throw new UsageError(`"${part}" is not address:port (an IP address and a port)`);
-    return { address: s.host, port: s.port };
-  });
-}
-
-/** Ask each server for its own site info, to put its real public key into the delegation. */
-async function fillKeys(servers: ServerSpec[], quiet: boolean): Promise<void> {
-  const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 1500 });
-  try {
-    for (const s of servers) {
-      try {
-        const site = await client.siteInfo({ host: s.address, port: s.port });
-        const me = site.servers.find((x) => x.address === s.address) ?? site.servers[0];
-        if (me?.publicKey.length) s.publicKey = me.publicKey;
-      } catch {
-        if (!quiet) console.error(`idres: ${s.address}:${s.port} did not answer GET_SITE_INFO; delegating without its public key`);
-      }
-    }
-  } finally {
-    client.close();
-  }
-}
 
 export interface DelegateOptions {
   dir: string;
@@ -71,28 +43,36 @@ export async function delegateCommand(prefix: string, o: DelegateOptions): Promi
   }
 }
 
-export function listPrefixesCommand(o: { dir: string }): void {
+export function listPrefixesCommand(o: { dir: string; json?: boolean }): void {
   const registry = openRegistry(o.dir);
   try {
     const homed = registry.homedPrefixes();
-    console.log(`homed here: ${homed.join(', ') || '(none)'}`);
     const held = registry.list('0.NA', { limit: 100000 }).filter((h) => isPrefixHandle(h.handle));
+    const own = (handle: string) => homed.some((p) => prefixHandle(p).toUpperCase() === handle.toUpperCase());
+    const sitesOf = (handle: string) =>
+      (registry.getValues(handle) ?? [])
+        .filter((v) => v.type.toUpperCase().startsWith('HS_SITE') || v.type.toUpperCase().startsWith('HS_SERV'))
+        .map((v) => {
+          if (v.type.toUpperCase().startsWith('HS_SERV')) return { type: v.type, service: v.data.toString() };
+          try {
+            const s = decodeSite(v.data);
+            return { type: v.type, servers: s.servers.map((x) => `${x.address.includes(':') ? `[${x.address}]` : x.address}:${x.interfaces[0]?.port ?? '?'}`) };
+          } catch {
+            return { type: v.type, undecodable: true };
+          }
+        });
+    if (o.json) {
+      printJson({ homed, prefixHandles: held.map((h) => ({ handle: h.handle, own: own(h.handle), sites: sitesOf(h.handle) })) });
+      return;
+    }
+    console.log(`homed here: ${homed.join(', ') || '(none)'}`);
     if (held.length === 0) return void console.log('prefix handles: (none)');
     console.log('prefix handles:');
     for (const h of held) {
-      const values = registry.getValues(h.handle) ?? [];
-      const where = values
-        .filter((v) => v.type.toUpperCase().startsWith('HS_SITE') || v.type.toUpperCase().startsWith('HS_SERV'))
-        .map((v) => {
-          if (v.type.toUpperCase().startsWith('HS_SERV')) return `${v.type} ${v.data.toString()}`;
-          try {
-            const s = decodeSite(v.data);
-            return `${v.type} ${s.servers.map((x) => `${x.address}:${x.interfaces[0]?.port ?? '?'}`).join(',')}`;
-          } catch {
-            return `${v.type} (undecodable)`;
-          }
-        });
-      console.log(`  ${h.handle}${homed.some((p) => prefixHandle(p).toUpperCase() === h.handle.toUpperCase()) ? ' (own)' : ''}: ${where.join('; ') || 'no site'}`);
+      const where = sitesOf(h.handle).map((s) =>
+        'service' in s ? `${s.type} ${s.service}` : 'servers' in s ? `${s.type} ${s.servers!.join(',')}` : `${s.type} (undecodable)`,
+      );
+      console.log(`  ${h.handle}${own(h.handle) ? ' (own)' : ''}: ${where.join('; ') || 'no site'}`);
     }
   } finally {
     registry.close();

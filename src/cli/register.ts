@@ -1,5 +1,6 @@
-import { normalisePrefix, validateHandle } from '../model/handle.js';
-import { UsageError, buildValues, formatValues, specsFrom } from './values.js';
+import { NA_PREFIX, isValidPrefix, normalisePrefix, prefixOfPrefixHandle, validateHandle } from '../model/handle.js';
+import { parseIdentity } from '../admin/permissions.js';
+import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
 
@@ -8,39 +9,70 @@ export interface RegisterOptions extends RemoteOptions {
   values: string[];
   privateValues: string[];
   hexValues: string[];
+  jsonValues: string[];
   ttl: number;
   admin: boolean;
   overwrite: boolean;
   allowUnhomed: boolean;
+  json: boolean;
+  showSecrets: boolean;
+}
+
+/** A handle PREFIX/SUFFIX or a prefix handle 0.NA/PREFIX; the prefix it belongs to, and (prefix handles) the prefix it names. */
+export function checkHandleArgument(handle: string): { prefix: string; names?: string } {
+  const na = prefixOfPrefixHandle(handle);
+  if (na !== undefined) {
+    if (!isValidPrefix(na)) throw new UsageError(`"${handle}" is not a valid prefix handle (0.NA/PREFIX)`);
+    return { prefix: NA_PREFIX, names: na };
+  }
+  return { prefix: validateHandle(handle).prefix };
 }
 
 export async function registerCommand(handle: string, o: RegisterOptions): Promise<void> {
-  const parts = validateHandle(handle);
+  const parts = checkHandleArgument(handle);
   if (!Number.isInteger(o.ttl) || o.ttl < 0 || o.ttl > 0xffffffff) throw new UsageError(`--ttl must be a number of seconds`);
   const specs = specsFrom(o);
   if (specs.length === 0) throw new UsageError('give at least one value, e.g. --value URL=https://example.com/p/1');
+  await completeSpecs(specs);
+  const show = { showSecrets: o.showSecrets };
   if (isRemote(o)) {
-    // On a remote node over the wire: its administrators' permissions decide, as for any Handle client.
-    const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin });
+    // On a remote node: its administrators' permissions decide, as for any Handle client. Without an
+    // HS_ADMIN of its own, the handle is administered by the identity creating it, as the reference's tools do.
+    const creator = o.auth !== undefined ? parseIdentity(o.auth) : undefined;
+    const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin, ...(creator ? { creator } : {}) });
     const created = await withRemote(o, (admin) => admin.create(handle, values, { overwrite: o.overwrite }));
+    if (o.json) return printJson({ handle: created, server: remoteName(o), values: valuesToJson(values, show) });
     console.log(`registered ${created} on ${remoteName(o)}`);
-    console.log(formatValues(values));
+    console.log(formatValues(values, show));
     return;
   }
   const registry = openRegistry(o.dir);
   try {
     const homed = registry.homedPrefixes();
-    if (!o.allowUnhomed && !homed.some((p) => normalisePrefix(p) === normalisePrefix(parts.prefix))) {
+    const homes = (p: string) => homed.some((h) => normalisePrefix(h) === normalisePrefix(p));
+    // A prefix handle is kept where its prefix, its parent prefix (delegating it) or the root is homed.
+    const ok = parts.names !== undefined ? homes(parts.names) || homes(parentOf(parts.names)) || homes(NA_PREFIX) : homes(parts.prefix);
+    if (!o.allowUnhomed && !ok) {
+      const what = parts.names !== undefined ? `neither ${parts.names} nor its parent prefix ${parentOf(parts.names)} is homed` : `${parts.prefix} is not homed`;
       throw new UsageError(
-        `${parts.prefix} is not homed by this node (it homes ${homed.join(', ') || 'nothing'}); ` +
+        `${what} by this node (it homes ${homed.join(', ') || 'nothing'}); ` +
           `clients would get 301 for it. Use --allow-unhomed to store it anyway.`,
       );
     }
     const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin });
     registry.create(handle, values, { overwrite: o.overwrite });
+    const stored = registry.get(handle)!.values;
+    if (o.json) return printJson({ handle, values: valuesToJson(stored, show) });
     console.log(`registered ${handle}`);
-    console.log(formatValues(registry.get(handle)!.values));
+    console.log(formatValues(stored, show));
   } finally {
     registry.close();
   }
 }
+
+/** 88.118.9 → 88.118; 88 → 0.NA (the root's). */
+function parentOf(prefix: string): string {
+  const dot = prefix.lastIndexOf('.');
+  return dot > 0 ? prefix.slice(0, dot) : NA_PREFIX;
+}
+

@@ -10,6 +10,8 @@ import type { HandleValue } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { UsageError } from './values.js';
 import { credentialsFrom } from './credentials.js';
+import { creatorAdminValue } from '../admin/defaults.js';
+import { parseIdentity } from '../admin/permissions.js';
 
 // The CLI against a remote node's HTTP API (--api URL): register, update, delete and list go through the
 // same calls as over the wire (remote-wire.ts hands them this client), authenticated with --auth and
@@ -55,6 +57,8 @@ interface Row {
 export async function remoteImportCommand(file: string, o: RemoteImportOptions): Promise<void> {
   const format = o.format ?? formatOf(file);
   if (!format) throw new UsageError(`cannot tell the format of ${file} from its name: give --format csv or --format ndjson`);
+  // Rows without an HS_ADMIN are administered by the identity importing them, as with `register --api`.
+  const creator = o.auth !== undefined ? parseIdentity(o.auth) : undefined;
   const rows: Row[] = [];
   const bad: string[] = [];
   let plan: CsvPlan | undefined;
@@ -98,7 +102,10 @@ export async function remoteImportCommand(file: string, o: RemoteImportOptions):
   function take(line: number, read: () => RawRow): void {
     try {
       const raw = read();
-      rows.push({ line, handle: raw.handle, values: settleValues(raw.drafts, splitHandle(raw.handle).prefix, { ttl: o.ttl, admin: o.admin }) });
+      let values = settleValues(raw.drafts, splitHandle(raw.handle).prefix, { ttl: o.ttl, admin: o.admin && !creator });
+      const admin = o.admin && creator && !values.some((v) => v.type.toUpperCase() === 'HS_ADMIN') ? creatorAdminValue(creator, values) : undefined;
+      if (admin) values = [...values, admin].sort((a, b) => a.index - b.index);
+      rows.push({ line, handle: raw.handle, values });
     } catch (err) {
       if (!(err instanceof RowError)) throw err;
       bad.push(`line ${line}${err.handle ? ` (${err.handle})` : ''}: ${err.message}`);

@@ -3,13 +3,12 @@ import path from 'node:path';
 import { CONFIG_FILE, DEFAULT_PORT, loadConfig } from '../config.js';
 import { parseScannedIdentifier } from '../model/handle.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
-import { valueToJson } from '../protocol/json.js';
 import { HandleClient, type ServerAddress, type TransportChoice, parseServer } from '../client/handle-client.js';
 import { decodeErrorBody, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import type { HandleValue } from '../model/value.js';
 import { Recursor } from '../resolve/recursor.js';
 import { ResolutionFailure } from '../resolve/answer.js';
-import { UsageError, formatValues } from './values.js';
+import { UsageError, formatValues, valuesToJson } from './values.js';
 
 interface Outcome {
   responseCode: number;
@@ -57,6 +56,8 @@ export interface ResolveCommandOptions {
   types: string[];
   indexes: number[];
   json: boolean;
+  /** Print HS_SECKEY secrets (hidden otherwise). */
+  showSecrets?: boolean;
   timeoutMs: number;
 }
 
@@ -80,21 +81,22 @@ export async function resolveCommand(identifier: string, o: ResolveCommandOption
   try {
     const r = o.roots.length ? await walk(client, handle, o) : await ask(client, handle, o);
     const server = r.from;
+    const show = { showSecrets: o.showSecrets ?? false };
     const ok = r.responseCode === ResponseCode.SUCCESS;
     if (o.json) {
       const out =
         ok || r.values.length
-          ? { responseCode: r.responseCode, handle: ok ? r.handle : handle, values: r.values.map(valueToJson) }
+          ? { responseCode: r.responseCode, handle: ok ? r.handle : handle, values: valuesToJson(r.values, show) }
           : { responseCode: r.responseCode, handle, ...(r.message ? { message: r.message } : {}) };
       console.log(JSON.stringify(out, null, 2));
     } else if (ok) {
       console.log(`${r.handle}  (${r.values.length} values from ${server})`);
-      console.log(formatValues(r.values));
+      console.log(formatValues(r.values, show));
     } else {
       console.error(`${handle}: ${responseCodeName(r.responseCode)} (${r.responseCode})${r.message ? `: ${r.message}` : ''}`);
       if (r.values.length) {
         console.error('referred to:');
-        console.error(formatValues(r.values));
+        console.error(formatValues(r.values, show));
       }
     }
     if (!ok) process.exitCode = 1;

@@ -1,10 +1,11 @@
 import { isUtf8 } from 'node:buffer';
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { adminPermissionBits } from '../model/admin.js';
 import { type SiteInfo, Transport } from '../model/site.js';
 import { DEFAULT_PERMISSIONS, type HandleValue, Perm, TtlType } from '../model/value.js';
 import { decodeAdmin, decodeVList } from './admin-data.js';
 import { decodePublicKey, encodePublicKey } from './pubkey.js';
+import { isSm2Key } from './sm2.js';
 import { decodeAddress, decodeSite, encodeAddress } from './site.js';
 
 // Values as JSON in the shape of the reference server's REST API (handle-rest-api.md section 8): what the CLI
@@ -44,13 +45,48 @@ const protocolNames: Record<number, string> = {
   [Transport.HTTPS]: 'HTTPS',
 };
 
+/**
+ * An RSA key as a JSON Web Key, when reading that back (keyFromJson) gives the same bytes: the reference's
+ * binary form. A key stored otherwise (PEM text, an SM2 or DSA key, a blob without the trailer) keeps its
+ * bytes as text or base64, so what is printed can be written back unchanged.
+ */
 export function keyToJson(data: Buffer): JsonData {
   try {
     const jwk = decodePublicKey(data).export({ format: 'jwk' });
-    return { format: 'key', value: { kty: jwk.kty, n: jwk.n, e: jwk.e } };
+    const value = { kty: jwk.kty, n: jwk.n, e: jwk.e };
+    if (jwk.kty === 'RSA' && keyFromJson(value).equals(data)) return { format: 'key', value };
   } catch {
-    return { format: 'base64', value: data.toString('base64') };
+    // not a key we can show as JWK
   }
+  // PEM is text (and the generic rule would show it so); anything else, empty included, as its bytes.
+  const pem = data.length > 0 && data.subarray(0, 10).toString('latin1') === '-----BEGIN' && isTextData(data);
+  return pem ? { format: 'string', value: data.toString('utf8') } : { format: 'base64', value: data.toString('base64') };
+}
+
+/** What a person needs to recognise a public key: its algorithm, size, and a fingerprint. */
+export interface KeyDescription {
+  algorithm: 'RSA' | 'DSA' | 'SM2';
+  bits: number;
+  /** "SHA256:" and the unpadded base64 of SHA-256 over the key's SubjectPublicKeyInfo (DER), as OpenSSH prints them. */
+  fingerprint: string;
+  /** Stored as PEM text rather than the reference's binary form. */
+  pem: boolean;
+}
+
+/** The description of HS_PUBKEY data, or undefined when it is no key we read. */
+export function describePublicKey(data: Buffer): KeyDescription | undefined {
+  let key;
+  try {
+    key = decodePublicKey(data);
+  } catch {
+    return undefined;
+  }
+  const algorithm = isSm2Key(key) ? 'SM2' : key.asymmetricKeyType === 'rsa' ? 'RSA' : key.asymmetricKeyType === 'dsa' ? 'DSA' : undefined;
+  if (!algorithm) return undefined;
+  const bits = algorithm === 'SM2' ? 256 : (key.asymmetricKeyDetails?.modulusLength ?? 0);
+  const spki = key.export({ type: 'spki', format: 'der' });
+  const fingerprint = 'SHA256:' + createHash('sha256').update(spki).digest('base64').replace(/=+$/, '');
+  return { algorithm, bits, fingerprint, pem: data.subarray(0, 10).toString('latin1') === '-----BEGIN' };
 }
 
 export function siteToJson(s: SiteInfo): Record<string, unknown> {
@@ -86,10 +122,7 @@ export function dataToJson(type: string, data: Buffer): JsonData {
     }
     if (isType(type, 'HS_VLIST')) return { format: 'vlist', value: decodeVList(data) };
     if (isType(type, 'HS_SITE') || type.toUpperCase() === 'HS_NA_DELEGATE') return { format: 'site', value: siteToJson(decodeSite(data)) };
-    if (isType(type, 'HS_PUBKEY')) {
-      const k = keyToJson(data);
-      if (k.format === 'key') return k;
-    }
+    if (isType(type, 'HS_PUBKEY')) return keyToJson(data);
   } catch {
     // A structured value that does not decode is shown as its bytes.
   }
@@ -199,8 +232,9 @@ export function siteFromJson(v: unknown): SiteInfo {
         const k = obj(x.publicKey, `server ${i + 1} publicKey`);
         if (k.format === 'key') publicKey = keyFromJson(k.value);
         else if (k.format === 'base64' && typeof k.value === 'string') publicKey = Buffer.from(k.value, 'base64');
+        else if (k.format === 'string' && typeof k.value === 'string') publicKey = Buffer.from(k.value, 'utf8');
         else if (k.format === 'hex' && typeof k.value === 'string' && /^(?:[0-9a-fA-F]{2})*$/.test(k.value)) publicKey = Buffer.from(k.value, 'hex');
-        else throw new JsonInputError(`server ${i + 1}: publicKey must be {"format": "key"|"base64"|"hex", "value": …}`);
+        else throw new JsonInputError(`server ${i + 1}: publicKey must be {"format": "key"|"base64"|"hex"|"string", "value": …}`);
       }
       const ifs = x.interfaces ?? x.interfaceList;
       if (!Array.isArray(ifs)) throw new JsonInputError(`server ${i + 1} needs "interfaces" (a list)`);

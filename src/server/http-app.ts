@@ -4,7 +4,7 @@ import type { Health } from './http-health.js';
 import type { RedirectFront } from './http-redirect.js';
 import type { NodeMetrics } from './metrics.js';
 
-// What each path of the HTTP face means: /api/* the JSON API, /metrics, /healthz, /readyz, and everything
+// What each path of the HTTP face means: /api/status, /api/* the JSON API, /metrics, /healthz, /readyz, and everything
 // else the redirect front (when on). CORS as the reference's filter does it (handle-rest-api.md section 11):
 // any origin, credentials never, preflights answered here without running the endpoint.
 
@@ -18,6 +18,8 @@ export interface HttpAppParts {
   metrics: NodeMetrics;
   /** Absent when the redirect front is off: other paths are 404. */
   front?: RedirectFront;
+  /** GET /api/status (http-status.ts). */
+  status?: (ex: HttpExchange) => Promise<void>;
 }
 
 export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<void> {
@@ -30,6 +32,10 @@ export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<v
         return preflight(ex, origin);
       }
       exposeHeaders(ex, origin);
+    }
+    if (path === '/api/status' && p.status) {
+      ex.route = 'status';
+      return p.status(ex);
     }
     if (path === '/api' || path.startsWith('/api/')) {
       ex.route = path.startsWith('/api/handles') ? 'api_handles' : 'api_other';

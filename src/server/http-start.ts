@@ -9,13 +9,14 @@ import type { Forwarder } from '../resolve/forwarder.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';
-import { HttpFrontEnd } from './http.js';
+import { HttpFrontEnd, type HttpExchange } from './http.js';
 import { JsonApi } from './http-api.js';
 import { httpApp } from './http-app.js';
 import { HttpAuthenticator } from './http-auth.js';
 import { Health } from './http-health.js';
 import { RedirectFront } from './http-redirect.js';
 import { NodeMetrics } from './metrics.js';
+import { sendStatus } from './http-status.js';
 import type { WireCounters } from './wire-counters.js';
 
 // Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,
@@ -84,7 +85,18 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     upstreams,
     ...(probeClient ? { probeClient } : {}),
   });
-  const route = httpApp({ api, health, metrics, ...(c.http.redirectFront ? { front: new RedirectFront(p.pipeline) } : {}) });
+  let boundPort = port;
+  const status = (ex: HttpExchange) =>
+    sendStatus(ex, {
+      config: c,
+      ...(p.registry ? { registry: p.registry } : {}),
+      cache: p.pipeline.cache,
+      ...(p.upstream ? { upstream: p.upstream } : {}),
+      site: p.site,
+      httpPort: () => boundPort,
+      readiness: () => health.readiness(),
+    });
+  const route = httpApp({ api, health, metrics, status, ...(c.http.redirectFront ? { front: new RedirectFront(p.pipeline) } : {}) });
   server = new HttpFrontEnd(route, c.http, (ex) => metrics.httpRequest(ex.route, knownMethod(ex.method), ex.res.statusCode, ex.seconds()), p.log);
   let bound: number;
   try {
@@ -93,6 +105,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     probeClient?.close();
     throw err;
   }
+  boundPort = bound;
   const s = server;
   return {
     server: s,
