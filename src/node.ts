@@ -198,6 +198,7 @@ export class IdresNode {
             ],
             log,
             noticeWrites: () => local?.changes.check(),
+            connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
           },
           opts.httpPort ?? config.http.port,
         );
