@@ -123,7 +123,8 @@ export class HttpExchange {
         return;
       }
       if (r.value.length > 0 && !res.write(r.value)) await drained(res);
-      else await new Promise<void>((resolve) => setImmediate(resolve));
+      // A turn of the event loop between pieces in any case (a drain can come at once).
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     if (!res.destroyed) res.end();
   }

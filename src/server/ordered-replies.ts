@@ -167,7 +167,9 @@ export class OrderedReplies implements Watched {
         if (page.done) return true;
         this.write(page.value);
         if (this.socket.writableNeedDrain) await this.drained();
-        else await new Promise<void>((resolve) => setImmediate(resolve));
+        // Always a turn of the event loop: a drain can come at once (the kernel took the page), and other
+        // connections must be served between pages all the same.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.socket.destroyed) return false;
       }
     } finally {
