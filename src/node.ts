@@ -21,6 +21,7 @@ import { UdpFrontEnd } from './server/udp.js';
 import { type RunningDns, startDns } from './dns/start.js';
 import { type RunningHttp, startHttp } from './server/http-start.js';
 import { WireCounters } from './server/wire-counters.js';
+import type { ConnectionStats } from './server/connection-guard.js';
 import { AdminService } from './admin/operations.js';
 import { IdentityKeys } from './admin/identity.js';
 import { type Identity, parseIdentity } from './admin/permissions.js';
@@ -227,7 +228,17 @@ export class IdresNode {
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
       ...(u ? { upstream: { queries: u.upstreamQueries, ...('walks' in u ? { walks: u.walks, referrals: u.referralsFollowed } : {}) } } : {}),
+      connections: this.connectionStats(),
       memory: process.memoryUsage(),
+    };
+  }
+
+  /** Connections of the stream front ends, by transport: open, refused, closed by reason, peak bytes held. */
+  connectionStats(): Record<string, ConnectionStats> {
+    return {
+      tcp: this.tcp.connections,
+      ...(this.dns ? { dns: this.dns.server.connections } : {}),
+      ...(this.http ? { http: this.http.server.connections } : {}),
     };
   }
 
