@@ -17,12 +17,4 @@ export class MessageStream {
   pages(): Iterator<readonly Buffer[]> {
     return this.produce();
   }
-
-  /** Every message at once: for tests and tools only (it holds the whole answer in memory). */
-  all(): Buffer[] {
-    const out: Buffer[] = [];
-    const it = this.pages();
-    for (let r = it.next(); !r.done; r = it.next()) out.push(...r.value);
-    return out;
-  }
 }

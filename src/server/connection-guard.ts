@@ -116,11 +116,6 @@ export class ConnectionGuard {
     this.stats.refusedMaxConnections++;
   }
 
-  /** Connections an address holds now (tests, diagnostics). */
-  heldBy(address: string): number {
-    return this.perAddress.get(addressKey(address)) ?? 0;
-  }
-
   /** Watch a connection's request and answer deadlines until it closes. */
   watch(c: Watched): void {
     this.watched.add(c);
