@@ -32,7 +32,18 @@ export interface NodeConfig {
      */
     rateLimit: { minBytes: number; bytesPerSecond: number };
   };
-  tcp: { idleTimeoutMs: number; maxConnections: number };
+  /** The Handle TCP port; its per-client bounds also bound DNS over TCP (docs/security.md). */
+  tcp: {
+    /** A connection with no byte either way for this long is closed. */
+    idleTimeoutMs: number;
+    maxConnections: number;
+    /** Connections one address (an IPv6 /64) may hold; past it, new ones are closed at once. */
+    maxConnectionsPerAddress: number;
+    /** A request must arrive whole within this after its first byte, and an answer be taken within it. */
+    requestTimeoutMs: number;
+    /** Bytes one connection may hold (requests read and not answered, answers not taken); past it, it is closed. */
+    maxQueuedBytes: number;
+  };
   /** Resolving on behalf of clients (a resolver always does; other roles when a request sets REC). */
   recursion: {
     allow: boolean;
@@ -104,9 +115,13 @@ export interface NodeConfig {
     maxBodyBytes: number;
     /** A whole request (headers and body) must arrive within this, or the connection is closed (slow clients). */
     requestTimeoutMs: number;
+    /** The request line and headers must arrive within this (at most requestTimeoutMs). */
+    headersTimeoutMs: number;
     /** An idle kept-alive connection is closed after this. */
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    /** Connections one address (an IPv6 /64) may hold; past it, new ones are closed at once. */
+    maxConnectionsPerAddress: number;
     /**
      * When credentials sent over plain HTTP are honoured. The reference honours them only over HTTPS; a node
      * without TLS of its own accepts them from loopback peers (a local tool, or a TLS proxy in front) by
@@ -162,7 +177,9 @@ export function defaultConfig(): NodeConfig {
     // 64 KiB carries the reference's own large answers (a 60-value, 62 KB handle) while bounding what one
     // small unauthenticated datagram can make the node send; larger answers go over TCP.
     udp: { maxResponseBytes: 65536, rateLimit: { minBytes: 1232, bytesPerSecond: 1048576 } },
-    tcp: { idleTimeoutMs: 60000, maxConnections: 4096 },
+    // One address may hold a sixty-fourth of the connections (a pooling SDK needs a handful); a request has
+    // 10 s to arrive whole; a connection holds at most 1 MiB (docs/security.md).
+    tcp: { idleTimeoutMs: 60000, maxConnections: 4096, maxConnectionsPerAddress: 64, requestTimeoutMs: 10000, maxQueuedBytes: 1024 * 1024 },
     recursion: {
       allow: false,
       roots: [],
@@ -201,8 +218,10 @@ export function defaultConfig(): NodeConfig {
       port: DEFAULT_HTTP_PORT,
       maxBodyBytes: 1024 * 1024,
       requestTimeoutMs: 30000,
+      headersTimeoutMs: 10000,
       keepAliveTimeoutMs: 5000,
       maxConnections: 1024,
+      maxConnectionsPerAddress: 64,
       plainHttpAuth: 'loopback',
       redirectFront: true,
     },
@@ -332,8 +351,15 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
     const t = raw.tcp;
     if (!isObject(t)) problems.push('tcp must be an object');
     else {
+      for (const k of Object.keys(t)) if (!(k in c.tcp)) problems.push(`unknown setting "tcp.${k}"`);
       if ('idleTimeoutMs' in t) c.tcp.idleTimeoutMs = int(t.idleTimeoutMs, 'tcp.idleTimeoutMs', 100, 3600000) ?? c.tcp.idleTimeoutMs;
       if ('maxConnections' in t) c.tcp.maxConnections = int(t.maxConnections, 'tcp.maxConnections', 1, 1000000) ?? c.tcp.maxConnections;
+      if ('maxConnectionsPerAddress' in t) {
+        c.tcp.maxConnectionsPerAddress = int(t.maxConnectionsPerAddress, 'tcp.maxConnectionsPerAddress', 1, 1000000) ?? c.tcp.maxConnectionsPerAddress;
+      }
+      if ('requestTimeoutMs' in t) c.tcp.requestTimeoutMs = int(t.requestTimeoutMs, 'tcp.requestTimeoutMs', 100, 3600000) ?? c.tcp.requestTimeoutMs;
+      // At least what one whole request (256 KiB) and the answer being sent need.
+      if ('maxQueuedBytes' in t) c.tcp.maxQueuedBytes = int(t.maxQueuedBytes, 'tcp.maxQueuedBytes', 512 * 1024, 2 ** 30) ?? c.tcp.maxQueuedBytes;
     }
   }
   if ('recursion' in raw) {
@@ -498,8 +524,12 @@ function validateHttp(
   }
   if ('maxBodyBytes' in h) c.http.maxBodyBytes = int(h.maxBodyBytes, 'http.maxBodyBytes', 1024, 256 * 1024 * 1024) ?? c.http.maxBodyBytes;
   if ('requestTimeoutMs' in h) c.http.requestTimeoutMs = int(h.requestTimeoutMs, 'http.requestTimeoutMs', 100, 3600000) ?? c.http.requestTimeoutMs;
+  if ('headersTimeoutMs' in h) c.http.headersTimeoutMs = int(h.headersTimeoutMs, 'http.headersTimeoutMs', 100, 3600000) ?? c.http.headersTimeoutMs;
   if ('keepAliveTimeoutMs' in h) c.http.keepAliveTimeoutMs = int(h.keepAliveTimeoutMs, 'http.keepAliveTimeoutMs', 100, 3600000) ?? c.http.keepAliveTimeoutMs;
   if ('maxConnections' in h) c.http.maxConnections = int(h.maxConnections, 'http.maxConnections', 1, 1000000) ?? c.http.maxConnections;
+  if ('maxConnectionsPerAddress' in h) {
+    c.http.maxConnectionsPerAddress = int(h.maxConnectionsPerAddress, 'http.maxConnectionsPerAddress', 1, 1000000) ?? c.http.maxConnectionsPerAddress;
+  }
   if ('plainHttpAuth' in h) {
     if (!(PLAIN_HTTP_AUTH as readonly unknown[]).includes(h.plainHttpAuth)) problems.push(`http.plainHttpAuth must be one of ${PLAIN_HTTP_AUTH.join(', ')}`);
     else c.http.plainHttpAuth = h.plainHttpAuth as NodeConfig['http']['plainHttpAuth'];

@@ -25,6 +25,7 @@ import { UdpFrontEnd } from './server/udp.js';
 import { type RunningDns, startDns } from './dns/start.js';
 import { type RunningHttp, startHttp } from './server/http-start.js';
 import { WireCounters } from './server/wire-counters.js';
+import type { ConnectionStats } from './server/connection-guard.js';
 import { AdminService } from './admin/operations.js';
 import { IdentityKeys } from './admin/identity.js';
 import { type Identity, parseIdentity } from './admin/permissions.js';
@@ -209,6 +210,7 @@ export class IdresNode {
             ],
             log,
             noticeWrites: () => local?.changes.check(),
+            connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
           },
           opts.httpPort ?? config.http.port,
         );
@@ -246,7 +248,17 @@ export class IdresNode {
             },
           }
         : {}),
+      connections: this.connectionStats(),
       memory: process.memoryUsage(),
+    };
+  }
+
+  /** Connections of the stream front ends, by transport: open, refused, closed by reason, peak bytes held. */
+  connectionStats(): Record<string, ConnectionStats> {
+    return {
+      tcp: this.tcp.connections,
+      ...(this.dns ? { dns: this.dns.server.connections } : {}),
+      ...(this.http ? { http: this.http.server.connections } : {}),
     };
   }
 

@@ -28,11 +28,17 @@ export interface AdminOutcome {
   message: string;
   /** create: the handle created (the minted one with MINT). */
   handle?: string;
-  /** list: the handles. */
-  handles?: string[];
+  /** list: the handles, read from the registry a page at a time as they are consumed. */
+  listing?: HandleListing;
   /** create/add with overwrite: something existing was replaced. */
   overwritten?: boolean;
 }
+
+/**
+ * The handles under a prefix, in key order, read `pageSize` at a time as the iteration goes (never all in
+ * memory at once); each call starts again from the first.
+ */
+export type HandleListing = (pageSize: number) => Iterable<string>;
 
 export interface AdminServiceOptions {
   /** Does this node home the prefix (answer for its identifiers)? */
@@ -177,8 +183,10 @@ export class AdminService {
       case 'remove':
         r.removeValues(req.handle, req.indexes, now);
         return SUCCESS;
-      case 'list':
-        return { ...SUCCESS, handles: [...r.eachUnder(req.prefix)] };
+      case 'list': {
+        const prefix = req.prefix;
+        return { ...SUCCESS, listing: (pageSize) => r.eachUnder(prefix, pageSize) };
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Packet } from '../protocol/message.js';
+import type { MessageStream } from '../protocol/message-stream.js';
 import type { Identity } from './permissions.js';
 
 // Sessions and pending challenges (handle-protocol.md 11.3 and 11.6). They share one id space, as the
@@ -20,7 +21,7 @@ export interface PendingChallenge {
   sessionId: number;
   expiresAt: number;
   /** Once answered: the answer's RequestId and the response sent, for a retransmitted answer. */
-  answered?: { requestId: number; reply: Buffer | Buffer[] };
+  answered?: { requestId: number; reply: Buffer | Buffer[] | MessageStream };
   /** Answers that did not verify; past a few the challenge is dropped (no guessing of secrets on one nonce). */
   failures: number;
   /** Who asked, for the per-peer bound. */

@@ -29,8 +29,9 @@ import {
 import { decodeDhPublicKey, encodeDhPublicKey } from '../protocol/pubkey.js';
 import { checkSessionMac, decryptPacket, encryptPacket, sessionKeyFromSecret } from '../protocol/session-crypto.js';
 import { versionAtLeast } from '../protocol/envelope.js';
+import { MessageStream } from '../protocol/message-stream.js';
 import type { ReplyOptions, Responder } from '../resolve/respond.js';
-import type { AdminOutcome, AdminRequest, AdminService } from './operations.js';
+import type { AdminOutcome, AdminRequest, AdminService, HandleListing } from './operations.js';
 import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';
 import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
@@ -80,6 +81,9 @@ const WORKERS_MESSAGE = 'administration and authentication need a node serving f
 
 /** Handles that LIST_HANDLES puts in one message; the rest follow in more, CN set on all but the last. */
 const LIST_CHUNK = 50;
+
+/** Messages of a streamed list made at a time (one read of the registry's keys): other clients are served between pages. */
+const LIST_PAGE_MESSAGES = 20;
 
 /** The largest list answered in one message (what the protocol's message limit leaves for the body). */
 const LIST_ONE_MESSAGE_BYTES = Limits.MAX_MESSAGE_LENGTH - 1024;
@@ -159,7 +163,7 @@ export class AdminWire {
    * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
    * after all (the normal pipeline answers it).
    */
-  handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
+  handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
     (req as RawPacket).raw = bytes;
     const op = req.header.opCode;
     // The national SDK's login, and everything under its SessionId on the connection it was made on. This
@@ -306,7 +310,7 @@ export class AdminWire {
   }
 
   /** RESPONSE_TO_CHALLENGE: find the challenge, check permission then proof, run the original request once. */
-  private answer(req: Packet, meta: WireMeta): Buffer | Buffer[] {
+  private answer(req: Packet, meta: WireMeta): Buffer | Buffer[] | MessageStream {
     const id = req.envelope.sessionId;
     if (id === 0) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'the answer names no challenge (SessionId 0)');
     const { challenge, session } = this.table.challenge(id);
@@ -330,7 +334,7 @@ export class AdminWire {
     // Only an answer that proves its identity uses the challenge up: anyone may send an answer under a
     // challenge's id, and a failed one must not spoil it for the client it was issued to. A few failures
     // drop it, so a secret cannot be guessed at leisure against one nonce.
-    const finish = (reply: Buffer | Buffer[]) => {
+    const finish = (reply: Buffer | Buffer[] | MessageStream) => {
       challenge.answered = { requestId: req.envelope.requestId, reply };
       return reply;
     };
@@ -402,7 +406,7 @@ export class AdminWire {
    * proven, a request acting as its identity. Nothing here is ever answered 402: the SDK takes a 402 for
    * success, so a refusal is 400/401.
    */
-  private inLogin(req: Packet, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | undefined {
+  private inLogin(req: Packet, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
     const conn = meta.connection!;
     const op = req.header.opCode;
     const now = Date.now();
@@ -524,30 +528,62 @@ export class AdminWire {
     return undefined;
   }
 
-  /** The response to an admin operation: its body (the handle for CREATE, the streamed list for LIST) or its error. */
-  private outcomeReply(req: Packet, adminReq: AdminRequest | undefined, o: AdminOutcome, opts: ReplyOptions, oneMessage = false): Buffer | Buffer[] {
+  /**
+   * The response to an admin operation: its body (the handle for CREATE, the list for LIST) or its error. A
+   * list is streamed: LIST_CHUNK handles a message, CN on all but the last, made a page at a time as the
+   * connection takes them; with `oneMessage` (inside the national SDK's login, whose client reads one
+   * message per request) it is one message, or an error when the handles would not fit in one.
+   */
+  private outcomeReply(req: Packet, adminReq: AdminRequest | undefined, o: AdminOutcome, opts: ReplyOptions, oneMessage = false): Buffer | MessageStream {
     if (o.responseCode !== ResponseCode.SUCCESS) return this.responder.error(req, o.responseCode, o.message, opts);
     const ow = o.overwritten ? { setFlags: (opts.setFlags ?? 0) | OpFlag.OW } : {};
     const mint = adminReq?.op === 'create' && adminReq.mint ? { setFlags: (opts.setFlags ?? 0) | OpFlag.MINT } : {};
     if (adminReq?.op === 'create') return this.responder.reply(req, ResponseCode.SUCCESS, encodeCreateResponse(o.handle!), { ...opts, ...ow, ...mint });
     if (adminReq?.op === 'list') {
-      const handles = o.handles ?? [];
-      if (oneMessage) {
-        const body = encodeHandleList(handles);
-        if (body.length > LIST_ONE_MESSAGE_BYTES) {
-          return this.responder.error(req, ResponseCode.ERROR, `${handles.length} handles do not fit in one message; list them over HTTP or in a Handle session`, opts);
-        }
-        return this.responder.reply(req, ResponseCode.SUCCESS, body, opts);
-      }
-      const out: Buffer[] = [];
-      for (let i = 0; i === 0 || i < handles.length; i += LIST_CHUNK) {
-        const last = i + LIST_CHUNK >= handles.length;
-        out.push(this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleList(handles.slice(i, i + LIST_CHUNK)), last ? opts : { ...opts, setFlags: (opts.setFlags ?? 0) | OpFlag.CN }));
-      }
-      return out.length === 1 ? out[0]! : out;
+      const listing = o.listing ?? (() => []);
+      if (oneMessage) return this.listInOneMessage(req, listing, opts);
+      const more = { ...opts, setFlags: (opts.setFlags ?? 0) | OpFlag.CN };
+      const message = (handles: readonly string[], last: boolean) => this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleList(handles), last ? opts : more);
+      return new MessageStream(req.header.opCode, ResponseCode.SUCCESS, () => listMessages(listing(LIST_CHUNK * LIST_PAGE_MESSAGES), message));
     }
     return this.responder.reply(req, ResponseCode.SUCCESS, Buffer.alloc(0), { ...opts, ...ow });
   }
+
+  /** Every handle of a listing in one message, read only as far as the message's bound. */
+  private listInOneMessage(req: Packet, listing: HandleListing, opts: ReplyOptions): Buffer {
+    const handles: string[] = [];
+    let bytes = 4;
+    for (const h of listing(LIST_CHUNK * LIST_PAGE_MESSAGES)) {
+      bytes += 4 + Buffer.byteLength(h, 'utf8');
+      if (bytes > LIST_ONE_MESSAGE_BYTES) {
+        return this.responder.error(req, ResponseCode.ERROR, `more than ${handles.length} handles do not fit in one message; list them over HTTP or in a Handle session`, opts);
+      }
+      handles.push(h);
+    }
+    return this.responder.reply(req, ResponseCode.SUCCESS, encodeHandleList(handles), opts);
+  }
+}
+
+/**
+ * LIST_HANDLES' messages, LIST_CHUNK handles each, in pages of LIST_PAGE_MESSAGES. A full chunk goes out
+ * once the next handle shows it is not the last; the last message (empty when there are no handles) has no CN.
+ */
+function* listMessages(handles: Iterable<string>, message: (chunk: readonly string[], last: boolean) => Buffer): Generator<Buffer[]> {
+  let page: Buffer[] = [];
+  let chunk: string[] = [];
+  for (const h of handles) {
+    if (chunk.length === LIST_CHUNK) {
+      page.push(message(chunk, false));
+      chunk = [];
+      if (page.length === LIST_PAGE_MESSAGES) {
+        yield page;
+        page = [];
+      }
+    }
+    chunk.push(h);
+  }
+  page.push(message(chunk, true));
+  yield page;
 }
 
 /** Decode an admin opcode's body into the operation it asks for. */

@@ -41,7 +41,13 @@ export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline,
     },
     log,
   );
-  const server = new DnsServer(gateway, { tcpIdleTimeoutMs: config.dns.tcpIdleTimeoutMs, maxTcpConnections: config.tcp.maxConnections });
+  const t = config.tcp;
+  const server = new DnsServer(gateway, {
+    tcpIdleTimeoutMs: config.dns.tcpIdleTimeoutMs,
+    maxTcpConnections: t.maxConnections,
+    // DNS over TCP is bounded per client by the same settings as the Handle TCP port (counted apart).
+    tcpBounds: { maxConnectionsPerAddress: t.maxConnectionsPerAddress, maxQueuedBytes: t.maxQueuedBytes, requestTimeoutMs: t.requestTimeoutMs },
+  });
   const port = await server.listen(config.listen.host, config.dns.port, shared);
   return { gateway, server, port };
 }

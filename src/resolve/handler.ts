@@ -3,6 +3,7 @@ import { peekRequestId } from '../protocol/envelope.js';
 import { DecodeError } from '../protocol/errors.js';
 import { type Packet, decodePacket } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse, resolutionKeyEnd } from '../protocol/bodies.js';
+import { MessageStream } from '../protocol/message-stream.js';
 import type { SiteInfo } from '../model/site.js';
 import { AnswerCache } from './cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
@@ -23,12 +24,19 @@ export interface RequestMeta {
   connection?: ConnectionScope;
 }
 
-/** A response message, several (a streamed LIST_HANDLES), or nothing. */
+/** A response message, several, or nothing. */
 export type Reply = Buffer | Buffer[] | null;
 
-/** What a transport needs: whole request packets in, a response packet (or nothing) out, now or later. */
+/** A Reply, or many messages made a page at a time as the connection takes them (LIST_HANDLES; TCP only). */
+export type StreamReply = Reply | MessageStream;
+
+/**
+ * What a transport needs: whole request packets in, a response packet (or nothing) out, now or later. Over
+ * UDP the answer is never a stream (one is refused there: it needs a connection to pace it).
+ */
 export interface PacketHandler {
-  handle(bytes: Buffer, meta: RequestMeta): Reply | Promise<Reply>;
+  handle(bytes: Buffer, meta: RequestMeta & { transport: 'udp' }): Reply | Promise<Reply>;
+  handle(bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply>;
 }
 
 /** Counters the node keeps; plain numbers, so the per-request cost is an increment. */
@@ -83,7 +91,9 @@ export class RequestHandler implements PacketHandler {
     this.siteBody = encodeSiteInfoResponse(site);
   }
 
-  handle(bytes: Buffer, meta: RequestMeta): Reply | Promise<Reply> {
+  handle(bytes: Buffer, meta: RequestMeta & { transport: 'udp' }): Reply | Promise<Reply>;
+  handle(bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply>;
+  handle(bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply> {
     this.stats.requests++;
     const fast = this.fromCache(bytes, meta);
     if (typeof fast !== 'boolean') return fast;
@@ -149,7 +159,7 @@ export class RequestHandler implements PacketHandler {
     return this.responder.patchedFrom(b, cache.slabAt(slot), cache.packetStartAt(slot), length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
-  private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] {
+  private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] | MessageStream {
     let reply: Buffer;
     if (err instanceof DecodeError) {
       this.stats.protocolErrors++;
@@ -163,7 +173,15 @@ export class RequestHandler implements PacketHandler {
   }
 
   /** Count the answer, and refuse over UDP what is larger than UDP may carry. */
-  private finish(req: Packet, reply: Buffer | Buffer[], meta: RequestMeta): Buffer | Buffer[] {
+  private finish(req: Packet, reply: Buffer | Buffer[] | MessageStream, meta: RequestMeta): Buffer | Buffer[] | MessageStream {
+    if (reply instanceof MessageStream) {
+      if (meta.transport === 'tcp') {
+        this.stats.count(reply.responseCode);
+        return reply;
+      }
+      // A streamed answer (a list answered after a challenge proven over UDP) is paced by a connection.
+      reply = this.responder.error(req, ResponseCode.PROTOCOL_ERROR, 'Received admin request on non-admin interface');
+    }
     if (Array.isArray(reply)) {
       for (const r of reply) this.stats.count(r.readUInt32BE(24));
       return reply;
@@ -198,7 +216,7 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Buffer[] | Promise<Buffer> {
+  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Buffer[] | MessageStream | Promise<Buffer> {
     // With KC over TCP the connection stays open, and the response says so.
     const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     const op = req.header.opCode;

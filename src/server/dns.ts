@@ -2,12 +2,16 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { isIPv6 } from 'node:net';
 import { HAS_REUSEPORT } from './udp.js';
+import { type ConnectionBounds, ConnectionGuard, type ConnectionStats } from './connection-guard.js';
+import { DnsFrameReader } from './framing.js';
 import { OrderedReplies, listenTcp } from './ordered-replies.js';
 
 // The DNS front end: moves DNS messages over UDP and TCP (RFC 1035 4.2, RFC 7766) to a gateway and back.
 // Like the Handle front ends it knows nothing of what it carries. Over TCP each message is preceded by its
 // two-octet length; a connection may carry many queries, answered in order, until the client closes it or
-// stays idle past the timeout.
+// stays idle past the timeout. TCP connections are bounded as the Handle front end's are (the same tcp.*
+// limits, counted apart): a share per address, bytes held, a deadline for a whole query and for its answer
+// to be taken (ordered-replies.ts, docs/security.md).
 
 /** What the transport needs: a query in, a response (or nothing) out, now or later. */
 export interface DnsHandler {
@@ -17,17 +21,27 @@ export interface DnsHandler {
 export interface DnsServerOptions {
   tcpIdleTimeoutMs: number;
   maxTcpConnections: number;
+  /** Per-client bounds of TCP connections. */
+  tcpBounds: Required<ConnectionBounds>;
 }
 
 export class DnsServer {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly guard: ConnectionGuard;
 
   constructor(
     private readonly handler: DnsHandler,
     private readonly opts: DnsServerOptions,
-  ) {}
+  ) {
+    this.guard = new ConnectionGuard(opts.tcpBounds);
+  }
+
+  /** TCP connections, refusals and closes, for the metrics. */
+  get connections(): ConnectionStats {
+    return this.guard.stats;
+  }
 
   /** Both sockets bound and not closed (readiness). */
   get listening(): boolean {
@@ -81,37 +95,20 @@ export class DnsServer {
   }
 
   private async listenTcp(host: string, port: number, shared: boolean): Promise<number> {
-    this.tcp = await listenTcp(host, port, shared, this.opts.maxTcpConnections, (s) => this.onConnection(s));
+    this.tcp = await listenTcp(host, port, shared, this.opts.maxTcpConnections, (s) => this.onConnection(s), true, () => this.guard.dropped());
     return (this.tcp.address() as net.AddressInfo).port;
   }
 
   /** Over TCP each message is preceded by its two-octet length; queries are answered in order. */
   private onConnection(socket: net.Socket): void {
-    this.sockets.add(socket);
-    socket.setTimeout(this.opts.tcpIdleTimeoutMs, () => socket.destroy());
-    socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const replies = new OrderedReplies<Buffer>(
-      socket,
-      (query) => this.handler.handle(query, 'tcp'),
-      (_query, reply) => {
-        if (!reply) return true;
-        const frame = Buffer.allocUnsafe(2 + reply.length);
-        frame.writeUInt16BE(reply.length, 0);
-        reply.copy(frame, 2);
-        socket.write(frame);
-        return true;
-      },
-    );
-    let pending: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 2) {
-        const len = pending.readUInt16BE(0);
-        if (pending.length < 2 + len) break;
-        replies.push(pending.subarray(2, 2 + len));
-        pending = pending.subarray(2 + len);
-      }
+    if (!this.guard.admit(socket)) return;
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.setTimeout(this.opts.tcpIdleTimeoutMs, () => this.guard.close(socket, 'idle'));
+    new OrderedReplies(socket, this.guard, new DnsFrameReader(), (frame) => {
+      const reply = this.handler.handle(frame.subarray(2), 'tcp');
+      return reply instanceof Promise ? reply.then(lengthPrefixed) : lengthPrefixed(reply);
     });
   }
 
@@ -125,7 +122,17 @@ export class DnsServer {
     await this.closeUdp();
     const server = this.tcp;
     this.tcp = undefined;
+    this.guard.stop();
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** A DNS message as TCP carries it: its two-octet length first. */
+function lengthPrefixed(reply: Buffer | null): Buffer | null {
+  if (!reply) return null;
+  const frame = Buffer.allocUnsafe(2 + reply.length);
+  frame.writeUInt16BE(reply.length, 0);
+  reply.copy(frame, 2);
+  return frame;
 }

@@ -10,7 +10,7 @@ import { readValues } from '../resolve/read-values.js';
 import type { Registry } from '../store/registry.js';
 import { HttpError, type HttpExchange } from './http.js';
 import type { AuthResult, HttpAuthenticator, Identity } from './http-auth.js';
-import { type Operation, flag, httpStatus, sendJson, strictFlag } from './http-json.js';
+import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './http-json.js';
 import { BodyError, parsePutBody } from './http-values.js';
 
 // The JSON API in the reference server's shape (handle-rest-api.md sections 1–10): resolution, listing,
@@ -133,7 +133,7 @@ export class JsonApi {
 
   // ---- listing ----------------------------------------------------------------------------------------
 
-  private list(ex: HttpExchange): void {
+  private async list(ex: HttpExchange): Promise<void> {
     this.count('list');
     const given = ex.query.get('prefix') ?? '';
     // "0.NA/88.118.8" and "88.118.8" name the same prefix.
@@ -146,15 +146,18 @@ export class JsonApi {
     const identity = auth.kind === 'identified' ? auth.identity : undefined;
     const o = this.d.admin.perform({ op: 'list', prefix }, identity, clientOf(ex, identity));
     if (o.responseCode !== ResponseCode.SUCCESS) return this.outcome(ex, 'list', o, undefined, auth);
-    // Stored names in key order (the registry's), the whole count as a string as the reference writes it.
-    const all = o.handles ?? [];
-    const body: Record<string, unknown> = { responseCode: ResponseCode.SUCCESS, prefix: given, totalCount: String(all.length) };
-    if (page !== undefined && pageSize !== undefined && page >= 0 && pageSize >= 0) {
-      body.page = page;
-      body.pageSize = pageSize;
-      body.handles = all.slice(page * pageSize, page * pageSize + pageSize);
-    } else body.handles = all;
-    sendJson(ex, 200, body);
+    // Stored names in key order (the registry's), streamed a registry page at a time; the whole count, a
+    // string as the reference writes it, comes last, once counted.
+    const window = page !== undefined && pageSize !== undefined && page >= 0 && pageSize >= 0 ? { page, pageSize } : undefined;
+    const callback = ex.query.get('callback');
+    const pieces = listJson({
+      prefix: given,
+      handles: (o.listing ?? (() => []))(LIST_PIECE),
+      ...(window ? { window } : {}),
+      pretty: flag(ex.query, 'pretty'),
+      ...(callback ? { callback: safeCallback(callback) } : {}),
+    });
+    await ex.sendStream(200, { 'Content-Type': callback ? 'application/javascript;charset=UTF-8' : JSON_TYPE }, pieces);
   }
 
   // ---- writes -----------------------------------------------------------------------------------------
@@ -297,6 +300,47 @@ export class JsonApi {
     }
     sendJson(ex, status, body, headers);
   }
+}
+
+/** Handles in one piece of a streamed listing (one read of the registry's keys); other clients are served between pieces. */
+const LIST_PIECE = 1000;
+
+/**
+ * The JSON of a listing, piece by piece, as JSON.stringify would write
+ * `{responseCode, prefix, [page, pageSize,] handles, totalCount}` (indented with `pretty`, wrapped for JSONP
+ * with `callback`): every handle is counted, those in the window (all without one) are listed.
+ */
+export function* listJson(o: {
+  prefix: string;
+  handles: Iterable<string>;
+  window?: { page: number; pageSize: number };
+  pretty: boolean;
+  callback?: string;
+}): Generator<string> {
+  const nl = o.pretty ? '\n' : '';
+  const in1 = o.pretty ? '  ' : '';
+  const in2 = o.pretty ? '    ' : '';
+  const colon = o.pretty ? ': ' : ':';
+  const member = (name: string, value: unknown) => `${in1}${JSON.stringify(name)}${colon}${JSON.stringify(value)},${nl}`;
+  let text = `${o.callback ? `${o.callback}(` : ''}{${nl}${member('responseCode', ResponseCode.SUCCESS)}${member('prefix', o.prefix)}`;
+  if (o.window) text += member('page', o.window.page) + member('pageSize', o.window.pageSize);
+  text += `${in1}"handles"${colon}[`;
+  const from = o.window ? o.window.page * o.window.pageSize : 0;
+  const to = o.window ? from + o.window.pageSize : Infinity;
+  let total = 0;
+  let listed = 0;
+  let inPiece = 0;
+  for (const h of o.handles) {
+    if (total >= from && total < to) text += `${listed++ > 0 ? ',' : ''}${nl}${in2}${JSON.stringify(h)}`;
+    total++;
+    if (++inPiece === LIST_PIECE) {
+      yield text;
+      text = '';
+      inPiece = 0;
+    }
+  }
+  text += `${listed > 0 ? `${nl}${in1}` : ''}],${nl}${in1}"totalCount"${colon}${JSON.stringify(String(total))}${nl}}${o.callback ? ');' : ''}`;
+  yield text;
 }
 
 /** An integer query parameter, as the reference parses it (Java's Integer.parseInt); anything else is RC 4. */

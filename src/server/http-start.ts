@@ -18,6 +18,7 @@ import { RedirectFront } from './http-redirect.js';
 import { NodeMetrics } from './metrics.js';
 import { sendStatus } from './http-status.js';
 import type { WireCounters } from './wire-counters.js';
+import type { ConnectionStats } from './connection-guard.js';
 
 // Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,
 // the redirect front, metrics and health behind one listener.
@@ -37,6 +38,8 @@ export interface HttpNodeParts {
   ports: () => Array<[string, boolean]>;
   log: (msg: string) => void;
   noticeWrites: () => void;
+  /** Connection counters of the other stream front ends (tcp, dns), by transport. */
+  connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
 }
 
 export interface RunningHttp {
@@ -64,6 +67,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     noticeWrites: p.noticeWrites,
   });
   const upstreamName = c.recursion.upstream;
+  let server: HttpFrontEnd | undefined;
   const metrics = new NodeMetrics({
     wire: p.wire,
     handler: p.handlerStats,
@@ -74,11 +78,11 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     ...(p.registry ? { registry: p.registry } : {}),
     apiOperations: () => api.operations,
     authFailures: () => auth.failures,
+    connections: () => [...(p.connections?.() ?? []), ...(server ? [['http', server.connections] as const] : [])],
   });
   // A resolving node is ready only when it can reach a server to resolve from.
   const upstreams: ServerAddress[] = c.recursion.allow ? (c.recursion.upstream ? [c.recursion.upstream] : c.recursion.roots).map((s) => parseServer(s)) : [];
   const probeClient = upstreams.length ? new HandleClient({ udpTimeoutsMs: [300], tcpTimeoutMs: 700 }) : undefined;
-  let server: HttpFrontEnd | undefined;
   const health = new Health({
     ...(p.registry ? { registryOpen: () => p.registry!.db.open } : {}),
     ports: () => [...p.ports(), ['http', server?.listening ?? false]],

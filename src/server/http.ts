@@ -1,15 +1,19 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 
-// The HTTP transport: node's own http server, bounded (body size, whole-request time, idle keep-alive,
-// connections), handing each request to one route function as an HttpExchange. It knows nothing of handles;
-// what a path means is http-app.ts's business.
+// The HTTP transport: node's own http server, bounded (body size, header and whole-request time, idle
+// keep-alive, connections, a share of them per address), handing each request to one route function as an
+// HttpExchange. It knows nothing of handles; what a path means is http-app.ts's business.
 
 export interface HttpLimits {
   maxBodyBytes: number;
   requestTimeoutMs: number;
+  /** The request line and headers must arrive within this (capped at requestTimeoutMs). */
+  headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
 }
 
 /** A failure with an HTTP status, for the route to turn into a response (the API as JSON, pages as text). */
@@ -100,9 +104,47 @@ export class HttpExchange {
     this.res.end(this.method === 'HEAD' ? undefined : bytes);
   }
 
+  /**
+   * Send a response whose body is made piece by piece (chunked; a listing of many handles is never held
+   * whole): each piece is written as the client takes it, and other connections are served between pieces.
+   * HEAD gets the headers and nothing is made. A failure after the headers went out ends the connection.
+   */
+  async sendStream(status: number, headers: Record<string, string | string[]>, pieces: Iterator<string>): Promise<void> {
+    const res = this.res;
+    if (res.headersSent) return;
+    res.writeHead(status, headers);
+    if (this.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    for (let r = pieces.next(); !r.done; r = pieces.next()) {
+      if (res.destroyed) {
+        pieces.return?.();
+        return;
+      }
+      if (r.value.length > 0 && !res.write(r.value)) await drained(res);
+      // A turn of the event loop between pieces in any case (a drain can come at once).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (!res.destroyed) res.end();
+  }
+
   seconds(): number {
     return Number(process.hrtime.bigint() - this.started) / 1e9;
   }
+}
+
+/** Until the response can take more (or its connection is gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export type HttpRoute = (ex: HttpExchange) => void | Promise<void>;
@@ -110,6 +152,7 @@ export type HttpRoute = (ex: HttpExchange) => void | Promise<void>;
 export class HttpFrontEnd {
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private readonly guard: ConnectionGuard;
   /** Requests that failed inside a route (answered 500). */
   internalErrors = 0;
 
@@ -118,34 +161,53 @@ export class HttpFrontEnd {
     private readonly limits: HttpLimits,
     private readonly onDone: (ex: HttpExchange) => void = () => undefined,
     private readonly log: (msg: string) => void = (m) => console.error(m),
-  ) {}
+  ) {
+    this.guard = new ConnectionGuard({ maxConnectionsPerAddress: limits.maxConnectionsPerAddress });
+  }
+
+  /** Connections, refusals and closes, for the metrics. */
+  get connections(): ConnectionStats {
+    return this.guard.stats;
+  }
 
   get listening(): boolean {
     return this.server?.listening ?? false;
   }
 
   async listen(host: string, port: number): Promise<number> {
+    const headersTimeout = Math.min(this.limits.headersTimeoutMs, this.limits.requestTimeoutMs);
     const server = http.createServer(
       {
         requestTimeout: this.limits.requestTimeoutMs,
-        headersTimeout: Math.min(this.limits.requestTimeoutMs, 60000),
+        // Also for a connection that sends nothing at all: half-sent requests cannot hold connections.
+        headersTimeout,
         keepAliveTimeout: this.limits.keepAliveTimeoutMs,
         // How often node looks for requests past their time (default 30 s): often enough that a slow client
-        // is cut off near requestTimeoutMs, not half a minute later.
-        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.limits.requestTimeoutMs / 2))),
+        // is cut off near its deadline, not half a minute later.
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2))),
         // The reference sends one JSON object per request; nothing here needs more headers than this.
         maxHeaderSize: 16384,
       },
       (req, res) => this.onRequest(req, res),
     );
     server.maxConnections = this.limits.maxConnections;
+    // No byte either way for requestTimeoutMs (a response the client does not take, say): closed. Between
+    // requests keepAliveTimeoutMs comes first; while one arrives, the header and request deadlines.
+    server.timeout = this.limits.requestTimeoutMs;
+    server.on('timeout', (s: Socket) => this.guard.close(s, 'idle'));
+    server.on('drop', () => this.guard.dropped());
     server.on('connection', (s: Socket) => {
+      // A share of the connections per address, so one client cannot take them all.
+      if (!this.guard.admit(s)) return;
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
-    // A malformed request line or headers: node answers 400 itself when it can; never let it throw.
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    // A malformed request line or headers: 400; a request not whole within its deadline: 408. Never throw.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const late = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+      if (late) this.guard.count('request_deadline');
+      // Closed once the answer is out, whatever the client goes on sending.
+      if (socket.writable) socket.end(`HTTP/1.1 ${late ? '408 Request Timeout' : '400 Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {

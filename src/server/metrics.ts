@@ -10,6 +10,7 @@ import { Recursor } from '../resolve/recursor.js';
 import { importProgressRecords } from '../store/bulk-writer.js';
 import type { Registry } from '../store/registry.js';
 import { SAMPLE_EVERY, type WireCounters } from './wire-counters.js';
+import { CLOSE_REASONS, type ConnectionStats } from './connection-guard.js';
 
 // /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
 // counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the
@@ -29,6 +30,8 @@ export interface MetricSources {
   /** HTTP API answers by operation, and failed HTTP authentications. */
   apiOperations?: () => ReadonlyMap<string, number>;
   authFailures?: () => number;
+  /** Connection counters of the stream front ends, by transport (tcp, dns, http). */
+  connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
 }
 
 /** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over). */
@@ -163,6 +166,38 @@ export class NodeMetrics {
       });
       gauge('idres_import_done', 'Whether each import file was read and committed to its end (1) or is still partial (0)', ['file'], (set) => {
         for (const p of imports()) set({ file: path.basename(p.file) }, p.done ? 1 : 0);
+      });
+    }
+
+    if (s.connections) {
+      const conns = s.connections;
+      gauge('idres_connections_open', 'Connections open now, by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) set({ transport }, c.open);
+      });
+      counter('idres_connections_accepted_total', 'Connections accepted, by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) set({ transport }, c.accepted);
+      });
+      counter(
+        'idres_connections_refused_total',
+        'New connections closed at once: their address held its share (per_address), or the server held maxConnections (max_connections)',
+        ['transport', 'reason'],
+        (set) => {
+          for (const [transport, c] of conns()) {
+            set({ transport, reason: 'per_address' }, c.refusedPerAddress);
+            set({ transport, reason: 'max_connections' }, c.refusedMaxConnections);
+          }
+        },
+      );
+      counter(
+        'idres_connections_closed_total',
+        'Connections the node closed, by transport and reason: idle, request_deadline, write_stall, queue_limit, frame_too_long',
+        ['transport', 'reason'],
+        (set) => {
+          for (const [transport, c] of conns()) for (const reason of CLOSE_REASONS) set({ transport, reason }, c.closed[reason]);
+        },
+      );
+      gauge('idres_connection_queued_bytes_peak', 'The most bytes one connection has held at once (requests not answered, answers not taken), by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) if (transport !== 'http') set({ transport }, c.peakQueuedBytes);
       });
     }
 

@@ -1,4 +1,5 @@
-import type { PacketHandler, Reply, RequestMeta } from '../resolve/handler.js';
+import { MessageStream } from '../protocol/message-stream.js';
+import type { PacketHandler, Reply, RequestMeta, StreamReply } from '../resolve/handler.js';
 
 // Answers of the Handle transports by transport, opcode and response code, read from the reply packet
 // itself (opcode at byte 20, response code at byte 24, after the 20-byte envelope), so the handler's hot path
@@ -52,10 +53,18 @@ export class WireCounters {
   /** Requests that got no answer (dropped or a stray response), per transport. */
   readonly unanswered = new Float64Array(TRANSPORTS.length);
 
-  count(transport: 'udp' | 'tcp', replies: Reply): void {
-    // A streamed answer (LIST_HANDLES) is several messages: count it once, by its first.
-    const reply = Array.isArray(replies) ? replies[0] : replies;
+  count(transport: 'udp' | 'tcp', replies: StreamReply): void {
     const t = transport === 'udp' ? 0 : 1;
+    let reply: Buffer | null | undefined;
+    // One type test for the common answer, a single message (as before this took Array.isArray).
+    if (replies instanceof Uint8Array) reply = replies;
+    else if (replies instanceof MessageStream) {
+      // A streamed answer (LIST_HANDLES) is many messages made later: counted once, by what it says it is.
+      const op = replies.opCode < 1024 ? OP_TABLE[replies.opCode]! : OP_SLOTS - 1;
+      const rc = replies.responseCode < 1024 ? RC_TABLE[replies.responseCode]! : RC_SLOTS - 1;
+      this.counts[(t * OP_SLOTS + op) * RC_SLOTS + rc]!++;
+      return;
+    } else reply = replies ? replies[0] : null; // several messages: counted once, by the first
     if (!reply || reply.length < 28) {
       this.unanswered[t]!++;
       return;
@@ -69,26 +78,24 @@ export class WireCounters {
 
   /** A packet handler that counts what the inner one answers, and times one request in SAMPLE_EVERY. */
   wrap(inner: () => PacketHandler): PacketHandler {
-    // The inner handler exists before the first packet (node.ts fills it in once the port is bound).
-    let h: PacketHandler | undefined;
-    return {
-      handle: (bytes: Buffer, meta: RequestMeta) => {
-        h ??= inner();
-        const sampled = (++this.tick & (SAMPLE_EVERY - 1)) === 0;
-        const started = sampled ? process.hrtime.bigint() : 0n;
-        const r = h.handle(bytes, meta);
-        if (r instanceof Promise) {
-          return r.then((reply) => {
-            this.count(meta.transport, reply);
-            if (sampled) this.sample(meta.transport, started);
-            return reply;
-          });
-        }
-        this.count(meta.transport, r);
+    return new CountingHandler(this, inner);
+  }
+
+  /** One request handled: count its answer and, one in SAMPLE_EVERY, its time. */
+  handleCounted(h: PacketHandler, bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply> {
+    const sampled = (++this.tick & (SAMPLE_EVERY - 1)) === 0;
+    const started = sampled ? process.hrtime.bigint() : 0n;
+    const r = h.handle(bytes, meta);
+    if (r instanceof Promise) {
+      return r.then((reply) => {
+        this.count(meta.transport, reply);
         if (sampled) this.sample(meta.transport, started);
-        return r;
-      },
-    };
+        return reply;
+      });
+    }
+    this.count(meta.transport, r);
+    if (sampled) this.sample(meta.transport, started);
+    return r;
   }
 
   private sample(transport: 'udp' | 'tcp', started: bigint): void {
@@ -115,5 +122,23 @@ export class WireCounters {
       const s = this.samples[i]!.splice(0);
       return { transport, seconds: s };
     });
+  }
+}
+
+/** The counting wrapper: what it answers is the inner handler's, so over UDP never a stream either. */
+class CountingHandler implements PacketHandler {
+  // The inner handler exists before the first packet (node.ts fills it in once the port is bound).
+  private h: PacketHandler | undefined;
+
+  constructor(
+    private readonly counters: WireCounters,
+    private readonly inner: () => PacketHandler,
+  ) {}
+
+  handle(bytes: Buffer, meta: RequestMeta & { transport: 'udp' }): Reply | Promise<Reply>;
+  handle(bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply>;
+  handle(bytes: Buffer, meta: RequestMeta): StreamReply | Promise<StreamReply> {
+    this.h ??= this.inner();
+    return this.counters.handleCounted(this.h, bytes, meta);
   }
 }

@@ -33,9 +33,10 @@ export class RawTcp {
     socket.on('error', () => undefined);
   }
 
-  static connect(port: number): Promise<RawTcp> {
+  /** Connect to 127.0.0.1:port, from `localAddress` when given (127.0.0.2 … as another client). */
+  static connect(port: number, localAddress?: string): Promise<RawTcp> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => resolve(new RawTcp(s)));
+      const s = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) }, () => resolve(new RawTcp(s)));
       s.once('error', reject);
     });
   }
