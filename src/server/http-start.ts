@@ -15,7 +15,7 @@ import { httpApp } from './http-app.js';
 import { HttpAuthenticator } from './http-auth.js';
 import { Health } from './http-health.js';
 import { RedirectFront } from './http-redirect.js';
-import { NodeMetrics } from './metrics.js';
+import { NodeMetrics, type SecuritySources } from './metrics.js';
 import type { WireCounters } from './wire-counters.js';
 
 // Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,
@@ -36,6 +36,8 @@ export interface HttpNodeParts {
   ports: () => Array<[string, boolean]>;
   log: (msg: string) => void;
   noticeWrites: () => void;
+  /** The security log and the limits (failed authentications, UDP response rates), for the metrics and HTTP's checks. */
+  security?: SecuritySources;
 }
 
 export interface RunningHttp {
@@ -51,8 +53,10 @@ export interface RunningHttp {
 export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Promise<RunningHttp> {
   const c = p.config;
   const host = c.http.host ?? c.listen.host;
-  const auth = new HttpAuthenticator(p.identities, (ex) =>
-    c.http.plainHttpAuth === 'always' ? true : c.http.plainHttpAuth === 'loopback' ? ex.peerIsLoopback : false,
+  const auth = new HttpAuthenticator(
+    p.identities,
+    (ex) => (c.http.plainHttpAuth === 'always' ? true : c.http.plainHttpAuth === 'loopback' ? ex.peerIsLoopback : false),
+    p.security?.auth,
   );
   const api = new JsonApi({
     pipeline: p.pipeline,
@@ -73,6 +77,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     ...(p.registry ? { registry: p.registry } : {}),
     apiOperations: () => api.operations,
     authFailures: () => auth.failures,
+    ...(p.security ? { security: p.security } : {}),
   });
   // A resolving node is ready only when it can reach a server to resolve from.
   const upstreams: ServerAddress[] = c.recursion.allow ? (c.recursion.upstream ? [c.recursion.upstream] : c.recursion.roots).map((s) => parseServer(s)) : [];
