@@ -72,6 +72,72 @@ export function parseAddress(text: string, out: Uint16Array): Family {
   return 6;
 }
 
+/**
+ * A dotted-quad IPv4 address as a 32-bit number, or -1 when the text is anything else (IPv6 included).
+ * The fast path of the limiters: one pass over the characters, no writes.
+ */
+export function ipv4Word(text: string): number {
+  const n = text.length;
+  if (n < 7 || n > 15) return -1;
+  let word = 0;
+  let v = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || v > 255 || dots === 3) return -1;
+      word = (word << 8) | v;
+      v = 0;
+      digits = 0;
+      dots++;
+    } else {
+      const d = c - 48;
+      if (d < 0 || d > 9 || digits === 3) return -1;
+      v = v * 10 + d;
+      digits++;
+    }
+  }
+  if (dots !== 3 || digits === 0 || v > 255) return -1;
+  return ((word << 8) | v) >>> 0;
+}
+
+/**
+ * The first 64 bits of an IPv6 address written with its first four groups in full before any "::"
+ * ("2001:db8:1:2::1", "2001:db8:1:2:3:4:5:6") into out[0] and out[1]; false for any other text (the
+ * caller then uses parseAddress). Only the first four groups are read, so a malformed rest is not noticed.
+ */
+export function ipv6Head(text: string, out: Uint32Array): boolean {
+  let word = 0;
+  let group = 0;
+  let v = 0;
+  let digits = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 58) {
+      if (digits === 0) return false;
+      word = ((word << 16) | v) >>> 0;
+      group++;
+      if (group === 2) {
+        out[0] = word;
+        word = 0;
+      } else if (group === 4) {
+        out[1] = word;
+        return true;
+      }
+      v = 0;
+      digits = 0;
+    } else {
+      const h = hexValue(c);
+      if (h < 0 || digits === 4) return false;
+      v = (v << 4) | h;
+      digits++;
+    }
+  }
+  return false;
+}
+
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;

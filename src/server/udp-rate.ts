@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { type Cidr, type Family, cidrContains, parseAddress, parseCidr, prefixHigh, prefixLow, prefixText } from '../model/address.js';
+import { type Cidr, type Family, cidrContains, ipv4Word, ipv6Head, parseAddress, parseCidr, prefixHigh, prefixLow, prefixText } from '../model/address.js';
 
 // Response-rate limiting for UDP (DESIGN 8: UDP must not become an amplifier), as NSD and Knot do it. A
 // forged source address makes the node answer a victim; so every answer is metered per source *prefix*
@@ -13,7 +13,7 @@ import { type Cidr, type Family, cidrContains, parseAddress, parseCidr, prefixHi
 //   costs its bytes; past `bytesPerSecond` it is replaced by a short TC answer (always: that answer is
 //   ten times smaller than the request's worth and a real client needs it to know to use TCP).
 //
-// The table is fixed in size and allocated once: typed arrays, 4-way set-associative, indexed by a seeded
+// The table is fixed in size and allocated once: one typed array, 4-way set-associative, indexed by a seeded
 // hash of the prefix's bits, the least recently used entry of a set replaced when a new prefix needs room.
 // An entry idle for burst ÷ rate seconds (1 s by default) holds full buckets, exactly what a new entry
 // starts with, so replacing it loses nothing; a flood from more prefixes than the table holds in that time
@@ -52,7 +52,7 @@ export const SLIP = 2;
 export const TRUNCATE = 3;
 export type Verdict = typeof SEND | typeof DROP | typeof SLIP | typeof TRUNCATE;
 
-/** A prefix's limited answers since it was last reported, reported at most once an interval per prefix. */
+/** A prefix's limited answers since it was last reported (about `slipped` of them sent as TC), at most once an interval per prefix. */
 export type RateReport = (prefix: string, limited: number, slipped: number) => void;
 
 export class RrlStats {
@@ -67,36 +67,51 @@ export class RrlStats {
 }
 
 const WAYS = 4;
-const EXEMPT = 1;
 
-/** Bytes per entry: the arrays below. */
-export const ENTRY_BYTES = 4 + 4 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8;
+// An entry is 8 doubles (64 bytes: one cache line) of one Float64Array, as the answer cache keeps its
+// metadata: a lookup that finds its network reads one line, a set of four is four.
+const STRIDE = 8;
+/** The prefix's upper 32 bits. */
+const HI = 0;
+/** Its bits 32–63 plus the family (4 or 6, and EXEMPT) times 2^32; 0: the entry is empty. */
+const TAG = 1;
+/** When the buckets were last brought up to date (ms). */
+const SEEN = 2;
+/** The answer count when the entry was last used: the least recently used of a set is replaced. */
+const USED = 3;
+const TOKENS = 4;
+const BYTES = 5;
+/** Limited answers since the prefix was last reported. */
+const LIMITED = 6;
+const REPORTED_AT = 7;
+const TWO_32 = 0x100000000;
+/** Added to the family in TAG when the whole network is exempt. */
+const EXEMPT = 8;
+
+/** Bytes per entry. */
+export const ENTRY_BYTES = STRIDE * 8;
 
 export class ResponseRateLimiter {
   readonly stats = new RrlStats();
   readonly size: number;
   private readonly sets: number;
   private readonly seed = randomInt(0, 0x7fffffff);
-  private readonly keyHi: Uint32Array;
-  private readonly keyLo: Uint32Array;
-  /** 0: empty; else the family (4 or 6). */
-  private readonly family: Uint8Array;
-  private readonly flags: Uint8Array;
-  /** When the entry's buckets were last brought up to date (ms). */
-  private readonly seen: Float64Array;
-  /** The answer count when the entry was last used: the least recently used of a set is replaced. */
-  private readonly used: Float64Array;
+  private readonly e: Float64Array;
   private tick = 0;
-  private readonly tokens: Float64Array;
-  private readonly bytes: Float64Array;
-  /** Limited answers to the prefix (for the slip), and how many of them were reported already. */
-  private readonly limited: Uint32Array;
-  private readonly reported: Uint32Array;
-  private readonly reportedAt: Float64Array;
+  /** Limited answers of every network, for the slip. */
+  private limitedCount = 0;
   private readonly groups = new Uint16Array(8);
-  /** Exempt blocks as wide as a prefix or wider (marked on the entry), and narrower ones (checked when limiting). */
+  private readonly head = new Uint32Array(2);
+  /** Masks of the prefix lengths: IPv4, and the two words of an IPv6 address's first 64 bits. */
+  private readonly v4Mask: number;
+  private readonly v6MaskHi: number;
+  private readonly v6MaskLo: number;
+  /** Exempt blocks as wide as a prefix or wider (marked on the entry), and narrower ones by family (checked when limiting). */
   private readonly exemptWide: Cidr[] = [];
-  private readonly exemptNarrow: Cidr[] = [];
+  private readonly exemptNarrow4: Cidr[] = [];
+  private readonly exemptNarrow6: Cidr[] = [];
+  /** The IPv4 address of the answer being checked, when read by the fast path (-1 otherwise). */
+  private word = -1;
   private readonly rate: number;
   private readonly burst: number;
   private readonly byteRate: number;
@@ -113,23 +128,16 @@ export class ResponseRateLimiter {
     while (size < rrl.tableSize && size < 1 << 24) size <<= 1;
     this.size = size;
     this.sets = size / WAYS;
-    this.keyHi = new Uint32Array(size);
-    this.keyLo = new Uint32Array(size);
-    this.family = new Uint8Array(size);
-    this.flags = new Uint8Array(size);
-    this.seen = new Float64Array(size);
-    this.used = new Float64Array(size);
-    this.tokens = new Float64Array(size);
-    this.bytes = new Float64Array(size);
-    this.limited = new Uint32Array(size);
-    this.reported = new Uint32Array(size);
-    this.reportedAt = new Float64Array(size);
+    this.e = new Float64Array(size * STRIDE);
     for (const c of rrl.exempt) {
       const p = parseCidr(c);
       if (!p) throw new Error(`not an address block: ${c}`);
       const prefixBits = p.family === 4 ? rrl.ipv4PrefixLength : rrl.ipv6PrefixLength;
-      (p.bits <= prefixBits ? this.exemptWide : this.exemptNarrow).push(p);
+      (p.bits <= prefixBits ? this.exemptWide : p.family === 4 ? this.exemptNarrow4 : this.exemptNarrow6).push(p);
     }
+    this.v4Mask = mask32(rrl.ipv4PrefixLength);
+    this.v6MaskHi = mask32(rrl.ipv6PrefixLength);
+    this.v6MaskLo = mask32(rrl.ipv6PrefixLength - 32);
     this.rate = rrl.responsesPerSecond;
     this.burst = Math.max(1, rrl.burst);
     this.byteRate = large?.bytesPerSecond ?? 0;
@@ -147,93 +155,123 @@ export class ResponseRateLimiter {
    * go. An address that cannot be read is never limited.
    */
   check(address: string, messageBytes: number, nowMs: number): Verdict {
-    const g = this.groups;
-    const family = parseAddress(address, g);
-    if (family === 0) return SEND;
-    const bits = family === 4 ? this.rrl.ipv4PrefixLength : this.rrl.ipv6PrefixLength;
-    const hi = prefixHigh(g, family, bits);
-    const lo = prefixLow(g, family, bits);
-    const slot = this.slotOf(family, hi, lo, nowMs);
-    this.used[slot] = ++this.tick;
-    if (this.flags[slot]! & EXEMPT) return SEND;
+    // The network: IPv4 and full IPv6 heads read in one pass; anything else (a "::" early, a mapped
+    // IPv4 address) by the general parser. Exempt blocks are checked (with the general parser) only when
+    // an entry is made and when an answer would be limited.
+    let family: Family;
+    let hi: number;
+    let lo: number;
+    const w = ipv4Word(address);
+    this.word = w;
+    if (w >= 0) {
+      family = 4;
+      hi = (w & this.v4Mask) >>> 0;
+      lo = 0;
+    } else if (ipv6Head(address, this.head)) {
+      family = 6;
+      hi = (this.head[0]! & this.v6MaskHi) >>> 0;
+      lo = (this.head[1]! & this.v6MaskLo) >>> 0;
+    } else {
+      family = parseAddress(address, this.groups);
+      if (family === 0) return SEND;
+      const bits = family === 4 ? this.rrl.ipv4PrefixLength : this.rrl.ipv6PrefixLength;
+      hi = prefixHigh(this.groups, family, bits);
+      lo = prefixLow(this.groups, family, bits);
+    }
+    const e = this.e;
+    const o = this.slotOf(family, hi, lo, nowMs, address) * STRIDE;
+    e[o + USED] = ++this.tick;
+    if (e[o + TAG]! >= EXEMPT * TWO_32) return SEND;
 
     // Refill both buckets for the time since the entry was last seen.
-    const elapsed = nowMs - this.seen[slot]!;
+    const elapsed = nowMs - e[o + SEEN]!;
     if (elapsed > 0) {
-      this.seen[slot] = nowMs;
-      const t = this.tokens[slot]! + (elapsed * this.rate) / 1000;
-      this.tokens[slot] = t > this.burst ? this.burst : t;
+      e[o + SEEN] = nowMs;
+      const t = e[o + TOKENS]! + (elapsed * this.rate) / 1000;
+      e[o + TOKENS] = t > this.burst ? this.burst : t;
       if (this.byteRate > 0) {
-        const b = this.bytes[slot]! + (elapsed * this.byteRate) / 1000;
-        this.bytes[slot] = b > this.byteRate ? this.byteRate : b;
+        const b = e[o + BYTES]! + (elapsed * this.byteRate) / 1000;
+        e[o + BYTES] = b > this.byteRate ? this.byteRate : b;
       }
     }
     if (this.rate > 0) {
-      if (this.tokens[slot]! < 1) {
-        return this.exemptNarrow.length > 0 && this.inBlock(this.exemptNarrow, family) ? SEND : this.limit(slot, nowMs);
-      }
-      this.tokens[slot]!--;
+      if (e[o + TOKENS]! < 1) return this.narrowExempt(family, address) ? SEND : this.limit(o, nowMs);
+      e[o + TOKENS]!--;
     }
     if (this.byteRate > 0 && messageBytes > this.large!.minBytes) {
-      if (this.bytes[slot]! < messageBytes) {
-        if (this.exemptNarrow.length > 0 && this.inBlock(this.exemptNarrow, family)) return SEND;
+      if (e[o + BYTES]! < messageBytes) {
+        if (this.narrowExempt(family, address)) return SEND;
         this.stats.truncated++;
         return TRUNCATE;
       }
-      this.bytes[slot]! -= messageBytes;
+      e[o + BYTES]! -= messageBytes;
     }
     return SEND;
   }
 
-  private limit(slot: number, nowMs: number): Verdict {
-    const n = ++this.limited[slot]!;
+  private limit(o: number, nowMs: number): Verdict {
+    const e = this.e;
     const slip = this.rrl.slip;
-    const slipped = slip > 0 && n % slip === 0;
+    const slipped = slip > 0 && ++this.limitedCount % slip === 0;
     if (slipped) this.stats.slipped++;
     else this.stats.dropped++;
-    if (this.report && nowMs - this.reportedAt[slot]! >= this.reportIntervalMs) {
-      const since = (n - this.reported[slot]!) >>> 0;
-      this.reported[slot] = n;
-      this.reportedAt[slot] = nowMs;
-      const family = this.family[slot] as Family;
+    const n = ++e[o + LIMITED]!;
+    if (this.report && nowMs - e[o + REPORTED_AT]! >= this.reportIntervalMs) {
+      e[o + LIMITED] = 0;
+      e[o + REPORTED_AT] = nowMs;
+      const tag = e[o + TAG]!;
+      const family = (Math.floor(tag / TWO_32) & 7) as Family;
       const bits = family === 4 ? this.rrl.ipv4PrefixLength : this.rrl.ipv6PrefixLength;
-      this.report(prefixText(family, this.keyHi[slot]!, this.keyLo[slot]!, bits), since, slip > 0 ? Math.floor(since / slip) : 0);
+      this.report(prefixText(family, e[o + HI]!, tag % TWO_32, bits), n, slip > 0 ? Math.floor(n / slip) : 0);
     }
     return slipped ? SLIP : DROP;
   }
 
   /** The entry of a prefix: found in its set, or the set's least recently used entry made over to it. */
-  private slotOf(family: Family, hi: number, lo: number, nowMs: number): number {
+  private slotOf(family: Family, hi: number, lo: number, nowMs: number, address: string): number {
+    const e = this.e;
+    const tag = lo + family * TWO_32;
     const base = (this.hash(hi, lo, family) & (this.sets - 1)) * WAYS;
     let oldest = base;
     for (let s = base; s < base + WAYS; s++) {
-      const f = this.family[s]!;
-      if (f === family && this.keyHi[s] === hi && this.keyLo[s] === lo) return s;
-      if (f === 0) {
+      const o = s * STRIDE;
+      const t = e[o + TAG]!;
+      if (e[o + HI] === hi && (t === tag || t === tag + EXEMPT * TWO_32)) return s;
+      if (t === 0) {
         oldest = s;
         break;
       }
-      if (this.used[s]! < this.used[oldest]!) oldest = s;
+      if (e[o + USED]! < e[oldest * STRIDE + USED]!) oldest = s;
     }
-    const s = oldest;
-    if (this.family[s] === 0) this.stats.used++;
-    else if (nowMs - this.seen[s]! < this.idleMs) this.stats.evictions++;
-    this.family[s] = family;
-    this.keyHi[s] = hi;
-    this.keyLo[s] = lo;
-    this.flags[s] = this.inBlock(this.exemptWide, family) ? EXEMPT : 0;
-    this.seen[s] = nowMs;
-    this.tokens[s] = this.burst;
-    this.bytes[s] = this.byteRate;
-    this.limited[s] = 0;
-    this.reported[s] = 0;
-    this.reportedAt[s] = -Infinity;
-    return s;
+    const o = oldest * STRIDE;
+    if (e[o + TAG] === 0) this.stats.used++;
+    else if (nowMs - e[o + SEEN]! < this.idleMs) this.stats.evictions++;
+    const exempt = this.exemptWide.length > 0 && this.inBlock(this.exemptWide, address);
+    e[o + HI] = hi;
+    e[o + TAG] = tag + (exempt ? EXEMPT * TWO_32 : 0);
+    e[o + SEEN] = nowMs;
+    e[o + TOKENS] = this.burst;
+    e[o + BYTES] = this.byteRate;
+    e[o + LIMITED] = 0;
+    e[o + REPORTED_AT] = -Infinity;
+    return oldest;
   }
 
-  /** Whether the address in the scratch groups lies in one of the blocks. */
-  private inBlock(blocks: readonly Cidr[], family: Family): boolean {
-    for (const c of blocks) if (cidrContains(c, this.groups, family)) return true;
+  private narrowExempt(family: Family, address: string): boolean {
+    const blocks = family === 4 ? this.exemptNarrow4 : this.exemptNarrow6;
+    return blocks.length > 0 && this.inBlock(blocks, address);
+  }
+
+  /** Whether the address lies in one of the blocks (off the fast path: new entries, limited answers). */
+  private inBlock(blocks: readonly Cidr[], address: string): boolean {
+    const g = this.groups;
+    let family: Family;
+    if (this.word >= 0) {
+      family = 4;
+      g[6] = this.word >>> 16;
+      g[7] = this.word & 0xffff;
+    } else family = parseAddress(address, g);
+    for (const c of blocks) if (cidrContains(c, g, family)) return true;
     return false;
   }
 
@@ -249,6 +287,13 @@ export class ResponseRateLimiter {
     h ^= h >>> 16;
     return h >>> 0;
   }
+}
+
+/** A mask of the first `bits` (0–32, more taken as 32) of a 32-bit word. */
+function mask32(bits: number): number {
+  if (bits <= 0) return 0;
+  if (bits >= 32) return 0xffffffff;
+  return (0xffffffff << (32 - bits)) >>> 0;
 }
 
 function mix(h: number, k: number): number {
