@@ -26,6 +26,7 @@ import { truncatedDns } from '../src/server/dns.js';
 import { SecurityLog } from '../src/admin/security-log.js';
 import { AuthLimiter } from '../src/admin/auth-limits.js';
 import { validateConfig } from '../src/config.js';
+import { query, tcpQuery } from './helpers/dns.js';
 
 const RRL: RrlOptions = { responsesPerSecond: 5, burst: 5, slip: 3, ipv4PrefixLength: 24, ipv6PrefixLength: 56, tableSize: 64, exempt: [] };
 
@@ -225,6 +226,40 @@ describe('UDP answers to a busy network over a real node', () => {
     assert.equal(events.length, 2);
     assert.equal(events[1]!.limited, limitedSoFar, 'the ones since the last line, and this one');
   });
+});
+
+test("the DNS gateway's UDP answers are limited the same way (a DNS TC answer when one slips); TCP is not", async () => {
+  const lines: string[] = [];
+  const t = await startTestNode({
+    patch: (c) => {
+      c.udp = { rrl: { responsesPerSecond: 5, burst: 5, slip: 2, exempt: [] } };
+      c.dns = { enabled: true, port: 0, zones: ['id.internal'] };
+    },
+    start: { clock: () => 5_000_000, securityLog: (l) => lines.push(l) },
+  });
+  try {
+    t.node.registry!.create('88.118.8/SMALL', [makeValue(1, 'URL', 'https://example.cn/s')]);
+    const sock = dgram.createSocket('udp4');
+    const got: Buffer[] = [];
+    sock.on('message', (m) => got.push(m));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.9', r));
+    for (let i = 0; i < 25; i++) sock.send(query('small._.8.118.88.id.internal', 'TXT', { id: i + 1 }), t.node.dns!.port, '127.0.0.1');
+    for (let waited = 0; waited < 3000 && got.length < 15; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    sock.close();
+    const tc = got.filter((m) => (m[2]! & 0x02) !== 0);
+    assert.equal(got.length - tc.length, 5, 'the burst answered in full');
+    assert.equal(tc.length, 10, 'half of the 20 limited slip as TC');
+    for (const m of tc) assert.equal(m.readUInt16BE(6), 0, 'no answer records in a TC answer');
+    assert.deepEqual([t.node.security.dnsRrl!.stats.dropped, t.node.security.dnsRrl!.stats.slipped], [10, 10]);
+    assert.equal(parsed(lines).filter((e) => e.event === 'dns_rate_limited')[0]?.source, '127.0.0.0/24');
+    assert.match(await t.node.http!.metrics.text(), /idres_udp_rate_limited_total\{front="dns",action="dropped"\} 10/);
+    // Over TCP the same network is answered in full (a connection proves its address).
+    const overTcp = await tcpQuery(t.node.dns!.port, 'small._.8.118.88.id.internal', 'TXT');
+    assert.equal(overTcp.answers?.length, 1);
+  } finally {
+    await t.stop();
+  }
 });
 
 describe('failed authentications over a real node (HTTP and the wire share the limits)', () => {
