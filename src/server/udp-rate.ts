@@ -17,7 +17,7 @@ import { type Cidr, type Family, cidrContains, ipv4Word, ipv6Head, parseAddress,
 // hash of the prefix's bits, the least recently used entry of a set replaced when a new prefix needs room.
 // An entry idle for burst ÷ rate seconds (1 s by default) holds full buckets, exactly what a new entry
 // starts with, so replacing it loses nothing; a flood from more prefixes than the table holds in that time
-// only makes some of them start afresh. Per packet: the address text read into scratch groups, a hash,
+// only makes some of them start afresh. Per packet: the address text read in one pass into numbers, a hash,
 // at most four key comparisons, a refill and a subtraction. No string keys, no allocation.
 
 export interface RateLimitOptions {
