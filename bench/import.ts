@@ -3,7 +3,11 @@
 // reported. The rate is the whole import (read, parse, validate, write, commit every batch) and the
 // closing WAL checkpoint; generating the file is not counted.
 //
-//   npm run bench:import -- [--rows N] [--format ndjson|csv] [--batch-size N] [--runs K] [--page-size B] [--workers N] [--keep]
+//   npm run bench:import -- [--rows N] [--format ndjson|csv] [--batch-size N] [--runs K] [--page-size B] [--workers N]
+//                            [--synchronous full|normal] [--keep]
+//
+// --synchronous: the registry's durability during the import (durability.importSynchronous; full, the
+// default, syncs the WAL at each batch's commit).
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,6 +32,8 @@ const pageSize = Number(option('page-size', '0'));
 const workersArg = option('workers', '');
 const workers = workersArg === '' ? undefined : Number(workersArg);
 const keep = process.argv.includes('--keep');
+const synchronous = option('synchronous', 'full') as 'full' | 'normal';
+if (synchronous !== 'full' && synchronous !== 'normal') throw new Error('--synchronous must be full or normal');
 
 function writeFile(file: string): void {
   const fd = openSync(file, 'w');
@@ -52,7 +58,7 @@ async function once(dir: string, file: string, run: number): Promise<number> {
     raw.exec('VACUUM');
     raw.close();
   }
-  const registry = new Registry(db);
+  const registry = new Registry(db, { synchronous });
   registry.home(PREFIX);
   const t0 = performance.now();
   const r = await importFile(registry, file, { batchSize, ...(workers !== undefined ? { workers } : {}) });
@@ -74,7 +80,7 @@ try {
   console.log(
     `import benchmark: ${rows.toLocaleString('en-US')} ${format} rows (${(statSync(file).size / 1e6).toFixed(0)} MB, written in ` +
       `${((performance.now() - g0) / 1000).toFixed(1)} s), batch ${batchSize}, ${runs} runs, page size ${pageSize || 'default'}, ` +
-      `workers ${workers ?? 'default'}, ` +
+      `workers ${workers ?? 'default'}, synchronous ${synchronous}, ` +
       `node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
   );
   const rates: number[] = [];

@@ -5,6 +5,7 @@ import { isValidPrefix } from './model/handle.js';
 import { DnsMappingError, normaliseZone } from './dns/mapping.js';
 import type { PrefixQuota } from './admin/quotas.js';
 import { parseIdentity } from './admin/permissions.js';
+import { parseCidr } from './model/address.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 
@@ -27,10 +28,26 @@ export interface NodeConfig {
   udp: {
     maxResponseBytes: number;
     /**
-     * Responses larger than minBytes are metered per source address: at most bytesPerSecond of them (0: off);
-     * past it the client gets a short TC answer and asks over TCP, so a forged source gains no amplification.
+     * Responses larger than minBytes also cost their bytes, per source network: at most bytesPerSecond of
+     * them (0: off); past it the client gets a short TC answer and asks over TCP, so a forged source gains no
+     * amplification.
      */
     rateLimit: { minBytes: number; bytesPerSecond: number };
+    /** Response-rate limiting of every UDP answer by source network (docs/security.md). */
+    rrl: {
+      /** Answers a second per network; 0 turns it off. */
+      responsesPerSecond: number;
+      /** Answers a quiet network may receive at once. */
+      burst: number;
+      /** Every slip-th limited answer is sent as a short TC answer, the rest dropped (0: drop all; 1: TC all). */
+      slip: number;
+      ipv4PrefixLength: number;
+      ipv6PrefixLength: number;
+      /** Networks tracked at once (a fixed table). */
+      tableSize: number;
+      /** Address blocks never limited. */
+      exempt: string[];
+    };
   };
   /** The Handle TCP port; its per-client bounds also bound DNS over TCP (docs/security.md). */
   tcp: {
@@ -133,6 +150,14 @@ export interface NodeConfig {
   };
   /** Administration over the wire and HTTP (handle-protocol.md 11): who may, for how long, and how much. */
   admin: AdminConfig;
+  /** The security log's own limit: per event name, at most linesPerInterval lines each intervalSeconds. */
+  securityLog: { intervalSeconds: number; linesPerInterval: number };
+  /**
+   * What an acknowledged write survives (docs/security.md, Durability): SQLite's synchronous setting for the
+   * node's and the CLI's writes, and for bulk imports. "full" survives power loss; "normal" a crash of the
+   * process but maybe not the last commits on power loss.
+   */
+  durability: { synchronous: Synchronous; importSynchronous: Synchronous };
   /** Paths relative to the node folder. */
   database: string;
   serverKey: string;
@@ -154,7 +179,18 @@ export interface AdminConfig {
   requireSessions: boolean;
   /** Quotas per prefix (off unless set): maxHandles (RC 604), maxPrefixes (605), dailyRequestsPerClient (603). */
   quotas: Record<string, PrefixQuota>;
+  /** Failed authentications per identity and per source before lockouts (docs/security.md). */
+  failedAuth: {
+    perIdentity: number;
+    perSource: number;
+    lockoutSeconds: number;
+    maxLockoutSeconds: number;
+    forgetSeconds: number;
+  };
 }
+
+export const SYNCHRONOUS = ['normal', 'full', 'extra'] as const;
+export type Synchronous = (typeof SYNCHRONOUS)[number];
 
 export const CONFIG_FILE = 'idres.json';
 export const DEFAULT_DIR = 'idres-node';
@@ -175,8 +211,23 @@ export function defaultConfig(): NodeConfig {
     caseFoldSuffix: true,
     site: { serial: 1, serverId: 1, description: 'idres node' },
     // 64 KiB carries the reference's own large answers (a 60-value, 62 KB handle) while bounding what one
-    // small unauthenticated datagram can make the node send; larger answers go over TCP.
-    udp: { maxResponseBytes: 65536, rateLimit: { minBytes: 1232, bytesPerSecond: 1048576 } },
+    // small unauthenticated datagram can make the node send; larger answers go over TCP. Every answer is
+    // metered per network as NSD does by default (200 a second, every second limited answer a TC); the
+    // host's own loopback address is exempt (it cannot arrive from outside; local tools, the demo's tiers and
+    // benchmarks use it), the rest of 127/8 is not, so other loopback sources stand in for other clients.
+    udp: {
+      maxResponseBytes: 65536,
+      rateLimit: { minBytes: 1232, bytesPerSecond: 1048576 },
+      rrl: {
+        responsesPerSecond: 200,
+        burst: 200,
+        slip: 2,
+        ipv4PrefixLength: 24,
+        ipv6PrefixLength: 56,
+        tableSize: 65536,
+        exempt: ['127.0.0.1/32', '::1/128'],
+      },
+    },
     // One address may hold a sixty-fourth of the connections (a pooling SDK needs a handful); a request has
     // 10 s to arrive whole; a connection holds at most 1 MiB (docs/security.md).
     tcp: { idleTimeoutMs: 60000, maxConnections: 4096, maxConnectionsPerAddress: 64, requestTimeoutMs: 10000, maxQueuedBytes: 1024 * 1024 },
@@ -231,7 +282,11 @@ export function defaultConfig(): NodeConfig {
       maxSessionSeconds: 86400,
       requireSessions: false,
       quotas: {},
+      failedAuth: { perIdentity: 10, perSource: 30, lockoutSeconds: 1, maxLockoutSeconds: 900, forgetSeconds: 3600 },
     },
+    securityLog: { intervalSeconds: 10, linesPerInterval: 10 },
+    // An acknowledged write survives power loss (one fsync of the WAL per commit); see docs/security.md.
+    durability: { synchronous: 'full', importSynchronous: 'full' },
     database: 'registry.db',
     serverKey: 'keys/server.key.pem',
   };
@@ -345,6 +400,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
           if ('bytesPerSecond' in r) c.udp.rateLimit.bytesPerSecond = int(r.bytesPerSecond, 'udp.rateLimit.bytesPerSecond', 0, 2 ** 40) ?? c.udp.rateLimit.bytesPerSecond;
         }
       }
+      if ('rrl' in u) validateRrl(u.rrl, c, problems, int);
     }
   }
   if ('tcp' in raw) {
@@ -436,11 +492,59 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
       if (!anchored.has(canonicalHostPort(s))) problems.push(`recursion.requireCertified needs the public key of ${s} in recursion.trustAnchors`);
     }
   }
+  if ('securityLog' in raw) {
+    const l = raw.securityLog;
+    if (!isObject(l)) problems.push('securityLog must be an object');
+    else {
+      for (const k of Object.keys(l)) if (!(k in c.securityLog)) problems.push(`unknown setting "securityLog.${k}"`);
+      if ('intervalSeconds' in l) c.securityLog.intervalSeconds = int(l.intervalSeconds, 'securityLog.intervalSeconds', 1, 86400) ?? c.securityLog.intervalSeconds;
+      if ('linesPerInterval' in l) c.securityLog.linesPerInterval = int(l.linesPerInterval, 'securityLog.linesPerInterval', 1, 1000000) ?? c.securityLog.linesPerInterval;
+    }
+  }
+  if ('durability' in raw) {
+    const d = raw.durability;
+    if (!isObject(d)) problems.push('durability must be an object');
+    else {
+      for (const k of Object.keys(d)) if (!(k in c.durability)) problems.push(`unknown setting "durability.${k}"`);
+      for (const k of ['synchronous', 'importSynchronous'] as const) {
+        if (!(k in d)) continue;
+        const v = typeof d[k] === 'string' ? (d[k] as string).toLowerCase() : d[k];
+        if (!(SYNCHRONOUS as readonly unknown[]).includes(v)) problems.push(`durability.${k} must be one of ${SYNCHRONOUS.join(', ')} (SQLite's synchronous), not ${JSON.stringify(d[k])}`);
+        else c.durability[k] = v as Synchronous;
+      }
+    }
+  }
   if ('database' in raw) c.database = str(raw.database, 'database') ?? c.database;
   if ('serverKey' in raw) c.serverKey = str(raw.serverKey, 'serverKey') ?? c.serverKey;
 
   if (problems.length) throw new ConfigError(`${where}:\n  - ${problems.join('\n  - ')}`);
   return c;
+}
+
+function validateRrl(
+  r: unknown,
+  c: NodeConfig,
+  problems: string[],
+  int: (v: unknown, name: string, min: number, max: number) => number | undefined,
+): void {
+  if (!isObject(r)) {
+    problems.push('udp.rrl must be an object');
+    return;
+  }
+  const d = c.udp.rrl;
+  for (const k of Object.keys(r)) if (!(k in d)) problems.push(`unknown setting "udp.rrl.${k}"`);
+  if ('responsesPerSecond' in r) d.responsesPerSecond = int(r.responsesPerSecond, 'udp.rrl.responsesPerSecond', 0, 10000000) ?? d.responsesPerSecond;
+  if ('burst' in r) d.burst = int(r.burst, 'udp.rrl.burst', 1, 100000000) ?? d.burst;
+  if ('slip' in r) d.slip = int(r.slip, 'udp.rrl.slip', 0, 100) ?? d.slip;
+  if ('ipv4PrefixLength' in r) d.ipv4PrefixLength = int(r.ipv4PrefixLength, 'udp.rrl.ipv4PrefixLength', 8, 32) ?? d.ipv4PrefixLength;
+  if ('ipv6PrefixLength' in r) d.ipv6PrefixLength = int(r.ipv6PrefixLength, 'udp.rrl.ipv6PrefixLength', 16, 64) ?? d.ipv6PrefixLength;
+  if ('tableSize' in r) d.tableSize = int(r.tableSize, 'udp.rrl.tableSize', 64, 1 << 24) ?? d.tableSize;
+  if ('exempt' in r) {
+    const list = r.exempt;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && parseCidr(x) !== undefined)) {
+      problems.push('udp.rrl.exempt must be a list of address blocks such as "192.0.2.0/24" or "2001:db8::/48"');
+    } else d.exempt = list as string[];
+  }
 }
 
 /** A host name for NS and SOA fields: letters, digits, "-" and "_" in labels, written absolute. */
@@ -559,6 +663,21 @@ function validateAdmin(
     return;
   }
   for (const k of Object.keys(a)) if (!(k in c.admin) && k !== 'serverAdmins') problems.push(`unknown setting "admin.${k}"`);
+  if ('failedAuth' in a) {
+    const f = a.failedAuth;
+    const d = c.admin.failedAuth;
+    if (!isObject(f)) problems.push('admin.failedAuth must be an object');
+    else {
+      for (const k of Object.keys(f)) if (!(k in d)) problems.push(`unknown setting "admin.failedAuth.${k}"`);
+      if ('perIdentity' in f) d.perIdentity = int(f.perIdentity, 'admin.failedAuth.perIdentity', 0, 1000000) ?? d.perIdentity;
+      if ('perSource' in f) d.perSource = int(f.perSource, 'admin.failedAuth.perSource', 0, 1000000) ?? d.perSource;
+      if ('lockoutSeconds' in f) d.lockoutSeconds = int(f.lockoutSeconds, 'admin.failedAuth.lockoutSeconds', 1, 86400) ?? d.lockoutSeconds;
+      if ('maxLockoutSeconds' in f) d.maxLockoutSeconds = int(f.maxLockoutSeconds, 'admin.failedAuth.maxLockoutSeconds', 1, 7 * 86400) ?? d.maxLockoutSeconds;
+      if ('forgetSeconds' in f) d.forgetSeconds = int(f.forgetSeconds, 'admin.failedAuth.forgetSeconds', 1, 30 * 86400) ?? d.forgetSeconds;
+      if (d.maxLockoutSeconds < d.lockoutSeconds) problems.push('admin.failedAuth.maxLockoutSeconds must not be less than lockoutSeconds');
+      if (d.forgetSeconds < d.maxLockoutSeconds) problems.push('admin.failedAuth.forgetSeconds must not be less than maxLockoutSeconds (the doubling would restart after each lockout)');
+    }
+  }
   if ('serverAdmins' in a) {
     const list = a.serverAdmins;
     if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && parseIdentity(x) !== undefined)) {
@@ -630,4 +749,12 @@ export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): N
     c.http.port = p;
   }
   return c;
+}
+
+/**
+ * How to open the node's registry: its case folding, and the durability of commits — the node's and the
+ * CLI's writes, or a bulk import's (docs/security.md, Durability).
+ */
+export function registryOptions(c: NodeConfig, purpose: 'writes' | 'import' = 'writes'): { foldSuffix: boolean; synchronous: Synchronous } {
+  return { foldSuffix: c.caseFoldSuffix, synchronous: purpose === 'import' ? c.durability.importSynchronous : c.durability.synchronous };
 }

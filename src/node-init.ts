@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
-import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig } from './config.js';
+import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig, registryOptions } from './config.js';
 import { prefixHandle } from './model/handle.js';
 import { Index, makeValue } from './model/value.js';
 import { prefixAdminValue } from './admin/defaults.js';
@@ -86,7 +86,7 @@ export function initNode(o: InitOptions): NodeConfig {
   writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
 
   if (config.roles.length === 1 && config.roles[0] === 'resolver') return config; // a pure resolver keeps no registry
-  const registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  const registry = new Registry(path.join(dir, config.database), registryOptions(config));
   try {
     for (const prefix of config.prefixes) {
       registry.home(prefix);

@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, type NodeConfig, canonicalHostPort, loadConfig } from './config.js';
+import { ConfigError, type NodeConfig, canonicalHostPort, loadConfig, registryOptions } from './config.js';
 import { decodePublicKey, encodePublicKey } from './protocol/pubkey.js';
 import { UpstreamLimiter } from './resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './node-init.js';
@@ -22,6 +22,9 @@ import { Responder } from './resolve/respond.js';
 import { ownSite } from './resolve/site-info.js';
 import { TcpFrontEnd } from './server/tcp.js';
 import { UdpFrontEnd } from './server/udp.js';
+import { ResponseRateLimiter } from './server/udp-rate.js';
+import { AuthLimiter, DEFAULT_FAILED_AUTH } from './admin/auth-limits.js';
+import { SecurityLog } from './admin/security-log.js';
 import { type RunningDns, startDns } from './dns/start.js';
 import { type RunningHttp, startHttp } from './server/http-start.js';
 import { WireCounters } from './server/wire-counters.js';
@@ -41,6 +44,20 @@ export interface StartOptions {
   /** This process is one of several workers serving the same port. */
   shared?: boolean;
   log?: (msg: string) => void;
+  /** Where the security log's JSON lines go; absent: `log`. */
+  securityLog?: (line: string) => void;
+  /** The clock (ms) of the rate limits, the lockouts and the security log; tests pass a fake one. */
+  clock?: () => number;
+}
+
+/** The node's defences against floods and guessing (docs/security.md), for the metrics and for tests. */
+export interface NodeSecurity {
+  log: SecurityLog;
+  auth: AuthLimiter;
+  /** The Handle UDP front end's response-rate limiter. */
+  rrl: ResponseRateLimiter;
+  /** The DNS gateway's, when it is on. */
+  dnsRrl?: ResponseRateLimiter;
 }
 
 /** True for a node that only resolves for others and keeps no registry. */
@@ -77,6 +94,8 @@ export class IdresNode {
     readonly http: RunningHttp | undefined,
     /** Answers of the Handle transports by transport, opcode and code (read by /metrics). */
     readonly wire: WireCounters,
+    readonly security: NodeSecurity,
+    private readonly flushTimer: NodeJS.Timeout,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
@@ -84,6 +103,16 @@ export class IdresNode {
     if (opts.host !== undefined) config.listen.host = opts.host;
     if (opts.port !== undefined) config.listen.port = opts.port;
     const log = opts.log ?? ((m: string) => console.error(m));
+    const clock = opts.clock ?? Date.now;
+    const securityLog = new SecurityLog(
+      opts.securityLog ?? log,
+      { intervalMs: config.securityLog.intervalSeconds * 1000, linesPerInterval: config.securityLog.linesPerInterval },
+      clock,
+    );
+    const authLimits = new AuthLimiter({ ...DEFAULT_FAILED_AUTH, ...config.admin.failedAuth }, securityLog, clock);
+    const rateReport = (event: 'udp_rate_limited' | 'dns_rate_limited') => (source: string, limited: number, slipped: number) =>
+      securityLog.event(event, { source, limited, slipped, responsesPerSecond: config.udp.rrl.responsesPerSecond });
+    const rrl = new ResponseRateLimiter(config.udp.rrl, config.udp.rateLimit, rateReport('udp_rate_limited'), securityLog.intervalMs);
 
     const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
     const cache = new AnswerCache({
@@ -94,7 +123,7 @@ export class IdresNode {
     let registry: Registry | undefined;
     let local: LocalAnswerers | undefined;
     if (!isPureResolver(config)) {
-      registry = new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
+      registry = new Registry(path.join(dir, config.database), registryOptions(config));
       for (const p of config.prefixes) registry.home(p);
       const authority = new Authority(registry);
       local = {
@@ -141,8 +170,9 @@ export class IdresNode {
     const counters = new WireCounters();
     const udp = new UdpFrontEnd(counters.wrap(() => handler), {
       maxResponseBytes: config.udp.maxResponseBytes,
-      rateLimit: config.udp.rateLimit,
+      limiter: rrl,
       onRateLimited: () => handler.stats.udpRateLimited++,
+      now: clock,
     });
     const tcp = new TcpFrontEnd(counters.wrap(() => handler), config.tcp);
     const port = opts.shared
@@ -166,6 +196,7 @@ export class IdresNode {
             localValues: localValuesOf(registry, local!.authority),
             noticeWrites: () => local!.changes.check(),
             singleProcess: !opts.shared,
+            authLimits,
           })
         : undefined;
     handler = new RequestHandler(pipeline, responder, site, log, wire);
@@ -176,9 +207,12 @@ export class IdresNode {
 
     // The DNS front door, after the Handle transports: the same pipeline, so the same hot cache.
     let dns: RunningDns | undefined;
+    let dnsRrl: ResponseRateLimiter | undefined;
     if (config.dns.enabled) {
       try {
-        dns = await startDns(config, pipeline, log, opts.shared ?? false);
+        // The same limits for the gateway's UDP answers (no byte budget: they are at most udpPayloadSize).
+        dnsRrl = new ResponseRateLimiter(config.udp.rrl, undefined, rateReport('dns_rate_limited'), securityLog.intervalMs);
+        dns = await startDns(config, pipeline, log, opts.shared ?? false, { limiter: dnsRrl, now: clock });
       } catch (err) {
         await Promise.all([udp.close(), tcp.close()]);
         client.close();
@@ -211,6 +245,7 @@ export class IdresNode {
             log,
             noticeWrites: () => local?.changes.check(),
             connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
+            security: { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) },
           },
           opts.httpPort ?? config.http.port,
         );
@@ -222,7 +257,10 @@ export class IdresNode {
       }
     }
 
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters);
+    // Lines left out by the security log's own limit are summed up when their interval ends.
+    const flushTimer = setInterval(() => securityLog.flush(), securityLog.intervalMs).unref();
+    const security: NodeSecurity = { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) };
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -235,6 +273,8 @@ export class IdresNode {
       responseCodes: Object.fromEntries(h.byResponseCode),
       dropped: h.dropped,
       udpRateLimited: h.udpRateLimited,
+      rrl: { dropped: this.security.rrl.stats.dropped, slipped: this.security.rrl.stats.slipped, truncated: this.security.rrl.stats.truncated },
+      security: this.security.log.counts,
       protocolErrors: h.protocolErrors,
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
@@ -268,6 +308,8 @@ export class IdresNode {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.flushTimer);
+    this.security.log.flush();
     await this.http?.close();
     await Promise.all([this.udp.close(), this.tcp.close(), this.dns?.server.close()]);
     this.client.close();

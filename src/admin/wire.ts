@@ -35,6 +35,7 @@ import type { AdminOutcome, AdminRequest, AdminService, HandleListing } from './
 import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';
 import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
+import type { AuthAttempt, AuthLimiter } from './auth-limits.js';
 
 // Administration and authentication over the Handle wire protocol (handle-protocol.md 11): the admin opcodes
 // (100–105), the 402 challenge and its answer (200), sessions (400 with Diffie-Hellman, HS_MAC on the
@@ -54,6 +55,11 @@ export interface AdminWireOptions {
    * the answer to a challenge may reach another, so authentication is refused with a clear message.
    */
   singleProcess?: boolean;
+  /**
+   * Failed proofs limited per identity and per source, shared with HTTP (auth-limits.ts): while either is
+   * locked an answer is refused unchecked (RC 3); every refusal is logged.
+   */
+  authLimits?: AuthLimiter;
 }
 
 /** Diffie-Hellman groups accepted for sessions: the reference client's (RFC 2409 group 2) and larger standard ones. */
@@ -326,6 +332,13 @@ export class AdminWire {
     if (this.table.isExpired(challenge)) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'the challenge has expired');
     this.stats.answers++;
     const answer = decodeChallengeAnswer(req.body);
+    // Failures count against where the challenge was sent: only who received it knows its id and nonce,
+    // while the source of a UDP answer could be anyone's (and a forged one must not lock its owner out).
+    const attempt: AuthAttempt = {
+      identity: { handle: answer.identityHandle, index: answer.identityIndex },
+      source: challenge.peer || meta.peer || '',
+      transport: meta.transport,
+    };
     const original = challenge.request;
     // The response to the answer is the original request's: its opcode, flags and digest, the answer's
     // RequestId, the original's SessionId.
@@ -343,9 +356,11 @@ export class AdminWire {
       return reply;
     };
     if (answer.authType !== AuthType.PUBKEY && answer.authType !== AuthType.SECKEY) {
+      this.opts.authLimits?.rejected(attempt, 'unknown authentication type');
       return refuse(this.responder.error(asOriginal, ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`, as));
     }
     if (answer.identityIndex === 0) {
+      this.opts.authLimits?.rejected(attempt, 'no key index');
       return refuse(this.responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
     }
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
@@ -354,10 +369,15 @@ export class AdminWire {
     // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
     const refused = adminReq ? this.service.check(adminReq, identity) : this.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
     if (refused) return refuse(this.outcomeReply(asOriginal, adminReq, refused, as) as Buffer);
+    // Locked: refused before the proof is looked at, and the challenge stays for its client.
+    const locked = this.opts.authLimits?.check(attempt);
+    if (locked) return this.responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
     if (!this.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest))) {
       this.stats.authFailures++;
+      this.opts.authLimits?.failed(attempt, 'the signature or MAC does not verify');
       return refuse(this.responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
     }
+    this.opts.authLimits?.succeeded(attempt);
     if (session && session.identity && refMatches({ handle: session.identity.handle, index: session.identity.index }, identity)) {
       // The session now belongs to this identity (its requests, the original among them, carry the MAC).
       this.table.authenticate(session);
@@ -414,7 +434,7 @@ export class AdminWire {
       delete conn.login;
       return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'the login on this connection has expired; log in again', keep);
     }
-    if (op === OpCode.RESPONSE_TO_CHALLENGE) return this.answerLogin(req, login, conn);
+    if (op === OpCode.RESPONSE_TO_CHALLENGE) return this.answerLogin(req, login, conn, meta);
     if (op === OpCode.GET_SITE_INFO) return undefined;
     if (!login.proven) return this.responder.error(req, ResponseCode.SESSION_FAILED, 'the login on this connection has not been completed', keep);
     login.expiresAt = now + this.opts.maxSessionMs;
@@ -443,7 +463,7 @@ export class AdminWire {
    * RESPONSE_TO_CHALLENGE to a login's 402: the proof checked against the identity the login named, then
    * RC 1 as the answer to the login itself (opcode 2001, its flags and digest), which is what the SDK reads.
    */
-  private answerLogin(req: Packet, login: ConnectionLogin, conn: ConnectionScope): Buffer {
+  private answerLogin(req: Packet, login: ConnectionLogin, conn: ConnectionScope, meta: WireMeta): Buffer {
     const challenge = login.pending;
     if (!challenge) return this.responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'no login challenge is pending on this connection');
     const asOriginal = { ...challenge.request, envelope: { ...challenge.request.envelope, requestId: req.envelope.requestId } } as Packet;
@@ -455,10 +475,13 @@ export class AdminWire {
     this.stats.answers++;
     const answer = decodeChallengeAnswer(req.body);
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
-    const fail = (rc: number, message: string): Buffer => {
+    const attempt: AuthAttempt = { identity: login.claimed, source: meta.peer ?? '', transport: meta.transport };
+    const fail = (rc: number, message: string, proofFailed = false): Buffer => {
       this.stats.authFailures++;
       conn.failedLogins = (conn.failedLogins ?? 0) + 1;
       if (++challenge.failures >= MAX_FAILED_ANSWERS) delete login.pending;
+      if (proofFailed) this.opts.authLimits?.failed(attempt, message);
+      else this.opts.authLimits?.rejected(attempt, message);
       return this.responder.error(asOriginal, rc, message, as);
     };
     if (answer.authType !== AuthType.PUBKEY && answer.authType !== AuthType.SECKEY) return fail(ResponseCode.INVALID_CREDENTIAL, `unknown authentication type "${answer.authType}"`);
@@ -466,9 +489,13 @@ export class AdminWire {
     if (!refMatches(login.claimed, identity)) {
       return fail(ResponseCode.INVALID_CREDENTIAL, 'the answer names another identity than the login');
     }
+    // Locked: refused unchecked (not counted against the connection either: nothing was tried).
+    const locked = this.opts.authLimits?.check(attempt);
+    if (locked) return this.responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
     if (!this.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest))) {
-      return fail(ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity');
+      return fail(ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', true);
     }
+    this.opts.authLimits?.succeeded(attempt);
     delete login.pending;
     login.proven = true;
     login.expiresAt = Date.now() + this.opts.maxSessionMs;

@@ -1,9 +1,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import { type ImportFormat, ImportFileError, type ImportResult, MAX_WORKERS, type RowProblem, importFile } from '../admin/import.js';
 import type { ImportCounts } from '../admin/import-progress.js';
 import { loadConfig } from '../config.js';
-import { Registry } from '../store/registry.js';
+import { openRegistry } from './open-registry.js';
 import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
 import { UsageError } from './values.js';
 
@@ -37,7 +36,7 @@ function csvCell(s: string | number): string {
 }
 
 export async function importCommand(file: string, o: ImportCommandOptions): Promise<void> {
-  const config = loadConfig(o.dir);
+  loadConfig(o.dir); // a missing or bad configuration is named before anything is written
   let errorsFd: number | undefined;
   if (o.errors) {
     try {
@@ -47,7 +46,8 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
     }
     writeSync(errorsFd, 'line,handle,kind,problem\n');
   }
-  const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  // Opened with the durability configured for imports (durability.importSynchronous).
+  const registry = openRegistry(o.dir, 'import');
   const shown: RowProblem[] = [];
   const progress = new Progress(process.stderr, progressModeFor(process.stderr, o.progress));
   let rowsSoFar = 0;

@@ -1,11 +1,14 @@
 import path from 'node:path';
-import { loadConfig } from '../config.js';
+import { loadConfig, registryOptions } from '../config.js';
 import { Registry } from '../store/registry.js';
 
-/** The registry of the node in `dir`, opened with the node's own settings (its file, its case folding). */
-export function openRegistry(dir: string): Registry {
+/**
+ * The registry of the node in `dir`, opened with the node's own settings (its file, its case folding, the
+ * durability of its writes, or of a bulk import's).
+ */
+export function openRegistry(dir: string, purpose: 'writes' | 'import' = 'writes'): Registry {
   const config = loadConfig(dir);
-  return new Registry(path.join(dir, config.database), { foldSuffix: config.caseFoldSuffix });
+  return new Registry(path.join(dir, config.database), registryOptions(config, purpose));
 }
 
 /** Run `work` on the registry of the node in `dir`, closed after whatever happens. */

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, loadConfig } from '../config.js';
+import { CONFIG_FILE, loadConfig, registryOptions } from '../config.js';
 import { initNode } from '../node-init.js';
 import { Registry } from '../store/registry.js';
 import { generateProducts } from '../demo/products.js';
@@ -14,7 +14,7 @@ export async function quickstartCommand(o: { dir: string; port: number; count: n
     console.log(`idres: creating a business node for ${DEMO_PREFIX} in ${path.resolve(o.dir)}`);
     initNode({ dir: o.dir, prefixes: [DEMO_PREFIX], roles: ['business'], port: o.port, description: 'idres quickstart node' });
     const config = loadConfig(o.dir);
-    const registry = new Registry(path.join(o.dir, config.database), { foldSuffix: config.caseFoldSuffix });
+    const registry = new Registry(path.join(o.dir, config.database), registryOptions(config, 'import'));
     try {
       const products = generateProducts(DEMO_PREFIX, o.count);
       const now = Math.floor(Date.now() / 1000);

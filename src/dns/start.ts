@@ -1,6 +1,6 @@
 import type { NodeConfig } from '../config.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
-import { DnsServer } from '../server/dns.js';
+import { DnsServer, type DnsServerOptions } from '../server/dns.js';
 import type { ZoneData } from './answers.js';
 import { DnsGateway } from './gateway.js';
 
@@ -29,7 +29,14 @@ export interface RunningDns {
   port: number;
 }
 
-export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline, log: (m: string) => void, shared = false): Promise<RunningDns> {
+export async function startDns(
+  config: NodeConfig,
+  pipeline: ResolutionPipeline,
+  log: (m: string) => void,
+  shared = false,
+  /** Response-rate limiting of the UDP answers (the node's udp.rrl). */
+  limits: Pick<DnsServerOptions, 'limiter' | 'now'> = {},
+): Promise<RunningDns> {
   const gateway = new DnsGateway(
     pipeline,
     {
@@ -47,6 +54,7 @@ export async function startDns(config: NodeConfig, pipeline: ResolutionPipeline,
     maxTcpConnections: t.maxConnections,
     // DNS over TCP is bounded per client by the same settings as the Handle TCP port (counted apart).
     tcpBounds: { maxConnectionsPerAddress: t.maxConnectionsPerAddress, maxQueuedBytes: t.maxQueuedBytes, requestTimeoutMs: t.requestTimeoutMs },
+    ...limits,
   });
   const port = await server.listen(config.listen.host, config.dns.port, shared);
   return { gateway, server, port };

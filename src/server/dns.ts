@@ -5,6 +5,7 @@ import { HAS_REUSEPORT } from './udp.js';
 import { type ConnectionBounds, ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 import { DnsFrameReader } from './framing.js';
 import { OrderedReplies, listenTcp } from './ordered-replies.js';
+import { DROP, type ResponseRateLimiter, SEND } from './udp-rate.js';
 
 // The DNS front end: moves DNS messages over UDP and TCP (RFC 1035 4.2, RFC 7766) to a gateway and back.
 // Like the Handle front ends it knows nothing of what it carries. Over TCP each message is preceded by its
@@ -23,6 +24,9 @@ export interface DnsServerOptions {
   maxTcpConnections: number;
   /** Per-client bounds of TCP connections. */
   tcpBounds: Required<ConnectionBounds>;
+  /** Response-rate limiting of UDP answers by source network (udp-rate.ts); a slipped answer is TC. */
+  limiter?: ResponseRateLimiter;
+  now?: () => number;
 }
 
 export class DnsServer {
@@ -91,7 +95,17 @@ export class DnsServer {
   }
 
   private sendUdp(reply: Buffer | null, rinfo: dgram.RemoteInfo): void {
-    if (reply && this.udp) this.udp.send(reply, rinfo.port, rinfo.address);
+    if (!reply || !this.udp) return;
+    const limiter = this.opts.limiter;
+    if (limiter?.enabled) {
+      const verdict = limiter.check(rinfo.address, 0, (this.opts.now ?? Date.now)());
+      if (verdict !== SEND) {
+        const tc = verdict === DROP ? undefined : truncatedDns(reply);
+        if (tc) this.udp.send(tc, rinfo.port, rinfo.address);
+        return;
+      }
+    }
+    this.udp.send(reply, rinfo.port, rinfo.address);
   }
 
   private async listenTcp(host: string, port: number, shared: boolean): Promise<number> {
@@ -135,4 +149,38 @@ function lengthPrefixed(reply: Buffer | null): Buffer | null {
   frame.writeUInt16BE(reply.length, 0);
   reply.copy(frame, 2);
   return frame;
+}
+
+/**
+ * A DNS response cut to its header and question with TC set and no records (RFC 1035 4.1.1, as RRL's slip
+ * answers): the client asks again over TCP. Undefined when the question cannot be walked.
+ */
+export function truncatedDns(reply: Buffer): Buffer | undefined {
+  if (reply.length < 12) return undefined;
+  const questions = reply.readUInt16BE(4);
+  let at = 12;
+  for (let q = 0; q < questions; q++) {
+    for (;;) {
+      if (at >= reply.length) return undefined;
+      const len = reply[at]!;
+      if (len === 0) {
+        at++;
+        break;
+      }
+      if ((len & 0xc0) === 0xc0) {
+        at += 2;
+        break;
+      }
+      if (len > 63) return undefined;
+      at += 1 + len;
+    }
+    at += 4;
+    if (at > reply.length) return undefined;
+  }
+  const out = Buffer.from(reply.subarray(0, at));
+  out[2] = out[2]! | 0x02; // TC
+  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE(0, 8);
+  out.writeUInt16BE(0, 10);
+  return out;
 }

@@ -9,7 +9,7 @@ import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
 import type { Registry } from '../store/registry.js';
 import { HttpError, type HttpExchange } from './http.js';
-import type { AuthResult, HttpAuthenticator, Identity } from './http-auth.js';
+import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './http-auth.js';
 import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './http-json.js';
 import { BodyError, parsePutBody } from './http-values.js';
 
@@ -61,6 +61,10 @@ export class JsonApi {
       throw new ApiRefusal(ResponseCode.PROTOCOL_ERROR, `Unknown HTTP API endpoint ${ex.method} ${path}`, 404);
     } catch (err) {
       if (err instanceof ApiRefusal) return sendJson(ex, err.status, { responseCode: err.responseCode, message: err.message });
+      // Credentials sent while their identity or the peer is locked (http-auth.ts): 429, RC 3, when to retry.
+      if (err instanceof AuthThrottled) {
+        return sendJson(ex, 429, { responseCode: ResponseCode.SERVER_TOO_BUSY, message: err.message }, { 'Retry-After': String(err.retryAfterSeconds) });
+      }
       if (err instanceof HttpError) return sendJson(ex, err.status, { responseCode: err.status >= 500 ? ResponseCode.ERROR : ResponseCode.PROTOCOL_ERROR, message: err.message });
       throw err;
     }

@@ -7,6 +7,7 @@ import { SecretCode, verifyPubkeyAnswer } from '../protocol/auth-crypto.js';
 import { encodePubkeyResponse } from '../protocol/auth-bodies.js';
 import { Writer } from '../protocol/writer.js';
 import type { HttpExchange } from './http.js';
+import type { AuthAttempt, AuthLimiter } from '../admin/auth-limits.js';
 
 // Authentication of the JSON API as the reference does it over HTTP (handle-rest-api.md section 9):
 // `Authorization: Basic` with user `INDEX:HANDLE` (percent-encoded) and the HS_SECKEY bytes as password,
@@ -141,6 +142,20 @@ function pubkeyHash(alg: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Credentials were sent while their identity or the peer is locked after failures (auth-limits.ts): the
+ * request is answered 429 with Retry-After, its credentials not looked at.
+ */
+export class AuthThrottled extends Error {
+  override name = 'AuthThrottled';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 export class HttpAuthenticator {
   readonly sessions = new HttpSessions();
   /** Failed proofs (wrong password, bad signature, unknown session), for the metrics. */
@@ -151,6 +166,8 @@ export class HttpAuthenticator {
     private readonly keys: IdentityKeys | undefined,
     /** Whether credentials from this exchange are honoured (the reference: only over HTTPS). */
     private readonly honoured: (ex: HttpExchange) => boolean,
+    /** Failed proofs limited per identity and per peer, shared with the wire; refusals logged. */
+    private readonly limits?: AuthLimiter,
   ) {}
 
   /** Credentials are honoured for this exchange; if not, they are ignored and a 401 is sent as 403. */
@@ -158,72 +175,94 @@ export class HttpAuthenticator {
     return this.honoured(ex);
   }
 
+  /**
+   * The credentials of a request, checked. Throws AuthThrottled when they would be checked but their
+   * identity or the peer is locked.
+   */
   authenticate(ex: HttpExchange): AuthResult {
     const header = ex.header('authorization');
     // A JSONP request is a <script> any site can include, and the browser adds the credentials it cached:
     // it is always answered as for an anonymous reader.
     if (!header || !this.honoured(ex) || ex.query.has('callback')) return { kind: 'anonymous' };
+    const peer: AuthAttempt = { source: ex.peer, transport: 'http' };
     if (/^\s*basic\s/i.test(header)) {
       const b = parseBasic(header);
-      if (!b) return this.fail('Error parsing Authorization: Basic');
+      if (!b) return this.fail(peer, 'Error parsing Authorization: Basic');
+      const attempt: AuthAttempt = { ...peer, identity: b.identity };
+      this.throttle(attempt);
       // The password bytes equal the HS_SECKEY data (at the index, or any for index 0).
       const identity = this.keys?.secretMatches(b.identity, b.password);
-      return identity ? { kind: 'identified', identity } : this.fail('Identity not verified');
+      if (!identity) return this.fail(attempt, 'Identity not verified', undefined, true);
+      this.limits?.succeeded(attempt);
+      return { kind: 'identified', identity };
     }
     const p = parseHandleHeader(header);
-    if (!p) return this.fail('Error parsing Authorization: Handle');
+    if (!p) return this.fail(peer, 'Error parsing Authorization: Handle');
     const version = p.get('version');
-    if (version !== undefined && version !== '0') return this.fail('Unknown version in Authorization: Handle');
+    if (version !== undefined && version !== '0') return this.fail(peer, 'Unknown version in Authorization: Handle');
     let session: Session | undefined;
     const sid = p.get('sessionid');
     if (sid !== undefined) {
       session = this.sessions.get(sid);
-      if (!session) return this.fail('Unknown session');
+      if (!session) return this.fail(peer, 'Unknown session');
     }
     const authenticating = p.has('id') || p.has('type') || p.has('alg') || p.has('signature');
     if (!authenticating) {
       if (!session && p.has('cnonce')) session = this.sessions.create();
       return session?.identity ? { kind: 'identified', identity: session.identity, session } : { kind: 'anonymous', ...(session ? { session } : {}) };
     }
-    if (!session) return this.fail('Missing fields in authentication data');
+    if (!session) return this.fail(peer, 'Missing fields in authentication data');
     if (session.header === header && session.identity) return { kind: 'identified', identity: session.identity, session };
-    for (const k of ['id', 'cnonce', 'type', 'alg', 'signature']) if (!p.has(k)) return this.fail('Missing fields in authentication data', session);
+    for (const k of ['id', 'cnonce', 'type', 'alg', 'signature']) if (!p.has(k)) return this.fail(peer, 'Missing fields in authentication data', session);
     const idText = percentDecode(p.get('id')!);
     const claimed = idText === undefined ? undefined : parseRestIdentity(idText);
-    if (!claimed) return this.fail('Error parsing Authorization: Handle', session);
+    if (!claimed) return this.fail(peer, 'Error parsing Authorization: Handle', session);
+    const attempt: AuthAttempt = { ...peer, identity: claimed };
     const message = Buffer.concat([session.nonce, Buffer.from(p.get('cnonce')!, 'base64')]);
     const signature = Buffer.from(p.get('signature')!, 'base64');
     const type = p.get('type')!;
     let identity: Identity | undefined;
     if (type === 'HS_SECKEY') {
       const code = secretCode(p.get('alg')!);
-      if (code === undefined) return this.fail('Error parsing Authorization: Handle', session);
+      if (code === undefined) return this.fail(attempt, 'Error parsing Authorization: Handle', session);
       let answer: Buffer;
       if (code === SecretCode.PBKDF2_HMAC_SHA1) {
         const iterations = Number(p.get('iterations'));
         const length = Number(p.get('length'));
         if (!p.has('salt') || !Number.isInteger(iterations) || !Number.isInteger(length) || iterations < 0 || length < 0) {
-          return this.fail('Missing fields in authentication data', session);
+          return this.fail(attempt, 'Missing fields in authentication data', session);
         }
         answer = Buffer.from(
           new Writer(96).u8(code).byteString(Buffer.from(p.get('salt')!, 'base64')).u32(iterations).u32(length).byteString(signature).finish(),
         );
       } else answer = Buffer.concat([Buffer.from([code]), signature]);
+      this.throttle(attempt);
       identity = this.keys?.prove(claimed, AuthType.SECKEY, (data) => this.keys!.secretAnswerVerifies(data, answer, message));
     } else if (type === 'HS_PUBKEY') {
       const hash = pubkeyHash(p.get('alg')!);
-      if (!hash) return this.fail('Error parsing Authorization: Handle', session);
+      if (!hash) return this.fail(attempt, 'Error parsing Authorization: Handle', session);
       const answer = encodePubkeyResponse(hash, signature);
+      this.throttle(attempt);
       identity = this.keys?.prove(claimed, AuthType.PUBKEY, (data) => verifyPubkeyAnswer(data, answer, message, claimed.handle));
-    } else return this.fail('Error parsing Authorization: Handle', session);
-    if (!identity) return this.fail('Identity not verified', session);
+    } else return this.fail(attempt, 'Error parsing Authorization: Handle', session);
+    if (!identity) return this.fail(attempt, 'Identity not verified', session, true);
+    this.limits?.succeeded(attempt);
     this.sessions.identify(session, identity, header);
     return { kind: 'identified', identity, session };
   }
 
-  private fail(error: string, session?: Session): AuthResult {
+  /** Refused credentials: counted and logged; `proof`: a secret or signature that did not verify (a guess). */
+  private fail(attempt: AuthAttempt, error: string, session?: Session, proof = false): AuthResult {
     this.failures++;
+    if (proof) this.limits?.failed(attempt, error);
+    else this.limits?.rejected(attempt, error);
     return { kind: 'failed', error, ...(session ? { session } : {}) };
+  }
+
+  /** Refuse unchecked while the identity or the peer is locked. */
+  private throttle(attempt: AuthAttempt): void {
+    const locked = this.limits?.check(attempt);
+    if (locked) throw new AuthThrottled(locked.message, locked.retryAfterSeconds);
   }
 
   /** The WWW-Authenticate headers of a 401 (section 9.1): Basic when it fits, and always a Handle challenge. */

@@ -15,7 +15,7 @@ import { httpApp } from './http-app.js';
 import { HttpAuthenticator } from './http-auth.js';
 import { Health } from './http-health.js';
 import { RedirectFront } from './http-redirect.js';
-import { NodeMetrics } from './metrics.js';
+import { NodeMetrics, type SecuritySources } from './metrics.js';
 import { sendStatus } from './http-status.js';
 import type { WireCounters } from './wire-counters.js';
 import type { ConnectionStats } from './connection-guard.js';
@@ -40,6 +40,8 @@ export interface HttpNodeParts {
   noticeWrites: () => void;
   /** Connection counters of the other stream front ends (tcp, dns), by transport. */
   connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
+  /** The security log and the limits (failed authentications, UDP response rates), for the metrics and HTTP's checks. */
+  security?: SecuritySources;
 }
 
 export interface RunningHttp {
@@ -55,8 +57,10 @@ export interface RunningHttp {
 export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Promise<RunningHttp> {
   const c = p.config;
   const host = c.http.host ?? c.listen.host;
-  const auth = new HttpAuthenticator(p.identities, (ex) =>
-    c.http.plainHttpAuth === 'always' ? true : c.http.plainHttpAuth === 'loopback' ? ex.peerIsLoopback : false,
+  const auth = new HttpAuthenticator(
+    p.identities,
+    (ex) => (c.http.plainHttpAuth === 'always' ? true : c.http.plainHttpAuth === 'loopback' ? ex.peerIsLoopback : false),
+    p.security?.auth,
   );
   const api = new JsonApi({
     pipeline: p.pipeline,
@@ -79,6 +83,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     apiOperations: () => api.operations,
     authFailures: () => auth.failures,
     connections: () => [...(p.connections?.() ?? []), ...(server ? [['http', server.connections] as const] : [])],
+    ...(p.security ? { security: p.security } : {}),
   });
   // A resolving node is ready only when it can reach a server to resolve from.
   const upstreams: ServerAddress[] = c.recursion.allow ? (c.recursion.upstream ? [c.recursion.upstream] : c.recursion.roots).map((s) => parseServer(s)) : [];

@@ -11,6 +11,9 @@ import { importProgressRecords } from '../store/bulk-writer.js';
 import type { Registry } from '../store/registry.js';
 import { SAMPLE_EVERY, type WireCounters } from './wire-counters.js';
 import { CLOSE_REASONS, type ConnectionStats } from './connection-guard.js';
+import type { AuthLimiter } from '../admin/auth-limits.js';
+import { SECURITY_EVENTS, type SecurityLog } from '../admin/security-log.js';
+import type { ResponseRateLimiter } from './udp-rate.js';
 
 // /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
 // counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the
@@ -32,6 +35,16 @@ export interface MetricSources {
   authFailures?: () => number;
   /** Connection counters of the stream front ends, by transport (tcp, dns, http). */
   connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
+  security?: SecuritySources;
+}
+
+/** The node's defences (docs/security.md), read at scrape time. */
+export interface SecuritySources {
+  log: SecurityLog;
+  auth?: AuthLimiter;
+  /** The Handle UDP front end's response-rate limiter, and the DNS gateway's. */
+  rrl?: ResponseRateLimiter;
+  dnsRrl?: ResponseRateLimiter;
 }
 
 /** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over). */
@@ -210,6 +223,42 @@ export class NodeMetrics {
     if (s.authFailures) {
       const f = s.authFailures;
       counter('idres_http_auth_failures_total', 'HTTP requests whose credentials did not verify', [], (set) => set({}, f()));
+    }
+
+    const sec = s.security;
+    if (sec) {
+      counter('idres_security_events_total', 'Security log events (docs/security.md), every one, written to the log or not', ['event'], (set) => {
+        for (const e of SECURITY_EVENTS) set({ event: e }, sec.log.counts[e]);
+      });
+      counter('idres_security_log_suppressed_total', "Security log lines left out by the log's own limit (summed up in one line per interval)", [], (set) =>
+        set({}, sec.log.suppressed),
+      );
+      if (sec.auth) {
+        const a = sec.auth;
+        gauge('idres_auth_locked', 'Identities and sources locked now after failed authentications', ['scope'], (set) => {
+          const n = a.lockedNow();
+          set({ scope: 'identity' }, n.identity);
+          set({ scope: 'source' }, n.source);
+        });
+      }
+      const limiters: Array<[string, ResponseRateLimiter]> = [];
+      if (sec.rrl) limiters.push(['handle', sec.rrl]);
+      if (sec.dnsRrl) limiters.push(['dns', sec.dnsRrl]);
+      if (limiters.length) {
+        counter('idres_udp_rate_limited_total', 'UDP answers limited by source network: dropped, sent as TC instead (slipped), large ones over the byte budget sent as TC (truncated)', ['front', 'action'], (set) => {
+          for (const [front, l] of limiters) {
+            set({ front, action: 'dropped' }, l.stats.dropped);
+            set({ front, action: 'slipped' }, l.stats.slipped);
+            set({ front, action: 'truncated' }, l.stats.truncated);
+          }
+        });
+        counter('idres_udp_rrl_evictions_total', "Entries of the rate limiter's table taken over by another network while still active", ['front'], (set) => {
+          for (const [front, l] of limiters) set({ front }, l.stats.evictions);
+        });
+        gauge('idres_udp_rrl_entries', "Networks in the rate limiter's table (fixed size: udp.rrl.tableSize)", ['front'], (set) => {
+          for (const [front, l] of limiters) set({ front }, l.stats.used);
+        });
+      }
     }
 
     this.httpRequests = new client.Counter({

@@ -5,7 +5,7 @@ import { DecodeError } from '../protocol/errors.js';
 import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
 import type { PacketHandler } from '../resolve/handler.js';
 import { truncatedError } from '../protocol/message.js';
-import { type RateLimitOptions, ResponseRateLimiter } from './udp-rate.js';
+import { DROP, type ResponseRateLimiter, SEND, SLIP } from './udp-rate.js';
 
 /** dgram's reusePort option arrived in Node 22.12. */
 const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
@@ -14,10 +14,12 @@ export const HAS_REUSEPORT = major > 22 || (major === 22 && minor >= 12);
 export interface UdpOptions {
   /** Largest response (message bytes) sent over UDP; larger answers are refused with TC so the client uses TCP. */
   maxResponseBytes: number;
-  /** Per-address metering of large responses (off when absent or bytesPerSecond is 0). */
-  rateLimit?: RateLimitOptions;
-  /** Called for each response replaced by a TC answer because its address was over its rate. */
+  /** Response-rate limiting by source prefix (udp-rate.ts); absent: every answer goes out. */
+  limiter?: ResponseRateLimiter;
+  /** Called for each large response replaced by a TC answer because its prefix was over its byte budget. */
   onRateLimited?: () => void;
+  /** The clock the limiter reads (ms). */
+  now?: () => number;
 }
 
 /**
@@ -30,12 +32,14 @@ export class UdpFrontEnd {
   private readonly reassembler = new Reassembler({ maxPending: 4096, maxBytes: 64 * 1024 * 1024, timeoutMs: 5000 });
   private sweeper?: NodeJS.Timeout;
   private readonly limiter: ResponseRateLimiter | undefined;
+  private readonly now: () => number;
 
   constructor(
     private readonly handler: PacketHandler,
     private readonly opts: UdpOptions,
   ) {
-    this.limiter = opts.rateLimit && opts.rateLimit.bytesPerSecond > 0 ? new ResponseRateLimiter(opts.rateLimit) : undefined;
+    this.limiter = opts.limiter?.enabled ? opts.limiter : undefined;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Bound and not closed (readiness). */
@@ -94,17 +98,35 @@ export class UdpFrontEnd {
   private send(reply: Buffer | Buffer[] | null, rinfo: dgram.RemoteInfo): void {
     const socket = this.socket;
     if (!reply || !socket) return;
+    if (this.limiter) {
+      // One verdict per answer, however many messages or fragments it takes.
+      let bytes = 0;
+      if (Array.isArray(reply)) for (const r of reply) bytes += r.length - ENVELOPE_SIZE;
+      else bytes = reply.length - ENVELOPE_SIZE;
+      const verdict = this.limiter.check(rinfo.address, bytes, this.now());
+      if (verdict !== SEND) {
+        if (verdict === DROP) return;
+        const first = Array.isArray(reply) ? reply[0] : reply;
+        if (!first) return;
+        if (verdict === SLIP) {
+          socket.send(truncatedError(first, ResponseCode.SERVER_TOO_BUSY, 'rate limited: ask over TCP'), rinfo.port, rinfo.address);
+          return;
+        }
+        this.opts.onRateLimited?.();
+        socket.send(truncatedError(first, ResponseCode.SERVER_TOO_BUSY, 'UDP byte budget of this network exceeded; ask over TCP'), rinfo.port, rinfo.address);
+        return;
+      }
+    }
+    this.transmit(reply, socket, rinfo);
+  }
+
+  private transmit(reply: Buffer | Buffer[], socket: dgram.Socket, rinfo: dgram.RemoteInfo): void {
     if (Array.isArray(reply)) {
-      for (const r of reply) this.send(r, rinfo);
+      for (const r of reply) this.transmit(r, socket, rinfo);
       return;
     }
     if (reply.length - ENVELOPE_SIZE <= Limits.UDP_FRAGMENT_SIZE) {
       socket.send(reply, rinfo.port, rinfo.address);
-      return;
-    }
-    if (this.limiter && !this.limiter.allow(rinfo.address, reply.length - ENVELOPE_SIZE, Date.now())) {
-      this.opts.onRateLimited?.();
-      socket.send(truncatedError(reply, ResponseCode.SERVER_TOO_BUSY, 'UDP response rate exceeded for this address; ask over TCP'), rinfo.port, rinfo.address);
       return;
     }
     for (const d of fragmentPacket(reply)) socket.send(d, rinfo.port, rinfo.address);

@@ -14,6 +14,12 @@ export interface RegistryOptions {
   /** Fold the suffix's case in lookups (the reference's default). Fixed when the registry is created. */
   foldSuffix?: boolean;
   readonly?: boolean;
+  /**
+   * SQLite's synchronous setting for this connection's commits (WAL): "full" (the default) syncs the WAL at
+   * every commit, so a commit that returned survives power loss; "normal" syncs only at checkpoints, so a
+   * commit survives a crash of the process but the last ones may be lost with the power; "extra" as full.
+   */
+  synchronous?: 'normal' | 'full' | 'extra';
 }
 
 export class RegistryError extends Error {
@@ -35,6 +41,7 @@ export interface ChangeRow {
 // SQLite caps the mapping at 0x7fff0000 bytes unless built otherwise; ask for that much.
 const MMAP_BYTES = 0x7fff0000;
 const PAGE_CACHE_KIB = 64 * 1024;
+const SYNCHRONOUS_PRAGMA = { normal: 'NORMAL', full: 'FULL', extra: 'EXTRA' } as const;
 
 
 /** Every key of a prefix's handles lies in [PREFIX/, PREFIX0): '0' is the character after '/'. */
@@ -45,7 +52,8 @@ function prefixRange(prefix: string): [string, string] {
 
 /**
  * The SQLite registry: handles and their values, the prefixes this node homes. Every statement is prepared
- * once; every write is one transaction, committed (WAL) before it returns.
+ * once; every write is one transaction, committed (WAL) before it returns; how durable a commit is, is the
+ * `synchronous` option's (FULL by default: it survives power loss).
  */
 export class Registry {
   readonly db: Database.Database;
@@ -56,7 +64,7 @@ export class Registry {
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma(`synchronous = ${SYNCHRONOUS_PRAGMA[opts.synchronous ?? 'full']}`);
     }
     this.db.pragma('busy_timeout = 5000');
     // Lookups are random reads over a file far larger than SQLite's default 2 MB page cache: map the file

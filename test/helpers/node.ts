@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { IdresNode } from '../../src/node.js';
+import { IdresNode, type StartOptions } from '../../src/node.js';
 import { cliPath } from './paths.js';
 
 export interface CliResult {
@@ -34,10 +34,11 @@ export interface TestNode {
 
 /**
  * A node created with `idres init` (through the CLI, as a user would) on an ephemeral loopback port, then
- * started in this process. `patch` edits the written configuration before the start.
+ * started in this process. `patch` edits the written configuration before the start; `start` adds options
+ * of IdresNode.start (a clock, a security log sink).
  */
 export async function startTestNode(
-  opts: { prefixes?: string[]; initArgs?: string[]; patch?: (c: Record<string, unknown>) => void } = {},
+  opts: { prefixes?: string[]; initArgs?: string[]; patch?: (c: Record<string, unknown>) => void; start?: StartOptions } = {},
 ): Promise<TestNode> {
   const dir = path.join(tempDir(), 'node');
   const prefixes = opts.prefixes ?? ['88.118.8'];
@@ -49,7 +50,7 @@ export async function startTestNode(
     opts.patch(c);
     writeFileSync(file, JSON.stringify(c));
   }
-  const node = await IdresNode.start(dir, { log: () => undefined });
+  const node = await IdresNode.start(dir, { log: () => undefined, ...opts.start });
   return {
     dir,
     node,
