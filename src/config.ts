@@ -148,7 +148,7 @@ export interface NodeConfig {
     /** Answer GET /PREFIX/SUFFIX with a redirect to the identifier's URL (or a page of its values). */
     redirectFront: boolean;
   };
-  /** Administration over the wire and HTTP (handle-protocol.md 11): who may, for how long, and how much. */
+  /** Administration over the wire and HTTP (docs/protocol.md §11): who may, for how long, and how much. */
   admin: AdminConfig;
   /** The security log's own limit: per event name, at most linesPerInterval lines each intervalSeconds. */
   securityLog: { intervalSeconds: number; linesPerInterval: number };

@@ -1,6 +1,6 @@
 // The reference admin tools' own request bytes, replayed at a real node: the stock HDLCreate's
 // SESSION_SETUP (over UDP, as it sends it), the stock HDLList's LIST_HANDLES and the stock library's
-// resolution without PO are answered the way those tools need (handle-protocol.md 11.6 and 11.12).
+// resolution without PO are answered the way those tools need (docs/protocol.md §11.6 and §11.12).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';

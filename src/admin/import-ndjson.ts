@@ -12,7 +12,7 @@ import {
 } from './import-values.js';
 
 // One NDJSON line: {"handle": "88.118.8/X", "values": [{"index": 1, "type": "URL", "data": "https://…"}, …]}.
-// Values take the REST API's shape (handle-rest-api.md §8), so `idres resolve --json` output re-imports.
+// Values take the REST API's shape (docs/rest-api.md §8), so `idres resolve --json` output re-imports.
 
 export interface RawRow {
   handle: string;

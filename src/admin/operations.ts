@@ -9,7 +9,7 @@ import type { Quotas } from './quotas.js';
 import { creatorAdminValue } from './defaults.js';
 
 // The administrative operations (create, delete, add, remove, modify, list) with the reference server's
-// checks in the reference's order (handle-protocol.md 11.7 and 11.8), independent of how a request arrived:
+// checks in the reference's order (docs/protocol.md §11.7 and §11.8), independent of how a request arrived:
 // the Handle wire protocol and the HTTP API both come here, so nothing is possible over one that is not over
 // the other. Authentication is the caller's: it hands in an identity it has proven, or none.
 
@@ -190,7 +190,7 @@ export class AdminService {
     }
   }
 
-  /** 301 unless the handle is this node's to administer (handle-protocol.md 11.8, rule 6). */
+  /** 301 unless the handle is this node's to administer (docs/protocol.md §11.8, rule 6). */
   private responsible(handle: string): Verdict {
     const na = prefixOfPrefixHandle(handle);
     if (na !== undefined) {

@@ -2,7 +2,7 @@ import { asciiUpper, splitHandle } from '../model/handle.js';
 import type { HandleValue } from '../model/value.js';
 import { decodeAdmin, decodeVList } from '../protocol/admin-data.js';
 
-// Who may do what (handle-protocol.md 11.8): the HS_ADMIN values of a handle grant permission bits to an
+// Who may do what (docs/protocol.md §11.8): the HS_ADMIN values of a handle grant permission bits to an
 // identity (a handle and the index of its key) or to a group (an HS_VLIST value listing identities and
 // further groups). All the bits an operation needs must come from one HS_ADMIN value.
 

@@ -3,7 +3,7 @@ import type { Packet } from '../protocol/message.js';
 import type { MessageStream } from '../protocol/message-stream.js';
 import type { Identity } from './permissions.js';
 
-// Sessions and pending challenges (handle-protocol.md 11.3 and 11.6). They share one id space, as the
+// Sessions and pending challenges (docs/protocol.md §11.3 and §11.6). They share one id space, as the
 // reference's do: a 402 outside a session carries a fresh id, and the client answers under it; a 402 inside a
 // session carries the session's id. Ids are random (the reference counts 1, 2, 3 …, which lets a stranger
 // guess another client's id and spoil its challenge). Both tables are bounded, in entries, in bytes and per

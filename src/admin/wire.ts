@@ -37,7 +37,7 @@ import { type Identity, refMatches } from './permissions.js';
 import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
 import type { AuthAttempt, AuthLimiter } from './auth-limits.js';
 
-// Administration and authentication over the Handle wire protocol (handle-protocol.md 11): the admin opcodes
+// Administration and authentication over the Handle wire protocol (docs/protocol.md §11): the admin opcodes
 // (100–105), the 402 challenge and its answer (200), sessions (400 with Diffie-Hellman, HS_MAC on the
 // requests inside them, 401) and resolutions that ask for non-public values. The operations themselves are
 // AdminService's; this file is the protocol around them.

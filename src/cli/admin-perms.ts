@@ -2,7 +2,7 @@ import { ALL_ADMIN_PERMISSIONS, AdminPerm } from '../model/admin.js';
 import { UsageError } from './usage-error.js';
 
 // The twelve HS_ADMIN permission bits by name, for people: `--perms add-handle,read-value` in, the same
-// names (or `all`, or `none`) out. Names are the REST API's (handle-rest-api.md 8.3) in lower case with
+// names (or `all`, or `none`) out. Names are the REST API's (docs/rest-api.md §8.4) in lower case with
 // hyphens; ADD_NA and DELETE_NA, this code's names for the derived-prefix bits, are accepted too.
 
 const NAMED: ReadonlyArray<readonly [name: string, bit: number, aliases: readonly string[]]> = [

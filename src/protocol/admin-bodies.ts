@@ -5,7 +5,7 @@ import { Reader } from './reader.js';
 import { readValueList, writeValueList } from './values.js';
 import { Writer } from './writer.js';
 
-// Bodies of the administration opcodes (handle-protocol.md 11.2): CREATE_HANDLE 100 … LIST_HANDLES 105,
+// Bodies of the administration opcodes (docs/protocol.md §11.2): CREATE_HANDLE 100 … LIST_HANDLES 105,
 // HOME_NA/UNHOME_NA/LIST_HOMED_NAS 300–302, and the bodies that carry only a handle. Pure: bytes in, values out.
 
 /** CREATE_HANDLE (100), ADD_VALUE (102), MODIFY_VALUE (104): a handle and values. */

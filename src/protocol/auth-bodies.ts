@@ -3,7 +3,7 @@ import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
-// Bodies of authentication and sessions (handle-protocol.md 11.4 and 11.6): RESPONSE_TO_CHALLENGE (200) and
+// Bodies of authentication and sessions (docs/protocol.md §11.4 and §11.6): RESPONSE_TO_CHALLENGE (200) and
 // SESSION_SETUP (400), request and response. Pure.
 
 export const AuthType = { PUBKEY: 'HS_PUBKEY', SECKEY: 'HS_SECKEY' } as const;

@@ -6,7 +6,7 @@ import { isSm2Key, sm2Sign, sm2Verify, sm3 } from './sm2.js';
 import { decodePubkeyResponse, encodePubkeyResponse } from './auth-bodies.js';
 import { versionAtLeast } from './envelope.js';
 
-// Proofs of identity in a RESPONSE_TO_CHALLENGE (handle-protocol.md 11.4). What is signed or MAC'd is always
+// Proofs of identity in a RESPONSE_TO_CHALLENGE (docs/protocol.md §11.4). What is signed or MAC'd is always
 // the challenge's nonce followed by the raw request digest (challengeMessage). Pure functions over bytes.
 
 /** The hash a signed response names: "SHA-256", "SHA256", "SHA1", "SHA-1", "MD5", "SM3", or a single type byte. */

@@ -7,7 +7,7 @@ import { readSite, writeSite } from './site.js';
 import { readValueList, writeValueList } from './values.js';
 import { Writer } from './writer.js';
 
-// Message bodies per opcode (handle-protocol.md sections 2, 3 and 11.2). Encoders return the body bytes;
+// Message bodies per opcode (docs/protocol.md §2, §3 and §11.2). Encoders return the body bytes;
 // response encoders leave the optional request digest to the caller, who prepends it as a separate part.
 
 export interface ResolutionRequest {

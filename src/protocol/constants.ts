@@ -1,5 +1,5 @@
 // Numbers of the Handle protocol (RFC 3652, as Handle.Net 9.x speaks it at version 2.11).
-// See ../shared/handle-protocol.md sections 1 and 3.
+// See docs/protocol.md §1, §2.4 and §3.
 
 export const OpCode = {
   RESERVED: 0,

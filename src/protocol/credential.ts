@@ -2,7 +2,7 @@ import { Limits } from './constants.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
-// The credential section (handle-protocol.md section 6), after its 4-byte length:
+// The credential section (docs/protocol.md §6), after its 4-byte length:
 // version 1 | reserved 1 | flags 2 | signer handle str | signer index 4 | type str | signed-info length 4 |
 // digest algorithm str | signature str
 

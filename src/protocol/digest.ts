@@ -3,7 +3,7 @@ import { DigestType } from './constants.js';
 import { versionAtLeast } from './envelope.js';
 
 /**
- * The request digest a response carries when the request set RD (handle-protocol.md 2.4 and 11.3): a hash of
+ * The request digest a response carries when the request set RD (docs/protocol.md §2.4 and §11.3): a hash of
  * the request's 24-byte header and body exactly as received. The hash follows the response version:
  * SHA-256 from 2.7, SHA-1 from 2.1, and below that the old form, a length-prefixed MD5.
  */

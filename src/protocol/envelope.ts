@@ -1,7 +1,7 @@
 import { ENVELOPE_SIZE, EnvelopeFlag, Limits } from './constants.js';
 import { DecodeError } from './errors.js';
 
-/** The 20-byte message envelope (handle-protocol.md section 1.1). */
+/** The 20-byte message envelope (docs/protocol.md §1.1). */
 export interface Envelope {
   major: number;
   minor: number;

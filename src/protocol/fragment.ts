@@ -1,7 +1,7 @@
 import { ENVELOPE_SIZE, EnvelopeFlag, Limits } from './constants.js';
 import { DecodeError } from './errors.js';
 
-// UDP carries at most 492 message bytes behind each 20-byte envelope (handle-protocol.md section 7). A longer
+// UDP carries at most 492 message bytes behind each 20-byte envelope (docs/protocol.md §7.1–§7.2). A longer
 // message goes as ceil(len/492) datagrams, SequenceNumber 0..n-1, each envelope carrying the TOTAL
 // MessageLength. The receiver places fragment k at k*492; order and duplicates do not matter.
 

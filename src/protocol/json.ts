@@ -8,7 +8,7 @@ import { decodePublicKey, encodePublicKey } from './pubkey.js';
 import { isSm2Key } from './sm2.js';
 import { decodeAddress, decodeSite, encodeAddress } from './site.js';
 
-// Values as JSON in the shape of the reference server's REST API (handle-rest-api.md section 8): what the CLI
+// Values as JSON in the shape of the reference server's REST API (docs/rest-api.md §8): what the CLI
 // prints with --json and what the HTTP API serves.
 
 export interface JsonData {

@@ -4,7 +4,7 @@ import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { twosComplement, unsignedOf } from './pubkey.js';
 
-// Private key files as the reference writes them (admpriv.bin, privkey.bin; handle-protocol.md 11.10), so
+// Private key files as the reference writes them (admpriv.bin, privkey.bin; docs/protocol.md §11.10), so
 // administrators of existing Handle deployments keep their keys:
 //   u32 encryptionType, then
 //   1 (none):           the plain key

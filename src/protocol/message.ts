@@ -2,7 +2,7 @@ import { ENVELOPE_SIZE, HEADER_SIZE, Limits } from './constants.js';
 import { type Envelope, decodeEnvelope, writeEnvelope } from './envelope.js';
 import { DecodeError } from './errors.js';
 
-/** The 24-byte message header (handle-protocol.md section 1.2). */
+/** The 24-byte message header (docs/protocol.md §1.2). */
 export interface Header {
   opCode: number;
   responseCode: number;

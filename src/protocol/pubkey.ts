@@ -6,7 +6,7 @@ import { derInteger, derSequence, derBitString, derOid } from './der.js';
 import { isSm2Key, sm2PublicKeyFromSpki } from './sm2.js';
 
 // Public keys as the reference writes them (HS_PUBKEY data, the key in HS_SITE, the DH key of a session;
-// handle-protocol.md 11.10). Integers are Java BigInteger bytes: minimal two's complement, so a leading 0x00
+// docs/protocol.md §11.10). Integers are Java BigInteger bytes: minimal two's complement, so a leading 0x00
 // appears when the top bit is set; readers take them as unsigned.
 // RSA: str "RSA_PUB_KEY" | u16 0 | str e | str n | 00 00 00 00 (the reference sizes its buffer for four length
 //      fields and fills three; we write the trailer too so our blobs are byte-identical, and ignore it on input)

@@ -3,7 +3,7 @@ import { ENVELOPE_SIZE } from './constants.js';
 import { type Credential, encodeCredential } from './credential.js';
 import { DecodeError } from './errors.js';
 
-// Session cryptography (handle-protocol.md 11.6): the session key from a Diffie-Hellman secret, the HS_MAC
+// Session cryptography (docs/protocol.md §11.6): the session key from a Diffie-Hellman secret, the HS_MAC
 // credential on messages inside a session, and AES-128-CBC message encryption. Pure functions over bytes.
 
 export const MAC_ALGORITHM = 'HMAC-SHA256';

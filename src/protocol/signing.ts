@@ -3,7 +3,7 @@ import { ENVELOPE_SIZE } from './constants.js';
 import { type Credential, encodeCredential } from './credential.js';
 import { versionAtLeast } from './envelope.js';
 
-// What an HS_SIGNED credential covers (handle-protocol.md section 6): from 2.8 on, the envelope's version and
+// What an HS_SIGNED credential covers (docs/protocol.md §6): from 2.8 on, the envelope's version and
 // suggested version (4 bytes), SessionId, RequestId and the session counter (the credential's signer index),
 // then the header and body; 2.6 and 2.7 leave out the two suggested-version bytes; before 2.6 only the
 // header and body are signed.

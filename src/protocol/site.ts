@@ -5,7 +5,7 @@ import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
-// The HS_SITE record (handle-protocol.md section 5). The reference writes data format version 1 and reads 0 or 1.
+// The HS_SITE record (docs/protocol.md §5). The reference writes data format version 1 and reads 0 or 1.
 
 /** 16-byte address field: IPv6, or IPv4 as 12 zero bytes and 4 address bytes (no ::ffff: prefix, as the reference). */
 export function encodeAddress(address: string): Buffer {

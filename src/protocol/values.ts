@@ -4,7 +4,7 @@ import { DecodeError } from './errors.js';
 import type { Reader } from './reader.js';
 import type { Writer } from './writer.js';
 
-// The handle value on the wire (handle-protocol.md section 4):
+// The handle value on the wire (docs/protocol.md §4):
 // index 4 | timestamp 4 | ttlType 1 | ttl 4 | permissions 1 | type str | data str | refs count 4 + (str handle, index 4)*
 
 /** The smallest possible encoded value: 14 fixed bytes, empty type, empty data, no references. */

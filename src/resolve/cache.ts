@@ -61,7 +61,7 @@ export class CachedAnswer {
     readonly handleKey: string,
     readonly freshUntil: number,
     readonly local: boolean,
-    /** A request without PO for this must be challenged (handle-protocol.md 11.7), not answered from here. */
+    /** A request without PO for this must be challenged (docs/protocol.md §11.7), not answered from here. */
     readonly restricted: boolean,
     /** Different for every answer kept: two lookups found the same cached answer if their serials agree. */
     readonly serial: number,

@@ -13,7 +13,7 @@ import { bodyWithoutDigest } from '../client/answer-check.js';
 import { ResolutionFailure } from './answer.js';
 import { ResolverBusy, UpstreamLimiter, UpstreamWork } from './limiter.js';
 
-// The recursor walks the hierarchy as the reference client does (handle-protocol.md section 8): resolve the
+// The recursor walks the hierarchy as the reference client does (docs/protocol.md §8.5): resolve the
 // prefix handle 0.NA/PREFIX at a root, follow 303 referrals (HS_SITE.PREFIX / HS_SERV.PREFIX of an
 // ancestor) from site to site, take the prefix's HS_SITE (or HS_SERV → a service handle → its HS_SITE),
 // pick the server of the site by its hash option, and ask it. Servers that do not answer are failed over,

@@ -13,7 +13,7 @@ import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity }
 import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './http-json.js';
 import { BodyError, parsePutBody } from './http-values.js';
 
-// The JSON API in the reference server's shape (handle-rest-api.md sections 1–10): resolution, listing,
+// The JSON API in the reference server's shape (docs/rest-api.md §1–§10): resolution, listing,
 // create/replace/add with PUT, delete/remove with DELETE, this node's site, and the sessions the `Handle`
 // authentication scheme uses. Reads go through the resolution pipeline (hot cache, registry, recursion);
 // writes and listing through the admin layer, with the same checks as the wire; the status of each answer

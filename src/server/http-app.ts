@@ -5,7 +5,7 @@ import type { RedirectFront } from './http-redirect.js';
 import type { NodeMetrics } from './metrics.js';
 
 // What each path of the HTTP face means: /api/status, /api/* the JSON API, /metrics, /healthz, /readyz, and everything
-// else the redirect front (when on). CORS as the reference's filter does it (handle-rest-api.md section 11):
+// else the redirect front (when on). CORS as the reference's filter does it (docs/rest-api.md §11):
 // any origin, credentials never, preflights answered here without running the endpoint.
 
 const CORS_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE'];

@@ -9,7 +9,7 @@ import { Writer } from '../protocol/writer.js';
 import type { HttpExchange } from './http.js';
 import type { AuthAttempt, AuthLimiter } from '../admin/auth-limits.js';
 
-// Authentication of the JSON API as the reference does it over HTTP (handle-rest-api.md section 9):
+// Authentication of the JSON API as the reference does it over HTTP (docs/rest-api.md §9):
 // `Authorization: Basic` with user `INDEX:HANDLE` (percent-encoded) and the HS_SECKEY bytes as password,
 // stateless; and the `Handle` scheme: a session with a server nonce (from any 401's WWW-Authenticate or
 // POST /api/sessions), answered by a MAC (HS_SECKEY) or a signature (HS_PUBKEY) over nonce ‖ cnonce. What

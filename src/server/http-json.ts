@@ -1,7 +1,7 @@
 import { ResponseCode } from '../protocol/constants.js';
 import type { HttpExchange } from './http.js';
 
-// JSON responses of the API as the reference writes them (handle-rest-api.md sections 1 and 10): the HTTP
+// JSON responses of the API as the reference writes them (docs/rest-api.md §1 and §10): the HTTP
 // status follows the Handle response code, `?pretty` indents, `?callback=NAME` wraps the JSON for JSONP.
 
 export const JSON_TYPE = 'application/json;charset=UTF-8';

@@ -1,7 +1,7 @@
 import { DEFAULT_PERMISSIONS, DEFAULT_TTL, type HandleValue, Perm, TtlType, type ValueReference } from '../model/value.js';
 import { RowError, checkIndex, checkType, dataFromJson, parsePermissions, parseTtl } from '../admin/import-values.js';
 
-// PUT bodies of the JSON API, read as the reference reads them (handle-rest-api.md sections 4.1 and 8.1):
+// PUT bodies of the JSON API, read as the reference reads them (docs/rest-api.md §4.1 and §8.1):
 // an array of values, {"values": [...]} (with an optional "handle" that must name the same handle), or one
 // value object. Data is {format, value} in any of the seven formats, or a bare JSON primitive taken as text.
 // Incoming timestamps are ignored: the registry stamps what it stores.

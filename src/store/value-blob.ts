@@ -5,7 +5,7 @@ import { readValueList, writeValue } from '../protocol/values.js';
 import { Writer } from '../protocol/writer.js';
 
 // How a handle's values are stored: one blob per handle, a format byte and then the value list exactly as
-// the Handle protocol encodes it (handle-protocol.md section 4: count, then each value with its index,
+// the Handle protocol encodes it (docs/protocol.md §4: count, then each value with its index,
 // timestamp, TTL, permissions, type, data and references). One row per handle makes a lookup one B-tree
 // search and an import one insert per identifier; the wire form is a layout already specified to the byte,
 // checked by the codec's tests, and what an answer carries.
