@@ -60,6 +60,8 @@ export interface AdminWireOptions {
    * locked an answer is refused unchecked (RC 3); every refusal is logged.
    */
   authLimits?: AuthLimiter;
+  /** The clock (ms) of challenges, logins and sessions (tests pass a fake one). */
+  now?: () => number;
 }
 
 /** Diffie-Hellman groups accepted for sessions: the reference client's (RFC 2409 group 2) and larger standard ones. */
@@ -138,6 +140,7 @@ export class AdminWireStats {
 export class AdminWire {
   readonly stats = new AdminWireStats();
   readonly table: SessionTable;
+  private readonly now: () => number;
 
   constructor(
     private readonly service: AdminService,
@@ -146,7 +149,8 @@ export class AdminWire {
     private readonly opts: AdminWireOptions,
     table?: SessionTable,
   ) {
-    this.table = table ?? new SessionTable();
+    this.now = opts.now ?? Date.now;
+    this.table = table ?? new SessionTable(undefined, opts.now);
   }
 
   /**
@@ -285,7 +289,7 @@ export class AdminWire {
         digest,
         request: req,
         sessionId: session?.id ?? 0,
-        expiresAt: Date.now() + this.opts.challengeTimeoutMs,
+        expiresAt: this.now() + this.opts.challengeTimeoutMs,
         peer: meta.peer ?? '',
         bytes: rawOf(req).length,
       },
@@ -404,7 +408,7 @@ export class AdminWire {
     }
     const sessionId = req.envelope.sessionId !== 0 ? req.envelope.sessionId : this.table.nextId();
     const { nonce, digest, digestWithType } = this.freshChallenge(req);
-    const now = Date.now();
+    const now = this.now();
     const pending = {
       id: sessionId,
       nonce,
@@ -429,7 +433,7 @@ export class AdminWire {
   private inLogin(req: Packet, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
     const conn = meta.connection!;
     const op = req.header.opCode;
-    const now = Date.now();
+    const now = this.now();
     if (login.expiresAt <= now) {
       delete conn.login;
       return this.responder.error(req, ResponseCode.SESSION_TIMEOUT, 'the login on this connection has expired; log in again', keep);
@@ -498,7 +502,7 @@ export class AdminWire {
     this.opts.authLimits?.succeeded(attempt);
     delete login.pending;
     login.proven = true;
-    login.expiresAt = Date.now() + this.opts.maxSessionMs;
+    login.expiresAt = this.now() + this.opts.maxSessionMs;
     this.stats.logins++;
     return this.responder.reply(asOriginal, ResponseCode.SUCCESS, Buffer.alloc(0), as);
   }

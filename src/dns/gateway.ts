@@ -100,7 +100,7 @@ export class DnsGateway {
       if (q.opcode !== 0) return this.encode(q, this.error(Rcode.NOTIMP), limit).bytes;
       if (q.edns && q.edns.version !== 0) return this.encode(q, this.error(Rcode.BADVERS), limit).bytes;
       const key = `${q.nameKey}|${q.qtype}|${q.qclass}|${q.edns ? 'e' : 'n'}${limit}`;
-      const now = Date.now();
+      const now = this.pipeline.now();
       const hit = this.cache.get(key);
       if (hit) {
         if (hit.sourceSerial === undefined || this.pipeline.lookupSerial(hit.sourceKey!, now) === hit.sourceSerial) {
@@ -203,7 +203,7 @@ export class DnsGateway {
     if (cached) return this.fromHandle(q, key, limit, now, cached, cached, hkey, zone);
     const a = this.pipeline.resolve(hkey, decodeResolutionRequest(body), body, q.recursionDesired, 0, now);
     const finish = (x: Answer) => {
-      const t = Date.now();
+      const t = this.pipeline.now();
       // The answer as the hot cache now holds it (absent when it is not cached: no TTL, or an error).
       return this.fromHandle(q, key, limit, t, x, this.pipeline.lookup(hkey, t), hkey, zone);
     };

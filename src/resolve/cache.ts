@@ -85,6 +85,8 @@ export interface CacheOptions {
   hash?: ByteHash;
   /** Slab size in bytes (tests use small ones); by default it follows the bound. */
   slabBytes?: number;
+  /** The clock (ms) of getStale when it is not handed one (the pipeline's; tests pass a fake one). */
+  now?: () => number;
 }
 
 export class CacheStats {
@@ -270,7 +272,7 @@ export class AnswerCache {
   }
 
   /** An answer past its TTL but inside the stale window, for when every upstream has failed. */
-  getStale(key: string, now = Date.now()): CachedAnswer | undefined {
+  getStale(key: string, now = (this.opts.now ?? Date.now)()): CachedAnswer | undefined {
     const slot = this.lookUp(key);
     if (slot < 0) return undefined;
     if (!(this.keptUntil(slot) > now)) {

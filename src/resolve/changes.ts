@@ -19,6 +19,8 @@ export class ChangeWatcher {
     private readonly cache: AnswerCache,
     private readonly authority: Authority,
     private readonly intervalMs: number,
+    /** The clock of the checks (the pipeline's). */
+    private readonly now: () => number = Date.now,
   ) {
     this.lastTxn = registry.lastTxnId();
   }
@@ -29,7 +31,7 @@ export class ChangeWatcher {
     this.check(now);
   }
 
-  check(now = Date.now()): void {
+  check(now = this.now()): void {
     this.lastCheck = now;
     for (;;) {
       const rows = this.registry.changesSince(this.lastTxn, BATCH);

@@ -24,6 +24,8 @@ export interface ForwarderOptions {
   limiter?: UpstreamLimiter;
   /** Ask for certified answers (CT) and believe only those signed with this key (needs a hardened client). */
   verifyKey?: KeyObject;
+  /** The clock (ms) TTLs are counted from (tests pass a fake one). */
+  now?: () => number;
 }
 
 /**
@@ -63,7 +65,7 @@ export class Forwarder implements Upstream {
       const answerBody = bodyWithoutDigest(packet);
       if (rc !== ResponseCode.SUCCESS) return { responseCode: rc, body: answerBody };
       const values = decodeResolutionResponse(answerBody, false).values;
-      return { responseCode: rc, body: answerBody, ttl: minTtlSeconds(values, Math.floor(Date.now() / 1000)) };
+      return { responseCode: rc, body: answerBody, ttl: minTtlSeconds(values, Math.floor((this.opts.now ?? Date.now)() / 1000)) };
     } catch (err) {
       if (!(err instanceof ClientError)) throw err;
       this.stats.upstreamFailures++;

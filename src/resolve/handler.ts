@@ -147,7 +147,7 @@ export class RequestHandler implements PacketHandler {
     // token, selects nothing); the answer's slot holds its fields, read with nothing made on the way.
     const keyEnd = resolutionKeyEnd(b, 44, 44 + bodyLength);
     if (keyEnd < 0) return false;
-    const slot = this.pipeline.lookupAt(b, 44, keyEnd, Date.now());
+    const slot = this.pipeline.lookupAt(b, 44, keyEnd, this.pipeline.now());
     if (slot < 0) return true;
     const cache = this.pipeline.cache;
     // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
@@ -250,7 +250,7 @@ export class RequestHandler implements PacketHandler {
    * plain resolution and missed: the answer, once cached, is sent by patching its packet like a hit.
    */
   private resolution(req: Packet, meta: RequestMeta, keep: ReplyOptions, plain: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
-    const now = Date.now();
+    const now = this.pipeline.now();
     const r = decodeResolutionRequest(req.body);
     const key = AnswerCache.key(req.body.subarray(0, r.keyLength), false);
     const hit = plain ? undefined : this.pipeline.lookup(key, now);

@@ -20,6 +20,8 @@ export interface PipelineOptions {
   failureTtlSeconds?: number;
   maxTtlSeconds: number;
   foldSuffix: boolean;
+  /** The clock (ms) of every TTL and stale window here, and of the transports that ask (tests pass a fake one). */
+  now?: () => number;
 }
 
 /** The registry-backed answerers of a node that has a registry. */
@@ -37,13 +39,17 @@ export interface LocalAnswerers {
  */
 export class ResolutionPipeline {
   private readonly inflight = new Map<string, Promise<Answer>>();
+  /** The clock (ms) answers are cached and looked up by; the handler, the HTTP reads and the DNS gateway read it too. */
+  readonly now: () => number;
 
   constructor(
     readonly cache: AnswerCache,
     private readonly local: LocalAnswerers | undefined,
     private readonly upstream: Upstream | undefined,
     private readonly opts: PipelineOptions,
-  ) {}
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
 
   /** A fresh cached answer for a request body (also notices writes by other processes first). */
   lookup(key: string, now: number): CachedAnswer | undefined {
@@ -118,17 +124,17 @@ export class ResolutionPipeline {
       const up = await this.upstream!.resolve(req.handle, body, recursionCount);
       const answer: Answer = { responseCode: up.responseCode, body: up.body, handleKey, local: false, ...(up.ttl !== undefined ? { ttl: up.ttl } : {}) };
       if (echo !== undefined) echoHandle(answer, echo);
-      const cached = this.remember(key, answer, Date.now());
+      const cached = this.remember(key, answer, this.now());
       if (cached) answer.packet = cached.packet;
       return answer;
     } catch (err) {
       if (!(err instanceof ResolutionFailure)) throw err;
       if (err.upstream) {
-        const stale = this.cache.getStale(key);
+        const stale = this.cache.getStale(key, this.now());
         if (stale) return { responseCode: stale.responseCode, body: stale.body, handleKey, local: false };
       }
       const answer: Answer = { responseCode: err.responseCode, body: encodeErrorBody(err.message), handleKey, local: false };
-      if (err.responseCode === ResponseCode.HANDLE_NOT_FOUND || err.responseCode === ResponseCode.SERVER_NOT_RESP) this.remember(key, answer, Date.now());
+      if (err.responseCode === ResponseCode.HANDLE_NOT_FOUND || err.responseCode === ResponseCode.SERVER_NOT_RESP) this.remember(key, answer, this.now());
       return answer;
     }
   }

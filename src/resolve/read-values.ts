@@ -38,7 +38,7 @@ export async function readValues(
   }
   const body = encodeResolutionRequest(handle, opts.indexes ?? [], opts.types ?? []);
   const key = AnswerCache.key(body, false);
-  const now = Date.now();
+  const now = pipeline.now();
   const hit = pipeline.lookup(key, now);
   if (hit) return interpret(hit);
   let req;
