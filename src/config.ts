@@ -6,6 +6,7 @@ import { DnsMappingError, normaliseZone } from './dns/mapping.js';
 import type { PrefixQuota } from './admin/quotas.js';
 import { parseIdentity } from './admin/permissions.js';
 import { parseCidr } from './model/address.js';
+import { type LogLevel, LOG_LEVELS, isLogLevel } from './log/levels.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 
@@ -158,6 +159,10 @@ export interface NodeConfig {
    * process but maybe not the last commits on power loss.
    */
   durability: { synchronous: Synchronous; importSynchronous: Synchronous };
+  /** The node's log, its limit on lines input can cause, and the access log (docs/operations.md). */
+  log: LogConfig;
+  /** The audit log of administrative changes, kept in the registry (docs/operations.md). */
+  audit: { retainDays: number };
   /** Paths relative to the node folder. */
   database: string;
   serverKey: string;
@@ -187,6 +192,16 @@ export interface AdminConfig {
     maxLockoutSeconds: number;
     forgetSeconds: number;
   };
+}
+
+export interface LogConfig {
+  /** Lines below this level are not written (`idres serve --log-level` overrides it). */
+  level: LogLevel;
+  /** Lines input can cause (a malformed request, an internal error answering one): at most linesPerInterval of each kind each intervalSeconds, then a count. */
+  intervalSeconds: number;
+  linesPerInterval: number;
+  /** The access log of Handle requests: one request in 1/sampleRate (0: off; 1: every one), to `file` (relative to the node folder) or the log. */
+  access: { sampleRate: number; file?: string };
 }
 
 export const SYNCHRONOUS = ['normal', 'full', 'extra'] as const;
@@ -287,6 +302,8 @@ export function defaultConfig(): NodeConfig {
     securityLog: { intervalSeconds: 10, linesPerInterval: 10 },
     // An acknowledged write survives power loss (one fsync of the WAL per commit); see docs/security.md.
     durability: { synchronous: 'full', importSynchronous: 'full' },
+    log: { level: 'info', intervalSeconds: 10, linesPerInterval: 10, access: { sampleRate: 0 } },
+    audit: { retainDays: 365 },
     database: 'registry.db',
     serverKey: 'keys/server.key.pem',
   };
@@ -514,6 +531,7 @@ export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
       }
     }
   }
+  validateLogAndAudit(raw, c, problems, int);
   if ('database' in raw) c.database = str(raw.database, 'database') ?? c.database;
   if ('serverKey' in raw) c.serverKey = str(raw.serverKey, 'serverKey') ?? c.serverKey;
 
@@ -714,6 +732,52 @@ function validateAdmin(
         if (n !== undefined) out[k] = n;
       }
       c.admin.quotas[prefix] = out;
+    }
+  }
+}
+
+/** `log` and `audit`: the logger's level and limit, the access log, the audit log's retention. */
+function validateLogAndAudit(
+  raw: Json,
+  c: NodeConfig,
+  problems: string[],
+  int: (v: unknown, name: string, min: number, max: number) => number | undefined,
+): void {
+  if ('log' in raw) {
+    const l = raw.log;
+    if (!isObject(l)) problems.push('log must be an object');
+    else {
+      for (const k of Object.keys(l)) if (!(k in c.log)) problems.push(`unknown setting "log.${k}"`);
+      if ('level' in l) {
+        if (!isLogLevel(l.level)) problems.push(`log.level must be one of ${LOG_LEVELS.join(', ')}, not ${JSON.stringify(l.level)}`);
+        else c.log.level = l.level;
+      }
+      if ('intervalSeconds' in l) c.log.intervalSeconds = int(l.intervalSeconds, 'log.intervalSeconds', 1, 86400) ?? c.log.intervalSeconds;
+      if ('linesPerInterval' in l) c.log.linesPerInterval = int(l.linesPerInterval, 'log.linesPerInterval', 1, 1000000) ?? c.log.linesPerInterval;
+      if ('access' in l) {
+        const a = l.access;
+        if (!isObject(a)) problems.push('log.access must be an object');
+        else {
+          for (const k of Object.keys(a)) if (k !== 'sampleRate' && k !== 'file') problems.push(`unknown setting "log.access.${k}"`);
+          if ('sampleRate' in a) {
+            const r = a.sampleRate;
+            if (typeof r !== 'number' || !(r >= 0 && r <= 1)) problems.push(`log.access.sampleRate must be a number from 0 (off) to 1 (every request), not ${JSON.stringify(r)}`);
+            else c.log.access.sampleRate = r;
+          }
+          if ('file' in a && a.file !== undefined && a.file !== null) {
+            if (typeof a.file !== 'string' || a.file.length === 0) problems.push('log.access.file must be a file name (relative to the node folder)');
+            else c.log.access.file = a.file;
+          }
+        }
+      }
+    }
+  }
+  if ('audit' in raw) {
+    const a = raw.audit;
+    if (!isObject(a)) problems.push('audit must be an object');
+    else {
+      for (const k of Object.keys(a)) if (!(k in c.audit)) problems.push(`unknown setting "audit.${k}"`);
+      if ('retainDays' in a) c.audit.retainDays = int(a.retainDays, 'audit.retainDays', 1, 36500) ?? c.audit.retainDays;
     }
   }
 }

@@ -3,8 +3,12 @@
 // interval, and when more happened, one line at the end of the interval saying how many were left out, so
 // a flood of failures costs a few lines, not one per packet. Everything is counted, logged or not.
 //
-// The sink and the clock are injected: a node passes its log function; a later logger (syslog, a file with
-// rotation) plugs in the same way; tests pass a fake clock and read the lines.
+// The sink and the clock are injected: a node passes its logger (src/log/logger.ts), so the lines are the
+// node's log lines with component "security"; tests pass a function and a fake clock and read the lines. The
+// limit is the one every rate-limited log line of the node uses (src/log/limiter.ts).
+
+import { type LineLimit, LineLimiter } from '../log/limiter.js';
+import type { Logger } from '../log/logger.js';
 
 export const SECURITY_EVENTS = [
   /** Credentials or a proof that did not verify, or could not be read (field `reason`). */
@@ -20,79 +24,58 @@ export const SECURITY_EVENTS = [
 ] as const;
 export type SecurityEvent = (typeof SECURITY_EVENTS)[number];
 
-export interface SecurityLogOptions {
-  /** The length of an interval (ms). */
-  intervalMs: number;
-  /** Lines of one event name written per interval; past them the events are only counted. */
-  linesPerInterval: number;
-}
+/** Lines per event name and interval (the shape of the node's `securityLog` settings). */
+export type SecurityLogOptions = LineLimit;
 
 export const DEFAULT_SECURITY_LOG: SecurityLogOptions = { intervalMs: 10000, linesPerInterval: 10 };
 
 export type SecurityFields = Record<string, string | number | boolean | undefined>;
 
-interface Window {
-  start: number;
-  lines: number;
-  suppressed: number;
-}
+/** Where the lines go: a function taking each JSON line, or the node's logger (at warn, component "security"). */
+export type SecuritySink = ((line: string) => void) | Logger;
 
 export class SecurityLog {
   /** Events by name, every one (logged or left out): the metrics read these. */
   readonly counts: Record<SecurityEvent, number>;
-  /** Lines left out by the log's own limit. */
-  suppressed = 0;
-  private readonly windows = new Map<SecurityEvent, Window>();
+  private readonly limiter: LineLimiter<SecurityEvent>;
 
   constructor(
-    private readonly sink: (line: string) => void,
+    private readonly sink: SecuritySink,
     private readonly opts: SecurityLogOptions = DEFAULT_SECURITY_LOG,
     private readonly now: () => number = Date.now,
   ) {
     this.counts = Object.fromEntries(SECURITY_EVENTS.map((e) => [e, 0])) as Record<SecurityEvent, number>;
+    this.limiter = new LineLimiter(
+      opts,
+      (name, suppressed, at) => this.write(at, { event: name, suppressed, intervalSeconds: Math.round(this.opts.intervalMs / 1000) }),
+      now,
+    );
   }
 
   get intervalMs(): number {
     return this.opts.intervalMs;
   }
 
+  /** Lines left out by the log's own limit. */
+  get suppressed(): number {
+    return this.limiter.suppressed;
+  }
+
   /** Record an event: counted always, written unless its name has used up this interval's lines. */
   event(name: SecurityEvent, fields: SecurityFields): void {
     this.counts[name]++;
-    const now = this.now();
-    let w = this.windows.get(name);
-    if (!w || now - w.start >= this.opts.intervalMs) {
-      if (w) this.close(name, w, now);
-      w = { start: now, lines: 0, suppressed: 0 };
-      this.windows.set(name, w);
-    }
-    if (w.lines < this.opts.linesPerInterval) {
-      w.lines++;
-      this.write(now, { event: name, ...fields });
-    } else {
-      w.suppressed++;
-      this.suppressed++;
-    }
+    if (this.limiter.allow(name)) this.write(this.now(), { event: name, ...fields });
   }
 
-  /** End every interval that is over, writing what was left out of it (a timer calls this). */
-  flush(): void {
-    const now = this.now();
-    for (const [name, w] of this.windows) {
-      if (now - w.start < this.opts.intervalMs) continue;
-      this.close(name, w, now);
-      this.windows.delete(name);
-    }
-  }
-
-  private close(name: SecurityEvent, w: Window, now: number): void {
-    if (w.suppressed === 0) return;
-    this.write(now, { event: name, suppressed: w.suppressed, intervalSeconds: Math.round(this.opts.intervalMs / 1000) });
+  /** End every interval that is over, writing what was left out of it (a timer calls this); `all`: every one (stopping). */
+  flush(all = false): void {
+    this.limiter.flush(all);
   }
 
   private write(now: number, fields: SecurityFields): void {
     try {
-      this.sink(JSON.stringify({ time: new Date(now).toISOString(), ...fields }));
+      if (typeof this.sink === 'function') this.sink(JSON.stringify({ time: new Date(now).toISOString(), ...fields }));
+      else this.sink.warn({ component: 'security', ...fields });
     } catch {
       // A failing sink must not turn a refused login into a crash.
     }
