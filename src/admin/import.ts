@@ -80,6 +80,8 @@ export interface ImportOptions {
   signal?: AbortSignal;
   onProblem?: (p: RowProblem) => void;
   onBatch?: (b: BatchCommitted) => void;
+  /** A batch with rows, in its transaction just before it commits (the audit log's record of it); `counts` are the batch's own. */
+  beforeCommit?: (b: { batch: number; firstLine: number; lastLine: number; counts: ImportCounts }) => void;
   /** Before the first row: where reading starts, and after which line when resuming an interrupted run. */
   onStart?: (s: { startOffset: number; size: number; workers: number; resumedAfterLine?: number }) => void;
   /** Bytes of the file read so far (from its start), its size, and the rows this run has read. */
@@ -462,6 +464,7 @@ class ImportRun {
       at: new Date(now * 1000).toISOString(),
     };
     this.writer.saveProgress(this.s.id, JSON.stringify(progress));
+    if (b.rows > 0) this.s.options.beforeCommit?.({ batch: this.batches + 1, firstLine: this.committedLine + 1, lastLine: batch.lastLine, counts: b });
     this.writer.commit();
 
     // Committed: only now is the batch acknowledged and its problems reported.

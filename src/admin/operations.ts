@@ -7,6 +7,7 @@ import { RegistryError, type Registry } from '../store/registry.js';
 import { type Identity, Authorizer } from './permissions.js';
 import type { Quotas } from './quotas.js';
 import { creatorAdminValue } from './defaults.js';
+import { type AuditOrigin, type AuditTrail, changeBetween, identityName } from './audit.js';
 
 // The administrative operations (create, delete, add, remove, modify, list) with the reference server's
 // checks in the reference's order (docs/protocol.md §11.7 and §11.8), independent of how a request arrived:
@@ -48,6 +49,10 @@ export interface AdminServiceOptions {
   allowListHandles: boolean;
   quotas?: Quotas;
   nowSeconds?: () => number;
+  /** The clock (ms) of the audit log and, without nowSeconds, of value timestamps (tests pass a fake one). */
+  now?: () => number;
+  /** The audit log: every write carried out or refused here is recorded (audit.ts). */
+  audit?: AuditTrail;
 }
 
 const SUCCESS: AdminOutcome = { responseCode: ResponseCode.SUCCESS, message: '' };
@@ -67,7 +72,8 @@ export class AdminService {
     private readonly opts: AdminServiceOptions,
   ) {
     this.authorizer = new Authorizer((h) => registry.getValues(h), opts.serverAdmins);
-    this.now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+    const clock = opts.now ?? Date.now;
+    this.now = opts.nowSeconds ?? (() => Math.floor(clock() / 1000));
   }
 
   /**
@@ -93,11 +99,34 @@ export class AdminService {
     }
   }
 
-  /** Check, then carry out. `client` names who asked (an identity or an address), for the daily quota. */
-  perform(req: AdminRequest, identity: Identity | undefined, client: string): AdminOutcome {
+  /**
+   * Check, then carry out. `client` names who asked (an identity or an address), for the daily quota;
+   * `origin` where from, for the audit log (the identity is one its caller has proven).
+   */
+  perform(req: AdminRequest, identity: Identity | undefined, client: string, origin?: AuditOrigin): AdminOutcome {
     const refused = this.check(req, identity);
-    if (refused) return refused;
-    return this.execute(req, client, identity);
+    if (refused) return this.refused(req, identity, origin, refused);
+    return this.execute(req, client, identity, origin);
+  }
+
+  /**
+   * A write refused by its caller after check() (over the wire, where a challenge comes between): recorded
+   * in the audit log, and returned. `proven`: the identity has proven itself (false: only claimed).
+   */
+  refused(req: AdminRequest, identity: Identity | undefined, origin: AuditOrigin | undefined, outcome: AdminOutcome, proven = identity !== undefined): AdminOutcome {
+    if (this.opts.audit && origin && req.op !== 'list') {
+      this.opts.audit.record({
+        identity: identityName(identity),
+        authenticated: proven && identity !== undefined,
+        origin,
+        op: req.op,
+        handle: req.handle,
+        detail: requestDetail(req),
+        responseCode: outcome.responseCode,
+        message: outcome.message,
+      });
+    }
+    return outcome;
   }
 
   /**
@@ -105,18 +134,40 @@ export class AdminService {
    * here only where the registry may have changed in between). `identity`, who asked, becomes the
    * administrator of a handle it creates without an HS_ADMIN value.
    */
-  execute(req: AdminRequest, client: string, identity?: Identity): AdminOutcome {
+  execute(req: AdminRequest, client: string, identity?: Identity, origin?: AuditOrigin): AdminOutcome {
     const quota = this.opts.quotas?.countRequest(req.op === 'list' ? req.prefix : prefixFor(req.handle), client);
-    if (quota) return fail(quota.responseCode, quota.message);
+    if (quota) return this.refused(req, identity, origin, fail(quota.responseCode, quota.message));
     try {
-      return this.executeUnchecked(req, identity);
+      return this.opts.audit && origin && req.op !== 'list' ? this.executeAudited(req, identity, origin, this.opts.audit) : this.executeUnchecked(req, identity);
     } catch (err) {
       if (err instanceof RegistryError) {
         const rc = err.code === 'exists' ? ResponseCode.HANDLE_ALREADY_EXISTS : err.code === 'not-found' ? ResponseCode.HANDLE_NOT_FOUND : ResponseCode.INVALID_VALUE;
-        return fail(rc, err.message);
+        return this.refused(req, identity, origin, fail(rc, err.message));
       }
       throw err;
     }
+  }
+
+  /** The write and its audit record in one transaction: both commit, or neither. */
+  private executeAudited(req: Exclude<AdminRequest, { op: 'list' }>, identity: Identity | undefined, origin: AuditOrigin, audit: AuditTrail): AdminOutcome {
+    const r = this.registry;
+    return r.db.transaction(() => {
+      const before = req.op === 'create' && req.mint ? undefined : r.getValues(req.handle);
+      const o = this.executeUnchecked(req, identity);
+      const handle = o.handle ?? req.handle;
+      audit.record({
+        identity: identityName(identity),
+        authenticated: identity !== undefined,
+        origin,
+        op: req.op,
+        handle,
+        ...(o.responseCode === ResponseCode.SUCCESS ? { change: changeBetween(before, r.getValues(handle)) } : {}),
+        detail: { ...requestDetail(req, o.responseCode !== ResponseCode.SUCCESS), ...(o.overwritten ? { overwritten: true } : {}) },
+        responseCode: o.responseCode,
+        message: o.message,
+      });
+      return o;
+    })();
   }
 
   /**
@@ -378,6 +429,26 @@ function parentPrefix(prefix: string): string | undefined {
 /** What a MINT request's leading part will look like once a suffix is appended, for the syntax and home checks. */
 function mintProbe(lead: string): string {
   return lead + '00000000-0000-4000-8000-000000000000';
+}
+
+/**
+ * What the audit log keeps of a request besides the change it made: its flags, and for a refusal what it
+ * asked for — the [index, type] of its values, or the indexes to remove (never the values' data).
+ */
+function requestDetail(req: Exclude<AdminRequest, { op: 'list' }>, asked = true): Record<string, unknown> {
+  const values = (vs: readonly HandleValue[]) => (asked ? { values: vs.map((v) => [v.index, v.type]) } : {});
+  switch (req.op) {
+    case 'create':
+      return { ...(req.overwrite ? { overwrite: true } : {}), ...(req.mint ? { mint: true } : {}), ...values(req.values) };
+    case 'add':
+      return { ...(req.overwrite ? { overwrite: true } : {}), ...values(req.values) };
+    case 'modify':
+      return values(req.values);
+    case 'remove':
+      return asked ? { indexes: req.indexes } : {};
+    case 'delete':
+      return {};
+  }
 }
 
 function prefixFor(handle: string): string {

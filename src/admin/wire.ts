@@ -36,6 +36,7 @@ import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';
 import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
 import type { AuthAttempt, AuthLimiter } from './auth-limits.js';
+import type { AuditOrigin } from './audit.js';
 
 // Administration and authentication over the Handle wire protocol (docs/protocol.md §11): the admin opcodes
 // (100–105), the 402 challenge and its answer (200), sessions (400 with Diffie-Hellman, HS_MAC on the
@@ -224,17 +225,17 @@ export class AdminWire {
     }
     const asIdentity = session?.authenticated ? session.identity : undefined;
     const verdict = this.service.check(adminReq, asIdentity);
-    if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.outcomeReply(req, adminReq, verdict, keep);
+    if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.outcomeReply(req, adminReq, this.service.refused(adminReq, asIdentity, originOf(meta), verdict), keep);
     if (!verdict) {
       this.stats.operations++;
-      return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(asIdentity, meta), asIdentity), keep);
+      return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(asIdentity, meta), asIdentity, meta), keep);
     }
     return this.challenge(req, session, keep, meta);
   }
 
   /** Carry out an operation and, when it wrote, drop the cached answers it made stale before it is acknowledged. */
-  private run(adminReq: AdminRequest, client: string, identity: Identity | undefined): AdminOutcome {
-    const outcome = this.service.execute(adminReq, client, identity);
+  private run(adminReq: AdminRequest, client: string, identity: Identity | undefined, meta: WireMeta): AdminOutcome {
+    const outcome = this.service.execute(adminReq, client, identity, originOf(meta));
     if (outcome.responseCode === ResponseCode.SUCCESS && adminReq.op !== 'list') this.opts.noticeWrites?.();
     return outcome;
   }
@@ -372,7 +373,8 @@ export class AdminWire {
     const adminReq = isResolution ? undefined : decodeAdminRequest(original);
     // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
     const refused = adminReq ? this.service.check(adminReq, identity) : this.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
-    if (refused) return refuse(this.outcomeReply(asOriginal, adminReq, refused, as) as Buffer);
+    // (Recorded in the audit log with the identity as claimed: its proof has not been looked at.)
+    if (refused) return refuse(this.outcomeReply(asOriginal, adminReq, adminReq ? this.service.refused(adminReq, identity, originOf(meta), refused, false) : refused, as) as Buffer);
     // Locked: refused before the proof is looked at, and the challenge stays for its client.
     const locked = this.opts.authLimits?.check(attempt);
     if (locked) return this.responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
@@ -388,7 +390,7 @@ export class AdminWire {
     }
     if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
     this.stats.operations++;
-    return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta), identity), as));
+    return finish(this.outcomeReply(asOriginal, adminReq, this.run(adminReq!, clientOf(identity, meta), identity, meta), as));
   }
 
   /**
@@ -456,11 +458,11 @@ export class AdminWire {
     const verdict = this.service.check(adminReq, identity);
     if (verdict) {
       const refusal = verdict.responseCode === ResponseCode.AUTHENTICATION_NEEDED ? { ...verdict, responseCode: ResponseCode.INSUFFICIENT_PERMISSIONS } : verdict;
-      return this.outcomeReply(req, adminReq, refusal, keep);
+      return this.outcomeReply(req, adminReq, this.service.refused(adminReq, identity, originOf(meta), refusal), keep);
     }
     this.stats.operations++;
     // The SDK takes each message on its connection for the answer to one request: a list is one message.
-    return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(identity, meta), identity), keep, true);
+    return this.outcomeReply(req, adminReq, this.run(adminReq, clientOf(identity, meta), identity, meta), keep, true);
   }
 
   /**
@@ -653,6 +655,11 @@ export function decodeAdminRequest(req: Packet): AdminRequest {
 
 function clientOf(identity: Identity | undefined, meta: WireMeta): string {
   return identity ? `${identity.index}:${identity.handle}` : (meta.peer ?? 'unknown');
+}
+
+/** Where a request came from, for the audit log. */
+function originOf(meta: WireMeta): AuditOrigin {
+  return { transport: 'wire', ...(meta.peer !== undefined ? { address: meta.peer } : {}) };
 }
 
 /** A decoded request with the bytes it came in (the session MAC covers envelope fields). */

@@ -8,6 +8,7 @@ import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsF
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { withRegistry } from './open-registry.js';
 import { checkHandleArgument } from './register.js';
+import { audited } from './local-audit.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
@@ -52,10 +53,10 @@ export async function updateCommand(handle: string, o: UpdateOptions): Promise<v
     const stored = registry.get(handle);
     if (!stored) throw new UsageError(`${handle} is not registered here`);
     for (const i of remove) if (!stored.values.some((v) => v.index === i)) throw new UsageError(`${handle} has no value at index ${i}`);
-    registry.db.transaction(() => {
+    audited(registry, { op: 'update', handle }, () => {
       if (values.length) registry.upsertValues(handle, values);
       if (remove.length) registry.removeValues(handle, remove);
-    })();
+    });
     const after = registry.get(handle)!.values;
     if (o.json) return printJson({ handle, set: valuesToJson(values, show), removed: remove, values: valuesToJson(after, show) });
     console.log(`updated ${handle}`);
@@ -71,7 +72,7 @@ export async function deleteCommand(handle: string, o: RemoteOptions & { dir: st
     console.log(`deleted ${handle} on ${remoteName(o)}`);
     return;
   }
-  await withRegistry(o.dir, (registry) => registry.delete(handle));
+  await withRegistry(o.dir, (registry) => audited(registry, { op: 'delete', handle }, () => registry.delete(handle)));
   if (o.json) return printJson({ handle, deleted: true });
   console.log(`deleted ${handle}`);
 }

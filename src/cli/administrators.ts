@@ -12,6 +12,7 @@ import { describePublicKey } from '../protocol/json.js';
 import type { Registry } from '../store/registry.js';
 import { formatPermissions, parsePermissions, permissionNames } from './admin-perms.js';
 import { withRegistry } from './open-registry.js';
+import { audited } from './local-audit.js';
 import { checkHandleArgument } from './register.js';
 import { readRemoteValues } from './remote-read.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
@@ -141,7 +142,8 @@ export async function grantCommand(target: string, o: GrantOptions): Promise<voi
     after = await withRegistry(o.dir, (registry) => {
       const values = stored(registry, handle);
       plan = planGrant(handle, values, who, permissions, o.index);
-      registry.upsertValues(handle, [plan.value]);
+      const change = { op: 'grant', handle, detail: { administrator: formatIdentity(who), permissions: permissionNames(permissions) } };
+      audited(registry, change, () => registry.upsertValues(handle, [plan.value]));
       return stored(registry, handle);
     });
   }
@@ -199,7 +201,7 @@ export async function revokeCommand(target: string, o: RevokeOptions): Promise<v
   } else {
     after = await withRegistry(o.dir, (registry) => {
       gone = planRevoke(handle, stored(registry, handle), who, o.force, where);
-      registry.removeValues(handle, gone.map((e) => e.index));
+      audited(registry, { op: 'revoke', handle, detail: { administrator: formatIdentity(who) } }, () => registry.removeValues(handle, gone.map((e) => e.index)));
       return stored(registry, handle);
     });
   }

@@ -3,6 +3,7 @@ import { type ImportFormat, ImportFileError, type ImportResult, MAX_WORKERS, typ
 import type { ImportCounts } from '../admin/import-progress.js';
 import { loadConfig } from '../config.js';
 import { openRegistry } from './open-registry.js';
+import { importBatchRecorder } from './local-audit.js';
 import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
 import { UsageError } from './values.js';
 
@@ -74,6 +75,7 @@ export async function importCommand(file: string, o: ImportCommandOptions): Prom
       ttl: o.ttl,
       restart: o.restart,
       signal: abort.signal,
+      beforeCommit: importBatchRecorder(registry, file, { update: o.update }),
       onStart: (s) => {
         progress.startAt(s.startOffset, s.size);
         if (s.resumedAfterLine !== undefined) progress.note(`import: resuming after line ${s.resumedAfterLine}, where an interrupted run stopped`);

@@ -6,6 +6,7 @@ import { openRegistry } from './open-registry.js';
 import { delegatePrefix, siteOf } from '../admin/delegation.js';
 import { fillKeys, parseSiteSpec } from './site-spec.js';
 import { UsageError, formatValues, printJson } from './values.js';
+import { audited } from './local-audit.js';
 
 
 export interface DelegateOptions {
@@ -31,10 +32,9 @@ export async function delegateCommand(prefix: string, o: DelegateOptions): Promi
   }
   const registry = openRegistry(o.dir);
   try {
-    const values = delegatePrefix(
-      registry,
-      { prefix, sites, services: o.services, derived: o.derived, ...(o.ttl !== undefined ? { ttl: o.ttl } : {}) },
-      { overwrite: o.overwrite },
+    const delegation = { prefix, sites, services: o.services, derived: o.derived, ...(o.ttl !== undefined ? { ttl: o.ttl } : {}) };
+    const values = audited(registry, { op: 'delegate', handle: prefixHandle(prefix), detail: { prefix } }, () =>
+      delegatePrefix(registry, delegation, { overwrite: o.overwrite }),
     );
     console.log(`delegated ${prefix}: ${prefixHandle(prefix)} now holds`);
     console.log(formatValues(values));
@@ -85,11 +85,13 @@ export function homePrefixCommand(prefix: string, o: { dir: string; unhome: bool
   const registry = openRegistry(o.dir);
   try {
     if (o.unhome) {
-      if (!registry.unhome(prefix)) throw new UsageError(`${prefix} is not homed here`);
+      audited(registry, { op: 'unhome', handle: prefix, valuesOf: null }, () => {
+        if (!registry.unhome(prefix)) throw new UsageError(`${prefix} is not homed here`);
+      });
       const listed = config.prefixes.some((p) => p.toUpperCase() === prefix.toUpperCase());
       console.log(`${prefix} is no longer homed here${listed ? ' (remove it from "prefixes" in idres.json too, or the next start homes it again)' : ''}`);
     } else {
-      registry.home(prefix);
+      audited(registry, { op: 'home', handle: prefix, valuesOf: null }, () => registry.home(prefix));
       console.log(`${prefix} is homed here: this node now answers for ${prefix}/… (a running node notices at once)`);
     }
   } finally {

@@ -3,6 +3,7 @@ import { parseIdentity } from '../admin/permissions.js';
 import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
+import { audited } from './local-audit.js';
 
 export interface RegisterOptions extends RemoteOptions {
   dir: string;
@@ -60,7 +61,7 @@ export async function registerCommand(handle: string, o: RegisterOptions): Promi
       );
     }
     const values = buildValues(handle, specs, { ttl: o.ttl, admin: o.admin });
-    registry.create(handle, values, { overwrite: o.overwrite });
+    audited(registry, { op: 'create', handle, ...(o.overwrite ? { detail: { overwrite: true } } : {}) }, () => registry.create(handle, values, { overwrite: o.overwrite }));
     const stored = registry.get(handle)!.values;
     if (o.json) return printJson({ handle, values: valuesToJson(stored, show) });
     console.log(`registered ${handle}`);

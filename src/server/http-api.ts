@@ -229,7 +229,7 @@ export class JsonApi {
   private perform(ex: HttpExchange, req: AdminRequest, auth: AuthResult): AdminOutcome {
     if (!this.d.admin) return { responseCode: ResponseCode.SERVER_NOT_RESP, message: NOT_HOMED };
     const identity = auth.kind === 'identified' ? auth.identity : undefined;
-    const o = this.d.admin.perform(req, identity, clientOf(ex, identity));
+    const o = this.d.admin.perform(req, identity, clientOf(ex, identity), { transport: 'http', address: ex.peer });
     // Local writes invalidate what they change at once: a read right after the answer must see the write.
     if (o.responseCode === ResponseCode.SUCCESS) this.d.noticeWrites();
     return o;

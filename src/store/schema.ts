@@ -120,6 +120,28 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
     `);
     db.prepare("INSERT INTO counters (name, n) VALUES ('handles', ?)").run(count);
   },
+  // 4: the audit log (src/store/audit-store.ts, docs/operations.md): one row per administrative change or
+  // refusal — who, from where, what, the result — written in the same transaction as the change it records.
+  (db) => {
+    db.exec(`
+      CREATE TABLE audit_log (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            INTEGER NOT NULL,      -- Unix milliseconds
+        identity      TEXT NOT NULL COLLATE NOCASE, -- INDEX:HANDLE; 'local' (the CLI on the folder); 'anonymous'
+        authenticated INTEGER NOT NULL,      -- 1: proven (or local); 0: only claimed, or none
+        transport     TEXT NOT NULL,         -- wire, http, cli, import
+        address       TEXT,                  -- the client's address (wire, http); NULL for cli and import
+        op            TEXT NOT NULL,         -- create, add, modify, remove, delete, grant, revoke, delegate, home, unhome, import, suppressed
+        handle        TEXT COLLATE NOCASE,   -- as given; NULL for an import batch
+        detail        TEXT NOT NULL,         -- JSON: {added, changed, removed: [[index, type], …]}, and what the operation adds
+        response_code INTEGER NOT NULL,      -- the Handle protocol's: 1 for success
+        message       TEXT NOT NULL          -- empty on success
+      );
+      CREATE INDEX audit_by_time ON audit_log (at);
+      CREATE INDEX audit_by_handle ON audit_log (handle, at);
+      CREATE INDEX audit_by_identity ON audit_log (identity, at);
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;
