@@ -35,18 +35,22 @@ import { type Identity, parseIdentity } from './admin/permissions.js';
 import { Quotas } from './admin/quotas.js';
 import { AdminWire } from './admin/wire.js';
 import { isPrefixHandle, splitHandle } from './model/handle.js';
+import { type LoggingStartOptions, NodeLogging } from './log/node-logging.js';
+import { type AuditTrail, openAuditTrail } from './admin/audit.js';
 
-export interface StartOptions {
+export interface StartOptions extends LoggingStartOptions {
   host?: string;
   port?: number;
   /** Override the configured HTTP port (0: any free port). */
   httpPort?: number;
   /** This process is one of several workers serving the same port. */
   shared?: boolean;
-  log?: (msg: string) => void;
-  /** Where the security log's JSON lines go; absent: `log`. */
+  /** Where the security log's JSON lines go; absent: the node's log (component "security"). */
   securityLog?: (line: string) => void;
-  /** The clock (ms) of the rate limits, the lockouts and the security log; tests pass a fake one. */
+  /**
+   * The clock (ms) of the rate limits, the lockouts, the security log, the cache and every TTL, challenges,
+   * sessions and the audit log; tests pass a fake one.
+   */
   clock?: () => number;
 }
 
@@ -96,16 +100,20 @@ export class IdresNode {
     readonly wire: WireCounters,
     readonly security: NodeSecurity,
     private readonly flushTimer: NodeJS.Timeout,
+    /** The logger, the limit on lines input can cause, the access log (src/log/node-logging.ts). */
+    readonly logging: NodeLogging,
+    /** The audit log of administrative changes (absent on a pure resolver). */
+    readonly audit: AuditTrail | undefined,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
     const config = loadConfig(dir);
     if (opts.host !== undefined) config.listen.host = opts.host;
     if (opts.port !== undefined) config.listen.port = opts.port;
-    const log = opts.log ?? ((m: string) => console.error(m));
     const clock = opts.clock ?? Date.now;
+    const logging = NodeLogging.create(dir, config, opts, clock);
     const securityLog = new SecurityLog(
-      opts.securityLog ?? log,
+      opts.securityLog ?? logging.securitySink,
       { intervalMs: config.securityLog.intervalSeconds * 1000, linesPerInterval: config.securityLog.linesPerInterval },
       clock,
     );
@@ -119,6 +127,7 @@ export class IdresNode {
       maxBytes: config.cache.maxBytes,
       staleWindowMs: config.cache.staleWindowSeconds * 1000,
       packetOf: (rc, body) => responder.template(rc, body),
+      now: clock,
     });
     let registry: Registry | undefined;
     let local: LocalAnswerers | undefined;
@@ -129,19 +138,23 @@ export class IdresNode {
       local = {
         authority,
         delegations: new Delegations(registry, authority),
-        changes: new ChangeWatcher(registry, cache, authority, config.cache.writeCheckMs),
+        changes: new ChangeWatcher(registry, cache, authority, config.cache.writeCheckMs, clock),
       };
     }
     let admin: AdminService | undefined;
     let identities: IdentityKeys | undefined;
+    let audit: AuditTrail | undefined;
     if (registry) {
       const reg = registry;
       const authority = local!.authority;
+      audit = openAuditTrail(reg.db, { retainDays: config.audit.retainDays, now: clock, logger: logging.logger });
       admin = new AdminService(reg, {
         homes: (p) => authority.homes(p),
         serverAdmins: serverAdminsOf(config),
         allowListHandles: config.admin.allowListHandles,
-        quotas: new Quotas(config.admin.quotas, reg),
+        quotas: new Quotas(config.admin.quotas, reg, () => new Date(clock()).toISOString().slice(0, 10)),
+        now: clock,
+        audit,
       });
       identities = new IdentityKeys((h) => reg.getValues(h));
     }
@@ -152,7 +165,7 @@ export class IdresNode {
       tcpTimeoutMs: config.recursion.tcpTimeoutMs,
       hardened: { sourceAddress: config.recursion.sourceAddress ?? config.listen.host },
     });
-    const upstream = makeUpstream(dir, config, client);
+    const upstream = makeUpstream(dir, config, client, clock);
     const pipeline = new ResolutionPipeline(cache, local, upstream, {
       allowRecursion: config.recursion.allow,
       alwaysRecurse: config.roles.includes('resolver'),
@@ -161,6 +174,7 @@ export class IdresNode {
       failureTtlSeconds: config.recursion.failureTtlSeconds,
       maxTtlSeconds: config.cache.maxTtlSeconds,
       foldSuffix: config.caseFoldSuffix,
+      now: clock,
     });
 
     // The handler needs the site, the site needs the bound port, and binding needs the handler: the
@@ -168,13 +182,16 @@ export class IdresNode {
     // The wrapper also counts every answer for the metrics, from the reply bytes (off the handler's hot path).
     let handler!: RequestHandler;
     const counters = new WireCounters();
-    const udp = new UdpFrontEnd(counters.wrap(() => handler), {
+    // The access log, when it is on, around the counted handler (off, the transports get the counted handler itself).
+    const front = logging.access.wrap(counters.wrap(() => handler));
+    const udp = new UdpFrontEnd(front, {
       maxResponseBytes: config.udp.maxResponseBytes,
       limiter: rrl,
       onRateLimited: () => handler.stats.udpRateLimited++,
       now: clock,
+      onError: (err) => logging.logger.error({ component: 'udp', event: 'socket_error', err }, err.message),
     });
-    const tcp = new TcpFrontEnd(counters.wrap(() => handler), config.tcp);
+    const tcp = new TcpFrontEnd(front, config.tcp);
     const port = opts.shared
       ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
       : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
@@ -197,9 +214,10 @@ export class IdresNode {
             noticeWrites: () => local!.changes.check(),
             singleProcess: !opts.shared,
             authLimits,
+            now: clock,
           })
         : undefined;
-    handler = new RequestHandler(pipeline, responder, site, log, wire);
+    handler = new RequestHandler(pipeline, responder, site, logging.handlerProblems, wire);
     if (registry) {
       refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
@@ -212,7 +230,11 @@ export class IdresNode {
       try {
         // The same limits for the gateway's UDP answers (no byte budget: they are at most udpPayloadSize).
         dnsRrl = new ResponseRateLimiter(config.udp.rrl, undefined, rateReport('dns_rate_limited'), securityLog.intervalMs);
-        dns = await startDns(config, pipeline, log, opts.shared ?? false, { limiter: dnsRrl, now: clock });
+        dns = await startDns(config, pipeline, logging.dnsErrors, opts.shared ?? false, {
+          limiter: dnsRrl,
+          now: clock,
+          onError: (err) => logging.logger.error({ component: 'dns', event: 'socket_error', err }, err.message),
+        });
       } catch (err) {
         await Promise.all([udp.close(), tcp.close()]);
         client.close();
@@ -242,7 +264,7 @@ export class IdresNode {
               ['tcp', tcp.listening],
               ...(dns ? [['dns', dns.server.listening] as [string, boolean]] : []),
             ],
-            log,
+            log: logging.httpErrors,
             noticeWrites: () => local?.changes.check(),
             connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
             security: { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) },
@@ -258,9 +280,15 @@ export class IdresNode {
     }
 
     // Lines left out by the security log's own limit are summed up when their interval ends.
-    const flushTimer = setInterval(() => securityLog.flush(), securityLog.intervalMs).unref();
+    // So are the node's rate-limited lines and the audit log's anonymous refusals; old audit rows go daily.
+    const flushTimer = setInterval(() => {
+      securityLog.flush();
+      logging.flush();
+      audit?.flush();
+      audit?.maybePrune(config.audit.retainDays);
+    }, securityLog.intervalMs).unref();
     const security: NodeSecurity = { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) };
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer);
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer, logging, audit);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -309,7 +337,9 @@ export class IdresNode {
 
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
-    this.security.log.flush();
+    this.security.log.flush(true);
+    this.audit?.flush(true);
+    this.logging.close();
     await this.http?.close();
     await Promise.all([this.udp.close(), this.tcp.close(), this.dns?.server.close()]);
     this.client.close();
@@ -331,14 +361,14 @@ export function serverAdminsOf(config: NodeConfig): Identity[] {
   return list.map((s) => parseIdentity(s)!);
 }
 
-function makeUpstream(dir: string, config: NodeConfig, client: HandleClient): Recursor | Forwarder | undefined {
+function makeUpstream(dir: string, config: NodeConfig, client: HandleClient, now: () => number): Recursor | Forwarder | undefined {
   const r = config.recursion;
   if (!r.allow) return undefined;
   const limiter = new UpstreamLimiter(r.maxConcurrentQueries, r.maxQueuedQueries);
   const anchors = trustAnchors(dir, config);
   if (r.upstream) {
     const key = anchors.get(canonicalHostPort(r.upstream));
-    return new Forwarder(client, parseServer(r.upstream), { limiter, ...(r.requireCertified && key ? { verifyKey: decodePublicKey(key) } : {}) });
+    return new Forwarder(client, parseServer(r.upstream), { limiter, now, ...(r.requireCertified && key ? { verifyKey: decodePublicKey(key) } : {}) });
   }
   return new Recursor(client, {
     roots: r.roots.map((root) => {
@@ -353,6 +383,7 @@ function makeUpstream(dir: string, config: NodeConfig, client: HandleClient): Re
     failureTtlSeconds: r.failureTtlSeconds,
     limiter,
     requireCertified: r.requireCertified,
+    now,
   });
 }
 

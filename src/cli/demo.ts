@@ -1,9 +1,12 @@
 import path from 'node:path';
 import { startDemoHierarchy } from '../demo/hierarchy.js';
+import { createLogger } from '../log/logger.js';
+import type { LogLevel } from '../log/levels.js';
 
 /** Run the demo hierarchy until interrupted, and say how to use it. */
-export async function demoCommand(o: { dir: string; port: number; count: number }): Promise<void> {
-  const h = await startDemoHierarchy({ ...o, log: (m) => console.log(`idres: ${m}`) });
+export async function demoCommand(o: { dir: string; port: number; count: number; logLevel?: LogLevel }): Promise<void> {
+  const logger = createLogger({ level: o.logLevel ?? 'info' });
+  const h = await startDemoHierarchy({ dir: o.dir, port: o.port, count: o.count, log: (m) => console.log(`idres: ${m}`), logger });
   const at = (n: { port: number }) => `127.0.0.1:${n.port}`;
   console.log(`idres demo hierarchy in ${path.resolve(o.dir)}, on loopback:`);
   console.log(`  resolver          ${at(h.resolver)}   (recursive, caching; root: the top-level node)`);

@@ -21,6 +21,8 @@ import { grantCommand, listAdminsCommand, revokeCommand } from './administrators
 import { statusCommand } from './status.js';
 import { PERMISSION_NAMES } from './admin-perms.js';
 import { KeyFileError } from '../protocol/keyfile.js';
+import { logLevelOf, logLevelOption } from './log-options.js';
+import { addAuditCommand } from './audit.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -117,8 +119,9 @@ export function buildProgram(): Command {
     .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
     .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
     .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
+    .addOption(logLevelOption())
     .action(async (o) => {
-      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}), ...logLevelOf(o) });
     });
 
   remoteOptions(program
@@ -380,8 +383,9 @@ export function buildProgram(): Command {
     .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
     .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', parsePort, DEFAULT_PORT)
     .option('--count <n>', 'demo product identifiers on the business node (first run)', (v) => Number(v), 3000)
+    .addOption(logLevelOption())
     .action(async (o) => {
-      await demoCommand({ dir: o.dir, port: o.port, count: o.count });
+      await demoCommand({ dir: o.dir, port: o.port, count: o.count, ...logLevelOf(o) });
     });
 
   program
@@ -417,6 +421,8 @@ export function buildProgram(): Command {
     .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
     .option('--count <n>', 'demo identifiers to register on first run', (v) => Number(v), 2000)
     .action((o) => quickstartCommand({ dir: o.dir, port: o.port, count: o.count }));
+
+  addAuditCommand(program);
 
   return program;
 }

@@ -2,6 +2,8 @@ import net from 'node:net';
 import { loadConfig } from '../config.js';
 import { IdresNode } from '../node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
+import { createLogger } from '../log/logger.js';
+import type { LogLevel } from '../log/levels.js';
 
 function httpUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -19,7 +21,7 @@ function freeTcpPort(host: string): Promise<number> {
   });
 }
 
-export async function serveCommand(o: { dir: string; host?: string; port?: number; httpPort?: number; workers?: number }): Promise<IdresNode | undefined> {
+export async function serveCommand(o: { dir: string; host?: string; port?: number; httpPort?: number; workers?: number; logLevel?: LogLevel }): Promise<IdresNode | undefined> {
   const config = loadConfig(o.dir);
   const workers = o.workers ?? config.workers;
   const host = o.host ?? config.listen.host;
@@ -32,10 +34,11 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
       if (httpPort === 0) httpPort = await freeTcpPort(config.http.host ?? host);
       process.env.IDRES_HTTP_PORT = String(httpPort);
     }
+    const logger = createLogger({ level: o.logLevel ?? config.log.level }).child({ component: 'workers' });
     runPrimary({
       workers,
       port,
-      log: (m) => console.log(`idres: ${m}`),
+      log: (m) => logger.info({ event: 'workers' }, m),
       onAllListening: () => {
         console.log(`idres: ${config.roles.join('+')} node serving ${config.prefixes.join(', ') || 'no prefix'} on ${host} port ${port} (UDP and TCP) with ${workers} workers`);
         if (config.http.enabled) console.log(`idres: HTTP API on ${httpUrl(config.http.host ?? host, httpPort)}/api/handles/ (redirect front, /metrics, /healthz, /readyz; metrics per worker)`);
@@ -47,6 +50,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(isWorker() ? { port: Number(process.env.IDRES_PORT), shared: true } : o.port !== undefined ? { port: o.port } : {}),
     ...(o.httpPort !== undefined ? { httpPort: o.httpPort } : {}),
+    ...(o.logLevel ? { logLevel: o.logLevel } : {}),
   });
   if (isWorker()) {
     process.send?.('listening');
@@ -76,6 +80,8 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   };
   // SIGUSR2: one line of counters on stdout (requests, response codes, cache, upstream), for operators.
   process.on('SIGUSR2', () => console.log(`idres stats ${JSON.stringify(node.stats())}`));
+  // SIGHUP: open the access log's file again (after logrotate moved it).
+  process.on('SIGHUP', () => node.logging.reopen());
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return node;

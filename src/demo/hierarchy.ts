@@ -6,6 +6,7 @@ import { IdresNode } from '../node.js';
 import { delegatePrefix } from '../admin/delegation.js';
 import { Registry } from '../store/registry.js';
 import { generateProducts } from './products.js';
+import type { Logger } from '../log/logger.js';
 
 // The demo hierarchy on loopback, as the national deployment runs it: a top-level node homing 88 that
 // delegates 88.118 to a secondary node, which delegates 88.118.8 to an enterprise's business node holding
@@ -28,7 +29,10 @@ export interface DemoOptions {
   /** The resolver's port; the top, secondary and business nodes take the next three. 0: any free ports. */
   port: number;
   count: number;
+  /** The demo's own messages. */
   log?: (msg: string) => void;
+  /** The nodes' logger (each node's lines carry its name); absent: each node logs as configured. */
+  logger?: Logger;
 }
 
 function portFor(base: number, offset: number): number {
@@ -70,7 +74,8 @@ export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy>
   const started: IdresNode[] = [];
   try {
     const start = async (dir: string, offset: number) => {
-      const n = await IdresNode.start(dir, { port: portFor(o.port, offset), httpPort: httpPortFor(o.port, offset), log });
+      const logger = o.logger?.child({ node: path.basename(dir) });
+      const n = await IdresNode.start(dir, { port: portFor(o.port, offset), httpPort: httpPortFor(o.port, offset), ...(logger ? { logger } : {}) });
       started.push(n);
       return n;
     };

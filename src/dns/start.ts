@@ -35,7 +35,7 @@ export async function startDns(
   log: (m: string) => void,
   shared = false,
   /** Response-rate limiting of the UDP answers (the node's udp.rrl). */
-  limits: Pick<DnsServerOptions, 'limiter' | 'now'> = {},
+  limits: Pick<DnsServerOptions, 'limiter' | 'now' | 'onError'> = {},
 ): Promise<RunningDns> {
   const gateway = new DnsGateway(
     pipeline,

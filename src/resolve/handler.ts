@@ -11,6 +11,8 @@ import type { Answer } from './answer.js';
 import type { ReplyOptions, Responder } from './respond.js';
 import { AUTH_OPCODES, type AdminWire } from '../admin/wire.js';
 import type { ConnectionScope } from '../admin/sessions.js';
+import { HandlerProblems, ProblemLog } from '../log/problems.js';
+import { createLogger } from '../log/logger.js';
 
 export type { ConnectionScope };
 
@@ -84,7 +86,8 @@ export class RequestHandler implements PacketHandler {
     private readonly pipeline: ResolutionPipeline,
     private readonly responder: Responder,
     site: SiteInfo,
-    private readonly log: (msg: string) => void = (m) => console.error(m),
+    /** Where internal errors and unreadable requests are reported (rate-limited: input cannot flood the log). */
+    private readonly problems: HandlerProblems = new HandlerProblems(new ProblemLog(createLogger())),
     /** Administration, authentication and sessions (absent on a node without a registry). */
     private readonly admin?: AdminWire,
   ) {
@@ -107,14 +110,14 @@ export class RequestHandler implements PacketHandler {
         }
         bytes = opened.plain;
       } catch (err) {
-        return this.undecodable(bytes, err);
+        return this.undecodable(bytes, err, meta);
       }
     }
     let req: Packet;
     try {
       req = decodePacket(bytes);
     } catch (err) {
-      return this.undecodable(bytes, err);
+      return this.undecodable(bytes, err, meta);
     }
     if (req.header.responseCode !== ResponseCode.RESERVED) {
       this.stats.strayResponses++;
@@ -163,10 +166,11 @@ export class RequestHandler implements PacketHandler {
     let reply: Buffer;
     if (err instanceof DecodeError) {
       this.stats.protocolErrors++;
+      this.problems.malformed(err.message, meta, true);
       reply = this.responder.error(req, err.responseCode, err.message);
     } else {
       this.stats.internalErrors++;
-      this.log(`internal error answering ${opCodeName(req.header.opCode)}: ${(err as Error).stack ?? err}`);
+      this.problems.internalError(err, `answering ${opCodeName(req.header.opCode)}`, meta);
       reply = this.responder.error(req, ResponseCode.ERROR, 'internal server error');
     }
     return this.finish(req, reply, meta);
@@ -199,12 +203,13 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private undecodable(bytes: Buffer, err: unknown): Reply {
+  private undecodable(bytes: Buffer, err: unknown, meta?: RequestMeta): Reply {
     if (!(err instanceof DecodeError)) {
       this.stats.internalErrors++;
-      this.log(`internal error decoding a request: ${(err as Error).stack ?? err}`);
+      this.problems.internalError(err, 'decoding a request', meta);
     }
     const requestId = peekRequestId(bytes);
+    if (err instanceof DecodeError) this.problems.malformed(err.message, meta, requestId !== undefined);
     if (requestId === undefined) {
       this.stats.dropped++;
       return null;

@@ -27,6 +27,8 @@ export interface DnsServerOptions {
   /** Response-rate limiting of UDP answers by source network (udp-rate.ts); a slipped answer is TC. */
   limiter?: ResponseRateLimiter;
   now?: () => number;
+  /** An error of the UDP socket (default: standard error). */
+  onError?: (err: Error) => void;
 }
 
 export class DnsServer {
@@ -83,7 +85,7 @@ export class DnsServer {
       if (reply instanceof Promise) void reply.then((r) => this.sendUdp(r, rinfo));
       else this.sendUdp(reply, rinfo);
     });
-    socket.on('error', (err) => console.error(`dns udp: ${err.message}`));
+    socket.on('error', (err) => (this.opts.onError ? this.opts.onError(err) : console.error(`dns udp: ${err.message}`)));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ port, address: host, exclusive: !shared || HAS_REUSEPORT }, () => {

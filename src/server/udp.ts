@@ -20,6 +20,8 @@ export interface UdpOptions {
   onRateLimited?: () => void;
   /** The clock the limiter reads (ms). */
   now?: () => number;
+  /** An error of the socket (default: standard error). */
+  onError?: (err: Error) => void;
 }
 
 /**
@@ -62,7 +64,7 @@ export class UdpFrontEnd {
     const socket = dgram.createSocket(options);
     this.socket = socket;
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (err) => console.error(`udp: ${err.message}`));
+    socket.on('error', (err) => (this.opts.onError ? this.opts.onError(err) : console.error(`udp: ${err.message}`)));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ port, address: host, exclusive: !shared || HAS_REUSEPORT }, () => {
