@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { startTestNode, type TestNode } from './helpers/node.js';
+import { TestClock } from './helpers/clock.js';
 import { HandleClient } from '../src/client/handle-client.js';
 import { AdminClient, AdminError } from '../src/client/admin-client.js';
 import { readPrivateKey } from '../src/protocol/keyfile.js';
@@ -25,6 +26,8 @@ import { decodePacket } from '../src/protocol/message.js';
 import dgram from 'node:dgram';
 
 let t: TestNode;
+/** The node's clock: challenges expire when a test moves it. */
+const clock = new TestClock();
 let client: HandleClient;
 let adminKey: KeyObject;
 const PREFIX = '88.118.8';
@@ -35,7 +38,7 @@ function other(): KeyObject {
 }
 
 before(async () => {
-  t = await startTestNode({ prefixes: [PREFIX], patch: (c) => ((c.admin = { challengeTimeoutSeconds: 2, quotas: { '88.118.8': { maxPrefixes: 1 } } })) });
+  t = await startTestNode({ prefixes: [PREFIX], patch: (c) => ((c.admin = { challengeTimeoutSeconds: 2, quotas: { '88.118.8': { maxPrefixes: 1 } } })), start: { clock: clock.now } });
   client = new HandleClient({ udpTimeoutsMs: [300], tcpTimeoutMs: 3000 });
   adminKey = readPrivateKey(readFileSync(path.join(t.dir, 'keys', `admin-${PREFIX}.key.pem`)));
 });
@@ -169,7 +172,7 @@ test('challenges are single-use: a retransmitted answer gets the same response, 
   assert.equal(replay!.header.responseCode, ResponseCode.AUTHEN_TIMEOUT);
 
   const late = await challengeFor(`${PREFIX}/LATE`);
-  await new Promise((r) => setTimeout(r, 2200));
+  clock.advance(2200); // past challengeTimeoutSeconds (2)
   const [expired] = await late.answer(0x4444);
   assert.equal(expired!.header.responseCode, ResponseCode.AUTHEN_TIMEOUT);
   assert.equal(t.node.registry!.exists(`${PREFIX}/LATE`), false);

@@ -10,6 +10,7 @@ import type { IdresNode } from '../src/node.js';
 import { cli, tempDir } from './helpers/node.js';
 import { cliPath } from './helpers/paths.js';
 import { Nodes, at } from './helpers/tiers.js';
+import { TestClock } from './helpers/clock.js';
 import { rcodeOf, txtTexts, udpQuery } from './helpers/dns.js';
 
 describe('a node with the DNS gateway, end to end through the CLI', () => {
@@ -65,6 +66,7 @@ describe('a node with the DNS gateway, end to end through the CLI', () => {
 describe('a resolver answers DNS for identifiers it resolves recursively', () => {
   const nodes = new Nodes();
   let business: IdresNode, resolver: IdresNode;
+  const clock = new TestClock();
 
   before(async () => {
     business = await nodes.start('business', { prefixes: ['88.118.8'] });
@@ -73,7 +75,7 @@ describe('a resolver answers DNS for identifiers it resolves recursively', () =>
     business.noticeWrites();
     resolver = await nodes.start('resolver', { roles: ['resolver'], upstream: at(business) }, (c) => {
       c.dns = { enabled: true, port: 0 };
-    });
+    }, 0, { clock: clock.now });
   });
   after(async () => {
     await nodes.stopAll();
@@ -87,7 +89,7 @@ describe('a resolver answers DNS for identifiers it resolves recursively', () =>
     assert.ok(first.flag_ra);
     assert.equal(txtTexts(first)[0], '1:URL=https://example.cn/r/1');
     const upstreamBefore = business.handler.stats.requests;
-    await new Promise((r) => setTimeout(r, 1100));
+    clock.advance(1100); // a second later by the resolver's clock
     const second = await udpQuery(resolver.dns!.port, n, 'TXT');
     assert.equal(business.handler.stats.requests, upstreamBefore, 'the second answer comes from the hot cache');
     const ttl = (second.answers![0] as { ttl: number }).ttl;

@@ -10,6 +10,7 @@ import { makeValue } from '../src/model/value.js';
 import type { IdresNode } from '../src/node.js';
 import { cli, startTestNode, type TestNode } from './helpers/node.js';
 import { Nodes, at } from './helpers/tiers.js';
+import { TestClock } from './helpers/clock.js';
 import { baseOf, call } from './helpers/http.js';
 import { repoRoot } from './helpers/paths.js';
 
@@ -98,12 +99,13 @@ describe('readiness and metrics of a resolver', () => {
   const nodes = new Nodes();
   let business: IdresNode;
   let resolver: IdresNode;
+  const clock = new TestClock();
 
   before(async () => {
     business = await nodes.start('business', { roles: ['business'], prefixes: ['88.118.8'] });
     business.registry!.create('88.118.8/R1', [makeValue(1, 'URL', 'https://example.com/r1')]);
     business.noticeWrites();
-    resolver = await nodes.start('resolver', { roles: ['resolver'], upstream: at(business) });
+    resolver = await nodes.start('resolver', { roles: ['resolver'], upstream: at(business) }, undefined, 0, { clock: clock.now });
   });
   after(async () => {
     await nodes.stopAll();
@@ -126,12 +128,9 @@ describe('readiness and metrics of a resolver', () => {
     assert.equal(r.json.upstreams, true);
     const upstream = at(business);
     await nodes.stop(business);
-    // The probe result stands for a second; poll (bounded) until it is redone.
-    for (let i = 0; i < 40; i++) {
-      r = await call(baseOf(resolver), 'GET', '/readyz');
-      if (r.status !== 200) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    // The probe's result stands for a second (by the node's clock); a second later it is redone.
+    clock.advance(1100);
+    r = await call(baseOf(resolver), 'GET', '/readyz');
     assert.equal(r.status, 503);
     assert.equal(r.json.status, 'not ready');
     assert.match(r.json.upstreams, /none of .* answered/);

@@ -18,6 +18,7 @@ import { splitCsvRecord } from '../src/admin/import-csv.js';
 import { type ImportResult, type RowProblem, importFile } from '../src/admin/import.js';
 import { type Line, readLines } from '../src/admin/import-source.js';
 import { cli, startTestNode, tempDir } from './helpers/node.js';
+import { TestClock } from './helpers/clock.js';
 import { cliPath, repoRoot } from './helpers/paths.js';
 
 const PREFIX = '88.118.8';
@@ -367,8 +368,9 @@ describe('idres import', () => {
   describe('with a running node', () => {
     let t: Awaited<ReturnType<typeof startTestNode>>;
     const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 5000 });
+    const clock = new TestClock();
     before(async () => {
-      t = await startTestNode();
+      t = await startTestNode({ start: { clock: clock.now } });
     });
     after(async () => {
       client.close();
@@ -381,7 +383,7 @@ describe('idres import', () => {
       assert.equal(miss.responseCode, ResponseCode.HANDLE_NOT_FOUND); // now cached as a negative answer
       const r = await cli(['import', path.join(repoRoot, 'fixtures', 'import-example.ndjson'), '--dir', t.dir]);
       assert.equal(r.code, 0, r.stderr);
-      await new Promise((res) => setTimeout(res, 30)); // writeCheckMs is 10 ms
+      clock.advance(30); // the next request looks for other processes' writes (writeCheckMs is 10 ms)
       const hit = await client.resolve(t.server, handle);
       assert.equal(hit.responseCode, ResponseCode.SUCCESS);
       assert.equal(hit.values.find((v) => v.index === 1)!.data.toString(), 'https://trace.example-factory.cn/p/cnc-ck6150-0000001');

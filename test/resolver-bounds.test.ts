@@ -18,6 +18,7 @@ import { ResolverBusy, UpstreamLimiter, UpstreamWork } from '../src/resolve/limi
 import { ConfigError, validateConfig } from '../src/config.js';
 import type { IdresNode } from '../src/node.js';
 import { Nodes, at, server } from './helpers/tiers.js';
+import { TestClock } from './helpers/clock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,12 +99,13 @@ describe('a resolver under a flood of unknown prefixes, its root a real top-leve
   const client = new HandleClient({ udpTimeoutsMs: [1000], tcpTimeoutMs: 3000 });
   let top: IdresNode, resolver: IdresNode;
   const rec = () => resolver.upstream as Recursor;
+  const clock = new TestClock();
 
   before(async () => {
     top = await nodes.start('top', { roles: ['top'], prefixes: ['88'] });
     resolver = await nodes.start('resolver', { roles: ['resolver'], roots: [at(top)] }, (c) => {
       c.recursion = { ...(c.recursion as object), maxConcurrentQueries: CAP, maxQueuedQueries: 64, failureTtlSeconds: 1, udpTimeoutsMs: [500], tcpTimeoutMs: 1000 };
-    });
+    }, 0, { clock: clock.now });
   });
   after(async () => {
     client.close();
@@ -167,8 +169,8 @@ describe('a resolver under a flood of unknown prefixes, its root a real top-leve
     assert.deepEqual([...tally(answers)], [['301', 1000]]);
     assert.equal(rec().stats.walks - w0, 1);
     assert.ok(rec().stats.failureHits >= 900);
-    // The 301 is remembered for recursion.failureTtlSeconds (1 s here), then the prefix is walked again.
-    await sleep(1100);
+    // The 301 is remembered for recursion.failureTtlSeconds (1 s here, by the resolver's clock), then the prefix is walked again.
+    clock.advance(1100);
     const r = await client.resolve(server(resolver), '99.77/LATER');
     assert.equal(r.responseCode, ResponseCode.SERVER_NOT_RESP);
     assert.equal(rec().stats.walks - w0, 2);

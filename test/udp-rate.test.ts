@@ -12,13 +12,16 @@ import { encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { OpCode, ResponseCode } from '../src/protocol/constants.js';
 import { decodePacket } from '../src/protocol/message.js';
 import { validateConfig } from '../src/config.js';
+import { TestClock } from './helpers/clock.js';
 
 let t: TestNode;
 let client: HandleClient;
+const clock = new TestClock();
 before(async () => {
   // Loopback is exempt from UDP rate limits by default: not here. The response rate is high enough never to bite.
   t = await startTestNode({
     patch: (c) => ((c.udp = { rateLimit: { minBytes: 1232, bytesPerSecond: 65000 }, rrl: { responsesPerSecond: 100000, burst: 100000, exempt: [] } })),
+    start: { clock: clock.now },
   });
   client = new HandleClient({ udpTimeoutsMs: [500], tcpTimeoutMs: 3000 });
   const values = Array.from({ length: 60 }, (_, i) => makeValue(i + 1, 'DATA', String(i).padEnd(1000, 'x')));
@@ -69,8 +72,8 @@ test('past the budget a large answer becomes one short TC datagram; the client t
   assert.equal(r.values.length, 60);
   // Small answers are not metered, however many.
   for (let i = 0; i < 50; i++) assert.equal((await client.resolve(t.server, '88.118.8/SMALL', { transport: 'udp' })).responseCode, ResponseCode.SUCCESS);
-  // The budget refills with time.
-  await new Promise((r) => setTimeout(r, 1100));
+  // The budget refills with time (the node's clock: a second later).
+  clock.advance(1100);
   assert.ok((await datagrams('88.118.8/BIG'))[0]!.length > 100);
 });
 

@@ -17,6 +17,8 @@ export interface ReadinessSources {
   probeClient?: HandleClient;
   /** How long a probe's result stands. */
   probeTtlMs?: number;
+  /** The clock (ms) that times it (the pipeline's; tests pass a fake one). */
+  now?: () => number;
 }
 
 export interface Readiness {
@@ -59,7 +61,7 @@ export class Health {
 
   /** True when one upstream answered, else why none did. */
   private upstreamsReachable(): Promise<string | true> {
-    const now = Date.now();
+    const now = (this.s.now ?? Date.now)();
     if (this.probe && now - this.probe.at < (this.s.probeTtlMs ?? 1000)) return this.probe.result;
     const client = this.s.probeClient!;
     const servers = this.s.upstreams!;

@@ -93,6 +93,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     ports: () => [...p.ports(), ['http', server?.listening ?? false]],
     upstreams,
     ...(probeClient ? { probeClient } : {}),
+    now: p.pipeline.now,
   });
   let boundPort = port;
   const status = (ex: HttpExchange) =>

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE } from '../../src/config.js';
 import { type InitOptions, initNode } from '../../src/node-init.js';
-import { IdresNode } from '../../src/node.js';
+import { IdresNode, type StartOptions } from '../../src/node.js';
 import { tempDir } from './node.js';
 
 /** Settings that keep failure paths quick in tests: short upstream timeouts. */
@@ -13,7 +13,7 @@ export class Nodes {
   private readonly running = new Set<IdresNode>();
 
   /** Create a node folder (in process) on an ephemeral port, patch its configuration, start it. */
-  async start(name: string, init: Omit<InitOptions, 'dir' | 'port'>, patch?: (c: Record<string, unknown>) => void, port = 0): Promise<IdresNode> {
+  async start(name: string, init: Omit<InitOptions, 'dir' | 'port'>, patch?: (c: Record<string, unknown>) => void, port = 0, start: StartOptions = {}): Promise<IdresNode> {
     const dir = path.join(this.root, name);
     initNode({ ...init, dir, port });
     const file = path.join(dir, CONFIG_FILE);
@@ -21,11 +21,12 @@ export class Nodes {
     c.recursion = { ...(c.recursion as object), ...FAST_RECURSION };
     patch?.(c);
     writeFileSync(file, JSON.stringify(c));
-    return this.startDir(dir);
+    return this.startDir(dir, start);
   }
 
-  async startDir(dir: string): Promise<IdresNode> {
-    const n = await IdresNode.start(dir, { log: () => undefined });
+  /** Start a node folder; `start` adds options of IdresNode.start (a clock, say). */
+  async startDir(dir: string, start: StartOptions = {}): Promise<IdresNode> {
+    const n = await IdresNode.start(dir, { log: () => undefined, ...start });
     this.running.add(n);
     return n;
   }
