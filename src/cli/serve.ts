@@ -55,6 +55,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   if (isWorker()) {
     process.send?.('listening');
     process.on('SIGUSR2', () => console.log(`idres stats ${JSON.stringify({ worker: process.pid, ...node.stats() })}`));
+    process.on('SIGHUP', () => node.logging.reopen());
     process.once('SIGTERM', () => node.stop().then(() => process.exit(0)));
     return node;
   }
