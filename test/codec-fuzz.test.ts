@@ -56,9 +56,6 @@ const runs = (n: number): { numRuns: number; seed?: number } => {
   return seed === undefined ? { numRuns } : { numRuns, seed };
 };
 
-/** One decoder call may take this long at most (generous: a GC pause on a busy 2-core runner fits in it). */
-const CALL_BUDGET_MS = 250;
-
 type Outcome = { ok: unknown } | { err: string };
 
 /** Every number a decoder returns is a wire integer: 0..2^32-1. No undefined, no NaN. */
@@ -79,7 +76,6 @@ function checkShape(x: unknown, where: string): void {
  */
 function attempt(name: string, fn: () => unknown): Outcome {
   const limit = Error.stackTraceLimit;
-  const t0 = performance.now();
   let out: Outcome;
   Error.stackTraceLimit = 0;
   try {
@@ -100,8 +96,6 @@ function attempt(name: string, fn: () => unknown): Outcome {
   } finally {
     Error.stackTraceLimit = limit;
   }
-  const dt = performance.now() - t0;
-  assert.ok(dt < CALL_BUDGET_MS, `${name} took ${dt.toFixed(1)} ms`);
   if ('ok' in out && out.ok !== undefined) checkShape(out.ok, name);
   return out;
 }
@@ -841,14 +835,14 @@ test('golden captures (the 62 KB one too) with random multi-byte corruption: ret
 
 const HUGE = [0xffffffff, 0x80000000, 0x7fffffff, 0x10000000];
 
-/** Must throw DecodeError promptly, and without allocating anything near the size it was told. */
+/**
+ * Must throw DecodeError without allocating anything near the size it was told (no time is asserted: a unit
+ * test asserts no duration; a decoder checks each length against the bytes present before reading on).
+ */
 function rejectsPromptly(name: string, fn: () => unknown): void {
   const before = process.memoryUsage().arrayBuffers;
-  const t0 = performance.now();
   throwsDecodeError(name, fn);
-  const dt = performance.now() - t0;
   const grew = process.memoryUsage().arrayBuffers - before;
-  assert.ok(dt < 50, `${name}: ${dt.toFixed(1)} ms`);
   assert.ok(grew < 4 * 1024 * 1024, `${name}: ${grew} bytes allocated`);
 }
 
@@ -972,10 +966,8 @@ test('length fields that lie, in the bodies: strings, counts and sections at 0xf
   cases.push(['public key exponent of 1025 bytes', () => decodePublicKey(build((w) => w.utf8('RSA_PUB_KEY').u16(0).byteString(Buffer.alloc(1025, 1)).byteString(Buffer.alloc(64, 0xc5)).u32(0)))]);
   cases.push(['public key modulus of 4097 bytes', () => decodePublicKey(build((w) => w.utf8('RSA_PUB_KEY').u16(0).byteString(Buffer.from([1, 0, 1])).byteString(Buffer.alloc(4097, 0xc5)).u32(0)))]);
 
-  const t0 = performance.now();
   for (const [name, fn] of cases) rejectsPromptly(name, fn);
   assert.ok(cases.length > 120);
-  assert.ok(performance.now() - t0 < 2000, 'all lying-length cases together stay fast');
 
   // At the limits exactly, the same shapes decode.
   assert.equal(decodeResolutionRequest(encodeResolutionRequest(a(Limits.MAX_HANDLE_LENGTH))).handle.length, Limits.MAX_HANDLE_LENGTH);
@@ -999,9 +991,7 @@ test('length fields that lie anywhere: a huge value over any 4 bytes of a valid 
       if (valid.length < 4) return;
       const b = Buffer.from(valid);
       b.writeUInt32BE(v >>> 0, at % (b.length - 3));
-      const t0 = performance.now();
       allDecoders(b);
-      assert.ok(performance.now() - t0 < 200);
     }),
     runs(200),
   );
@@ -1082,12 +1072,10 @@ test('Reassembler: a flood of distinct keys keeps pending entries and bytes boun
   const maxPending = 16;
   const r = new Reassembler({ maxPending });
   const FLOOD = 5000;
-  const t0 = performance.now();
   for (let i = 0; i < FLOOD; i++) {
     assert.equal(r.add(`10.0.${i >> 8}.${i & 255}:2641/${i}`, first!, i), undefined);
     assert.ok(r.size <= maxPending, `${r.size} pending after ${i + 1} keys`);
   }
-  assert.ok(performance.now() - t0 < 2000);
   assert.equal(r.size, maxPending);
   assert.equal(r.dropped, FLOOD - maxPending);
   // The newest keys complete; the oldest were dropped and start over.

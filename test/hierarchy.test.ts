@@ -266,10 +266,8 @@ describe('failover and the bounds of a walk', () => {
     const port = await deadPort();
     const self = await nodes.start('fwd-self', { allowRecursion: true, upstream: `127.0.0.1:${port}` }, undefined, port);
     assert.equal(self.port, port);
-    const t0 = Date.now();
     const r = await client.resolve(server(self), '55.1/X', { flags: OpFlag.REC | OpFlag.CA | OpFlag.PO });
     assert.equal(r.responseCode, ResponseCode.RECURSION_COUNT_TOO_HIGH);
-    assert.ok(Date.now() - t0 < 2000);
     assert.equal((self.upstream as Forwarder).stats.upstreamQueries, 8, 'one forward per hop up to the limit');
   });
 });

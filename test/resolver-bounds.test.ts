@@ -227,17 +227,14 @@ describe('a resolver whose root never answers', () => {
     assert.ok(rec().clientStats.maxOpenSockets <= CAP, `upstream sockets at most ${rec().clientStats.maxOpenSockets}`);
     assert.ok(peak - baseline <= CAP + 4, `descriptors ${baseline} → peak ${peak}`);
     assert.equal(rec().clientStats.openSockets, 0);
-    assert.ok(took < 10000, `took ${took} ms`);
 
     // A prefix whose walk failed answers again at once, without a walk, while its failure is remembered.
     const failed = [...answers].find(([, a]) => a.rc === ResponseCode.ERROR && !/busy/.test(a.message))![0];
     const w0 = rec().stats.walks;
-    const t1 = Date.now();
     const again = await flood(resolver.port, [failed]);
     assert.equal(again.get(failed)!.rc, ResponseCode.ERROR);
     assert.match(again.get(failed)!.message, /no server answered/);
-    assert.ok(Date.now() - t1 < 200);
-    assert.equal(rec().stats.walks, w0);
+    assert.equal(rec().stats.walks, w0, 'answered without a walk');
     assert.ok(rec().stats.failureHits >= 1);
   });
 });
