@@ -52,8 +52,3 @@ export function createLogger(o: LoggerOptions = {}): Logger {
   if (stream === process.stderr) return pino(pinoOptions(level), pino.destination({ dest: 2, sync: true }));
   return pino(pinoOptions(level), { write: (s: string) => void stream.write(s) });
 }
-
-/** A logger that writes nothing (the default of parts used outside a node, and of tests). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
