@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { pino } from 'pino';
 import { OpCode, opCodeName, responseCodeName } from '../protocol/constants.js';
 import { MessageStream } from '../protocol/message-stream.js';
@@ -11,7 +13,8 @@ import type { Logger } from './logger.js';
 // Sampled: one request in round(1/sampleRate). Off (sampleRate 0, the default) nothing is added to the
 // path of a request at all: the transports are given the handler itself, not this wrapper. On, a request
 // not sampled costs a counter decrement and a compare; only a sampled one reads the clock twice and makes
-// its line.
+// its line. A file is written in blocks (at 64 KiB buffered, each second, and when the node stops); a file
+// that cannot be written is reported on the log and never stops the node.
 
 /** Opcodes whose body starts with the handle they are about. */
 const HANDLE_FIRST: ReadonlySet<number> = new Set([
@@ -32,6 +35,7 @@ export interface AccessLogOptions {
   sampleRate: number;
   /** A file (appended to, made if missing), or else the logger (at info, component "access"). */
   file?: string;
+  /** The node's logger: the access lines without a file, and an error of the file (which never stops the node). */
   logger?: Logger;
   /** Each line to this function instead (tests). */
   sink?: (line: string) => void;
@@ -48,6 +52,88 @@ export interface AccessRecord {
   us: number;
 }
 
+/** Lines are written when this much is buffered, and at least every FLUSH_MS. */
+const BUFFER_CHARS = 64 * 1024;
+const FLUSH_MS = 1000;
+
+/**
+ * An append-only file written in blocks: lines are buffered and written synchronously when the buffer is
+ * full, on a timer and when closed, so memory is bounded and a line is on disk within a second.
+ */
+class AppendFile {
+  private fd: number | undefined;
+  private buffer = '';
+  private readonly timer: NodeJS.Timeout;
+  /** Lines lost to write errors (reported once per error streak). */
+  lost = 0;
+  private failing = false;
+
+  constructor(
+    readonly file: string,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.open();
+    this.timer = setInterval(() => this.flush(), FLUSH_MS).unref();
+  }
+
+  private open(): void {
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true });
+      this.fd = openSync(this.file, 'a');
+      this.failing = false;
+    } catch (err) {
+      this.fd = undefined;
+      this.onError(err);
+    }
+  }
+
+  write(line: string): void {
+    this.buffer += line;
+    if (this.buffer.length >= BUFFER_CHARS) this.flush();
+  }
+
+  flush(): void {
+    if (this.buffer.length === 0) return;
+    const text = this.buffer;
+    this.buffer = '';
+    if (this.fd === undefined) {
+      this.lost += text.split('\n').length - 1;
+      return;
+    }
+    try {
+      writeSync(this.fd, text);
+      this.failing = false;
+    } catch (err) {
+      this.lost += text.split('\n').length - 1;
+      if (!this.failing) this.onError(err);
+      this.failing = true;
+    }
+  }
+
+  /** Write what is buffered and open the file again (after a rotation moved it away). */
+  reopen(): void {
+    this.flush();
+    this.closeFd();
+    this.open();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+    this.closeFd();
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Closed already.
+    }
+    this.fd = undefined;
+  }
+}
+
 export class AccessLog {
   readonly enabled: boolean;
   /** Sample one request in this many. */
@@ -55,7 +141,7 @@ export class AccessLog {
   /** Lines written. */
   lines = 0;
   private countdown = 1;
-  private readonly file: ReturnType<typeof pino.destination> | undefined;
+  private readonly file: AppendFile | undefined;
   private readonly write: (r: AccessRecord) => void;
 
   constructor(opts: AccessLogOptions) {
@@ -69,9 +155,12 @@ export class AccessLog {
       const sink = opts.sink;
       this.write = (r) => sink(JSON.stringify(r));
     } else if (opts.file) {
-      const file = pino.destination({ dest: opts.file, sync: false, mkdir: true, append: true });
+      const where = opts.file;
+      const file = new AppendFile(where, (err) =>
+        opts.logger?.error({ component: 'access', event: 'file_error', file: where, err }, `the access log cannot be written to ${where}`),
+      );
       this.file = file;
-      this.write = (r) => void file.write(JSON.stringify(r) + '\n');
+      this.write = (r) => file.write(JSON.stringify(r) + '\n');
     } else {
       const log = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'access' });
       this.write = ({ time: _time, ...r }) => log.info({ event: 'request', ...r });
@@ -125,14 +214,9 @@ export class AccessLog {
     this.file?.reopen();
   }
 
+  /** Write what is buffered and close the file. */
   close(): void {
-    if (!this.file) return;
-    try {
-      this.file.flushSync();
-    } catch {
-      // Nothing written yet, or already closed.
-    }
-    this.file.end();
+    this.file?.close();
   }
 }
 

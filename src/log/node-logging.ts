@@ -41,7 +41,7 @@ export class NodeLogging {
     const logger = opts.logger ?? createLogger({ level, ...(opts.log ? { sink: opts.log } : {}) });
     const problems = new ProblemLog(logger, { intervalMs: config.log.intervalSeconds * 1000, linesPerInterval: config.log.linesPerInterval }, clock);
     const a = config.log.access;
-    const access = new AccessLog({ sampleRate: a.sampleRate, ...(a.file ? { file: path.resolve(dir, a.file) } : { logger }) });
+    const access = new AccessLog({ sampleRate: a.sampleRate, logger, ...(a.file ? { file: path.resolve(dir, a.file) } : {}) });
     return new NodeLogging(logger, problems, access);
   }
 
