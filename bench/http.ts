@@ -10,7 +10,7 @@ import { IdresNode } from '../src/node.js';
 import { encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { OpCode } from '../src/protocol/constants.js';
 import { encodeRequest } from '../src/client/request.js';
-import { WireCounters } from '../src/server/wire-counters.js';
+import { WireCounters } from '../src/wire/counters.js';
 import { makeValue } from '../src/model/value.js';
 import { initNode } from '../src/node-init.js';
 import { arg, machine, median, removeDir, tempDir } from './common.js';

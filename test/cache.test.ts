@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnswerCache, type ByteHash, type CacheOptions, ENTRY_OVERHEAD } from '../src/resolve/cache.js';
-import { Responder } from '../src/resolve/respond.js';
+import { Responder } from '../src/protocol/responder.js';
 
 const answer = (handleKey: string, freshUntil: number, local = false, size = 10) => ({
   responseCode: 1,

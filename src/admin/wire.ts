@@ -30,7 +30,7 @@ import { decodeDhPublicKey, encodeDhPublicKey } from '../protocol/pubkey.js';
 import { checkSessionMac, decryptPacket, encryptPacket, sessionKeyFromSecret } from '../protocol/session-crypto.js';
 import { versionAtLeast } from '../protocol/envelope.js';
 import { MessageStream } from '../protocol/message-stream.js';
-import type { ReplyOptions, Responder } from '../resolve/respond.js';
+import type { ReplyOptions, Responder } from '../protocol/responder.js';
 import type { AdminOutcome, AdminRequest, AdminService, HandleListing } from './operations.js';
 import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';

@@ -1,9 +1,9 @@
-import { OpFlag, PROTOCOL_MAJOR, PROTOCOL_MINOR, ResponseCode } from '../protocol/constants.js';
-import { minVersion, proposedVersion } from '../protocol/envelope.js';
-import { type Header, type Packet, encodePacket } from '../protocol/message.js';
-import { requestDigest } from '../protocol/digest.js';
-import { encodeErrorBody } from '../protocol/bodies.js';
-import { signPacket } from '../protocol/signing.js';
+import { OpFlag, PROTOCOL_MAJOR, PROTOCOL_MINOR, ResponseCode } from './constants.js';
+import { minVersion, proposedVersion } from './envelope.js';
+import { type Header, type Packet, encodePacket } from './message.js';
+import { requestDigest } from './digest.js';
+import { encodeErrorBody } from './bodies.js';
+import { signPacket } from './signing.js';
 import type { KeyObject } from 'node:crypto';
 
 /** How long a response says it stays valid; the reference writes its clock plus about 12 hours. */

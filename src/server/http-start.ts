@@ -4,7 +4,7 @@ import type { IdentityKeys } from '../admin/identity.js';
 import type { AdminService } from '../admin/operations.js';
 import type { DnsGatewayStats } from '../dns/gateway.js';
 import type { SiteInfo } from '../model/site.js';
-import type { HandlerStats } from '../resolve/handler.js';
+import type { HandlerStats } from '../wire/dispatcher.js';
 import type { Forwarder } from '../resolve/forwarder.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Recursor } from '../resolve/recursor.js';
@@ -17,7 +17,7 @@ import { Health } from './http-health.js';
 import { RedirectFront } from './http-redirect.js';
 import { NodeMetrics, type SecuritySources } from './metrics.js';
 import { sendStatus } from './http-status.js';
-import type { WireCounters } from './wire-counters.js';
+import type { WireCounters } from '../wire/counters.js';
 import type { ConnectionStats } from './connection-guard.js';
 
 // Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,

@@ -1,5 +1,5 @@
 import { MessageStream } from '../protocol/message-stream.js';
-import type { PacketHandler, Reply, RequestMeta, StreamReply } from '../resolve/handler.js';
+import type { PacketHandler, Reply, RequestMeta, StreamReply } from './dispatcher.js';
 
 // Answers of the Handle transports by transport, opcode and response code, read from the reply packet
 // itself (opcode at byte 20, response code at byte 24, after the 20-byte envelope), so the handler's hot path

@@ -5,10 +5,10 @@ import { type Packet, decodePacket } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse, resolutionKeyEnd } from '../protocol/bodies.js';
 import { MessageStream } from '../protocol/message-stream.js';
 import type { SiteInfo } from '../model/site.js';
-import { AnswerCache } from './cache.js';
-import type { ResolutionPipeline } from './pipeline.js';
-import type { Answer } from './answer.js';
-import type { ReplyOptions, Responder } from './respond.js';
+import { AnswerCache } from '../resolve/cache.js';
+import type { ResolutionPipeline } from '../resolve/pipeline.js';
+import type { Answer } from '../resolve/answer.js';
+import type { ReplyOptions, Responder } from '../protocol/responder.js';
 import { AUTH_OPCODES, type AdminWire } from '../admin/wire.js';
 import type { ConnectionScope } from '../admin/sessions.js';
 
