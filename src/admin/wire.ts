@@ -1,9 +1,7 @@
 import { type DiffieHellman, createDiffieHellman, getDiffieHellman, randomBytes } from 'node:crypto';
-import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
 import { type HandleValue, Perm, ValueFilter, selectFor } from '../model/value.js';
 import { Limits, OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
-import { DecodeError } from '../protocol/errors.js';
-import type { Packet } from '../protocol/message.js';
+import type { Packet, ReceivedPacket } from '../protocol/message.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
 import { decodeCredential } from '../protocol/credential.js';
 import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '../protocol/bodies.js';
@@ -19,19 +17,16 @@ import {
   encodeDhResponseData,
   encodeSessionSetupResponse,
 } from '../protocol/auth-bodies.js';
-import {
-  decodeHandleOnly,
-  decodeHandleWithValues,
-  decodeRemoveValues,
-  encodeCreateResponse,
-  encodeHandleList,
-} from '../protocol/admin-bodies.js';
+import { encodeCreateResponse, encodeHandleList } from '../protocol/admin-bodies.js';
+import { decodeAdminRequest } from '../protocol/admin-request.js';
+import { ADMIN_OPCODES, AUTH_OPCODES } from '../protocol/opcode-sets.js';
 import { decodeDhPublicKey, encodeDhPublicKey } from '../protocol/pubkey.js';
 import { checkSessionMac, decryptPacket, encryptPacket, sessionKeyFromSecret } from '../protocol/session-crypto.js';
 import { versionAtLeast } from '../protocol/envelope.js';
 import { MessageStream } from '../protocol/message-stream.js';
 import type { ReplyOptions, Responder } from '../protocol/responder.js';
-import type { AdminOutcome, AdminRequest, AdminService, HandleListing } from './operations.js';
+import type { AdminRequest } from '../model/admin-request.js';
+import type { AdminOutcome, AdminService, HandleListing } from './operations.js';
 import type { IdentityKeys } from './identity.js';
 import { type Identity, refMatches } from './permissions.js';
 import { type ConnectionLogin, type ConnectionScope, type Session, SessionTable } from './sessions.js';
@@ -94,28 +89,6 @@ const LIST_PAGE_MESSAGES = 20;
 /** The largest list answered in one message (what the protocol's message limit leaves for the body). */
 const LIST_ONE_MESSAGE_BYTES = Limits.MAX_MESSAGE_LENGTH - 1024;
 
-const ADMIN_OPCODES: ReadonlySet<number> = new Set([
-  OpCode.CREATE_HANDLE,
-  OpCode.DELETE_HANDLE,
-  OpCode.ADD_VALUE,
-  OpCode.REMOVE_VALUE,
-  OpCode.MODIFY_VALUE,
-  OpCode.LIST_HANDLES,
-]);
-
-/** Opcodes the wire layer answers itself (besides every request that names a session). */
-export const AUTH_OPCODES: ReadonlySet<number> = new Set([
-  ...ADMIN_OPCODES,
-  OpCode.RESPONSE_TO_CHALLENGE,
-  OpCode.SESSION_SETUP,
-  OpCode.SESSION_TERMINATE,
-  OpCode.SESSION_EXCHANGEKEY,
-  OpCode.HOME_NA,
-  OpCode.UNHOME_NA,
-  OpCode.LIST_HOMED_NAS,
-  OpCode.LOGIN_ID_SYSTEM,
-]);
-
 export interface WireMeta {
   transport: 'udp' | 'tcp';
   /** Who sent it (an address), for the daily quota when no identity is known. */
@@ -169,8 +142,7 @@ export class AdminWire {
    * resolution without PO. Returns the response(s), or undefined when the request is an ordinary resolution
    * after all (the normal pipeline answers it).
    */
-  handle(req: Packet, bytes: Buffer, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
-    (req as RawPacket).raw = bytes;
+  handle(req: ReceivedPacket, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
     const op = req.header.opCode;
     // The national SDK's login, and everything under its SessionId on the connection it was made on. This
     // lives in one connection, so it works with several worker processes too.
@@ -236,7 +208,7 @@ export class AdminWire {
   }
 
   /** A resolution without PO (or inside a session): challenged when it selects values that are not public. */
-  private resolution(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta, loggedIn?: Identity): Buffer | undefined {
+  private resolution(req: ReceivedPacket, session: Session | undefined, keep: ReplyOptions, meta: WireMeta, loggedIn?: Identity): Buffer | undefined {
     if (req.header.opFlags & OpFlag.PO) return undefined;
     const r = decodeResolutionRequest(req.body);
     const values = this.opts.localValues(r.handle);
@@ -272,7 +244,7 @@ export class AdminWire {
   }
 
   /** Answer with 402: the request digest (always) and a fresh nonce, under the session's id or a new one. */
-  private challenge(req: Packet, session: Session | undefined, keep: ReplyOptions, meta: WireMeta): Buffer {
+  private challenge(req: ReceivedPacket, session: Session | undefined, keep: ReplyOptions, meta: WireMeta): Buffer {
     // A retransmitted request in a session gets the same challenge again.
     const prior = session?.pending;
     if (prior && !prior.answered && prior.request.envelope.requestId === req.envelope.requestId && !this.table.isExpired(prior)) {
@@ -287,7 +259,7 @@ export class AdminWire {
         sessionId: session?.id ?? 0,
         expiresAt: Date.now() + this.opts.challengeTimeoutMs,
         peer: meta.peer ?? '',
-        bytes: rawOf(req).length,
+        bytes: req.raw.length,
       },
       session,
     );
@@ -426,7 +398,7 @@ export class AdminWire {
    * proven, a request acting as its identity. Nothing here is ever answered 402: the SDK takes a 402 for
    * success, so a refusal is 400/401.
    */
-  private inLogin(req: Packet, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
+  private inLogin(req: ReceivedPacket, login: ConnectionLogin, meta: WireMeta, keep: ReplyOptions): Buffer | Buffer[] | MessageStream | undefined {
     const conn = meta.connection!;
     const op = req.header.opCode;
     const now = Date.now();
@@ -537,7 +509,7 @@ export class AdminWire {
   }
 
   /** The HS_MAC of a request inside a session: 404 without one, 502 when wrong, 505 for a replayed counter. */
-  private checkMac(req: Packet, session: Session, opts: ReplyOptions, answerAs: Packet = req): Buffer | undefined {
+  private checkMac(req: ReceivedPacket, session: Session, opts: ReplyOptions, answerAs: Packet = req): Buffer | undefined {
     if (req.credential.length === 0) return this.responder.error(answerAs, ResponseCode.INVALID_CREDENTIAL, 'Session request missing MAC code.', opts);
     let cred;
     try {
@@ -545,8 +517,7 @@ export class AdminWire {
     } catch {
       return this.responder.error(answerAs, ResponseCode.INVALID_SESSION_KEY, 'Session authentication failed.', opts);
     }
-    const raw = rawOf(req);
-    if (!checkSessionMac(session.key, raw, cred, req.headerAndBody)) {
+    if (!checkSessionMac(session.key, req.raw, cred, req.headerAndBody)) {
       return this.responder.error(answerAs, ResponseCode.INVALID_SESSION_KEY, 'Session authentication failed.', opts);
     }
     if (!this.table.useCounter(session, cred.signerIndex)) {
@@ -613,50 +584,6 @@ function* listMessages(handles: Iterable<string>, message: (chunk: readonly stri
   yield page;
 }
 
-/** Decode an admin opcode's body into the operation it asks for. */
-export function decodeAdminRequest(req: Packet): AdminRequest {
-  const flags = req.header.opFlags;
-  switch (req.header.opCode) {
-    case OpCode.CREATE_HANDLE: {
-      const b = decodeHandleWithValues(req.body, 'create request');
-      return { op: 'create', handle: b.handle, values: b.values, overwrite: (flags & OpFlag.OW) !== 0, mint: (flags & OpFlag.MINT) !== 0 };
-    }
-    case OpCode.DELETE_HANDLE:
-      return { op: 'delete', handle: decodeHandleOnly(req.body, 'delete request') };
-    case OpCode.ADD_VALUE: {
-      const b = decodeHandleWithValues(req.body, 'add-value request');
-      return { op: 'add', handle: b.handle, values: b.values, overwrite: (flags & OpFlag.OW) !== 0 };
-    }
-    case OpCode.REMOVE_VALUE: {
-      const b = decodeRemoveValues(req.body);
-      return { op: 'remove', handle: b.handle, indexes: b.indexes };
-    }
-    case OpCode.MODIFY_VALUE: {
-      const b = decodeHandleWithValues(req.body, 'modify-value request');
-      return { op: 'modify', handle: b.handle, values: b.values };
-    }
-    case OpCode.LIST_HANDLES: {
-      const h = decodeHandleOnly(req.body, 'list request');
-      // "88.118.8" is taken as "0.NA/88.118.8".
-      const prefix = prefixOfPrefixHandle(h) ?? (h.includes('/') ? undefined : h);
-      if (prefix === undefined || prefix === NA_PREFIX) throw new DecodeError(`"${h}" is not a prefix handle`, ResponseCode.INVALID_HANDLE);
-      return { op: 'list', prefix };
-    }
-    default:
-      throw new DecodeError(`opcode ${req.header.opCode} is not an admin operation`, ResponseCode.OPERATION_NOT_SUPPORTED);
-  }
-}
-
 function clientOf(identity: Identity | undefined, meta: WireMeta): string {
   return identity ? `${identity.index}:${identity.handle}` : (meta.peer ?? 'unknown');
 }
-
-/** A decoded request with the bytes it came in (the session MAC covers envelope fields). */
-type RawPacket = Packet & { raw?: Buffer };
-
-function rawOf(req: Packet): Buffer {
-  const raw = (req as RawPacket).raw;
-  if (!raw) throw new Error('a request reached the admin layer without its bytes');
-  return raw;
-}
-

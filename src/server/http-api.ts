@@ -1,4 +1,5 @@
-import type { AdminOutcome, AdminRequest, AdminService } from '../admin/operations.js';
+import type { AdminOutcome, AdminService } from '../admin/operations.js';
+import type { AdminRequest } from '../model/admin-request.js';
 import { formatIdentity } from '../admin/permissions.js';
 import { NA_PREFIX, splitHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';

@@ -1,7 +1,7 @@
 import { OpCode, OpFlag, ResponseCode, opCodeName } from '../protocol/constants.js';
 import { peekRequestId } from '../protocol/envelope.js';
 import { DecodeError } from '../protocol/errors.js';
-import { type Packet, decodePacket } from '../protocol/message.js';
+import { type Packet, type ReceivedPacket, decodeReceived } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeSiteInfoResponse, resolutionKeyEnd } from '../protocol/bodies.js';
 import { MessageStream } from '../protocol/message-stream.js';
 import type { SiteInfo } from '../model/site.js';
@@ -9,7 +9,8 @@ import { AnswerCache } from '../resolve/cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Answer } from '../resolve/answer.js';
 import type { ReplyOptions, Responder } from '../protocol/responder.js';
-import { AUTH_OPCODES, type AdminWire } from '../admin/wire.js';
+import { AUTH_OPCODES } from '../protocol/opcode-sets.js';
+import type { AdminWire } from '../admin/wire.js';
 import type { ConnectionScope } from '../admin/sessions.js';
 
 export type { ConnectionScope };
@@ -110,9 +111,9 @@ export class RequestHandler implements PacketHandler {
         return this.undecodable(bytes, err);
       }
     }
-    let req: Packet;
+    let req: ReceivedPacket;
     try {
-      req = decodePacket(bytes);
+      req = decodeReceived(bytes);
     } catch (err) {
       return this.undecodable(bytes, err);
     }
@@ -121,7 +122,7 @@ export class RequestHandler implements PacketHandler {
       return null;
     }
     try {
-      const reply = this.dispatch(req, meta, fast, bytes);
+      const reply = this.dispatch(req, meta, fast);
       if (reply instanceof Promise) return reply.then((r) => this.finish(req, r, meta), (err: unknown) => this.failed(req, err, meta));
       return this.finish(req, reply, meta);
     } catch (err) {
@@ -216,7 +217,7 @@ export class RequestHandler implements PacketHandler {
     return reply;
   }
 
-  private dispatch(req: Packet, meta: RequestMeta, cacheAsked: boolean, bytes: Buffer): Buffer | Buffer[] | MessageStream | Promise<Buffer> {
+  private dispatch(req: ReceivedPacket, meta: RequestMeta, cacheAsked: boolean): Buffer | Buffer[] | MessageStream | Promise<Buffer> {
     // With KC over TCP the connection stays open, and the response says so.
     const keep: ReplyOptions = meta.transport === 'tcp' && (req.header.opFlags & OpFlag.KC) !== 0 ? { setFlags: OpFlag.KC } : {};
     const op = req.header.opCode;
@@ -224,7 +225,7 @@ export class RequestHandler implements PacketHandler {
       this.admin &&
       (AUTH_OPCODES.has(op) || req.envelope.sessionId !== 0 || req.envelope.encrypted || (op === OpCode.RESOLUTION && !(req.header.opFlags & OpFlag.PO)))
     ) {
-      const r = this.admin.handle(req, bytes, meta, keep);
+      const r = this.admin.handle(req, meta, keep);
       if (r !== undefined) return r;
     }
     if (req.envelope.compressed || req.envelope.encrypted) {
@@ -232,7 +233,7 @@ export class RequestHandler implements PacketHandler {
     }
     switch (req.header.opCode) {
       case OpCode.RESOLUTION:
-        return this.resolution(req, meta, keep, cacheAsked, bytes);
+        return this.resolution(req, meta, keep, cacheAsked);
       case OpCode.GET_SITE_INFO:
         return this.responder.reply(req, ResponseCode.SUCCESS, this.siteBody, keep);
       default:
@@ -249,7 +250,7 @@ export class RequestHandler implements PacketHandler {
    * A resolution the cache did not answer. `plain` says the hot path looked at these bytes, found them a
    * plain resolution and missed: the answer, once cached, is sent by patching its packet like a hit.
    */
-  private resolution(req: Packet, meta: RequestMeta, keep: ReplyOptions, plain: boolean, bytes: Buffer): Buffer | Promise<Buffer> {
+  private resolution(req: ReceivedPacket, meta: RequestMeta, keep: ReplyOptions, plain: boolean): Buffer | Promise<Buffer> {
     const now = Date.now();
     const r = decodeResolutionRequest(req.body);
     const key = AnswerCache.key(req.body.subarray(0, r.keyLength), false);
@@ -260,7 +261,7 @@ export class RequestHandler implements PacketHandler {
     const kc = keep.setFlags !== undefined;
     const send = (a: Answer): Buffer =>
       plain && a.packet && (meta.maxResponseBytes === undefined || a.packet.length - 20 <= meta.maxResponseBytes)
-        ? this.responder.patched(bytes, a.packet, kc)
+        ? this.responder.patched(req.raw, a.packet, kc)
         : this.responder.reply(req, a.responseCode, a.body, keep);
     const a = this.pipeline.resolve(key, r, req.body, recursive, req.header.recursionCount, now);
     return a instanceof Promise ? a.then(send) : send(a);
