@@ -1,5 +1,5 @@
-import { loadConfig } from '../config.js';
-import { serverAdminsOf } from '../node.js';
+import { loadConfig } from '../node/config.js';
+import { serverAdminsOf } from '../node/node.js';
 import { AdminError } from '../client/admin-client.js';
 import { ADMIN_INDEXES, freeIndexIn } from '../admin/defaults.js';
 import { formatIdentity, parseIdentity, sameHandle } from '../admin/permissions.js';

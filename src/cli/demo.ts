@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { startDemoHierarchy } from '../demo/hierarchy.js';
+import { startDemoHierarchy } from '../node/demo-hierarchy.js';
 
 /** Run the demo hierarchy until interrupted, and say how to use it. */
 export async function demoCommand(o: { dir: string; port: number; count: number }): Promise<void> {

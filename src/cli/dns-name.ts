@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, defaultConfig, loadConfig } from '../config.js';
+import { CONFIG_FILE, defaultConfig, loadConfig } from '../node/config.js';
 import { parseScannedIdentifier } from '../model/handle.js';
 import { identifierToName, nameToIdentifier, normaliseZone } from '../dns/mapping.js';
 

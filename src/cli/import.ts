@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { type ImportFormat, ImportFileError, type ImportResult, MAX_WORKERS, type RowProblem, importFile } from '../admin/import.js';
 import type { ImportCounts } from '../admin/import-progress.js';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../node/config.js';
 import { openRegistry } from './open-registry.js';
 import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
 import { UsageError } from './values.js';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type InitOptions, initNode } from '../node-init.js';
+import { type InitOptions, initNode } from '../node/init.js';
 import { prefixHandle } from '../model/handle.js';
 
 export function initCommand(o: InitOptions): void {

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, DEFAULT_DIR, DEFAULT_PORT, ROLES, type Role } from '../config.js';
+import { ConfigError, DEFAULT_DIR, DEFAULT_PORT, ROLES, type Role } from '../node/config.js';
 import { HandleSyntaxError } from '../model/handle.js';
 import { RegistryError } from '../store/registry.js';
 import { ClientError } from '../client/handle-client.js';

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../node/config.js';
 import { isPrefixHandle, isValidPrefix, prefixHandle } from '../model/handle.js';
 import { HashOption } from '../model/site.js';
 import { decodeSite } from '../protocol/site.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, loadConfig, registryOptions } from '../config.js';
-import { initNode } from '../node-init.js';
+import { CONFIG_FILE, loadConfig, registryOptions } from '../node/config.js';
+import { initNode } from '../node/init.js';
 import { Registry } from '../store/registry.js';
 import { generateProducts } from '../demo/products.js';
 import { serveCommand } from './serve.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, DEFAULT_PORT, loadConfig } from '../config.js';
+import { CONFIG_FILE, DEFAULT_PORT, loadConfig } from '../node/config.js';
 import { parseScannedIdentifier } from '../model/handle.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
 import { HandleClient, type ServerAddress, type TransportChoice, parseServer } from '../client/handle-client.js';

@@ -1,6 +1,6 @@
 import net from 'node:net';
-import { loadConfig } from '../config.js';
-import { IdresNode } from '../node.js';
+import { loadConfig } from '../node/config.js';
+import { IdresNode } from '../node/node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
 
 function httpUrl(host: string, port: number): string {

@@ -9,10 +9,10 @@ import { siteToJson, valueToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
 import type { Registry } from '../store/registry.js';
-import { HttpError, type HttpExchange } from './http.js';
-import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './http-auth.js';
-import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './http-json.js';
-import { BodyError, parsePutBody } from './http-values.js';
+import { HttpError, type HttpExchange } from '../server/http.js';
+import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './auth.js';
+import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './json.js';
+import { BodyError, parsePutBody } from './values.js';
 
 // The JSON API in the reference server's shape (docs/rest-api.md §1–§10): resolution, listing,
 // create/replace/add with PUT, delete/remove with DELETE, this node's site, and the sessions the `Handle`

@@ -1,8 +1,8 @@
-import type { HttpExchange } from './http.js';
-import type { JsonApi } from './http-api.js';
-import type { Health } from './http-health.js';
-import type { RedirectFront } from './http-redirect.js';
-import type { NodeMetrics } from './metrics.js';
+import type { HttpExchange } from '../server/http.js';
+import type { JsonApi } from './api.js';
+import type { Health } from './health.js';
+import type { RedirectFront } from './redirect.js';
+import type { NodeMetrics } from '../node/metrics.js';
 
 // What each path of the HTTP face means: /api/status, /api/* the JSON API, /metrics, /healthz, /readyz, and everything
 // else the redirect front (when on). CORS as the reference's filter does it (docs/rest-api.md §11):

@@ -3,8 +3,8 @@ import { ResponseCode } from '../protocol/constants.js';
 import { dataToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
-import type { HttpExchange } from './http.js';
-import { flag } from './http-json.js';
+import type { HttpExchange } from '../server/http.js';
+import { flag } from './json.js';
 
 // The redirect front: what a phone camera does with a QR code that holds https://node/88.118.8/ABC123. The
 // identifier's URL value answers 302; without one (or with ?noredirect) a small page lists its public values;

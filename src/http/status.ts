@@ -1,4 +1,4 @@
-import type { NodeConfig } from '../config.js';
+import type { NodeConfig } from '../node/config.js';
 import type { SiteInfo } from '../model/site.js';
 import { Transport } from '../model/site.js';
 import { describePublicKey } from '../protocol/json.js';
@@ -6,9 +6,9 @@ import type { AnswerCache } from '../resolve/cache.js';
 import { Forwarder } from '../resolve/forwarder.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';
-import type { Readiness } from './http-health.js';
-import type { HttpExchange } from './http.js';
-import { sendJson } from './http-json.js';
+import type { Readiness } from './health.js';
+import type { HttpExchange } from '../server/http.js';
+import { sendJson } from './json.js';
 
 // GET /api/status: a node's state in one document, for `idres status --api` and for scripts: its roles, the
 // prefixes it homes, its handle count, its hot cache, its ports, and, for a node that resolves for others,

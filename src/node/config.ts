@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { isValidPrefix } from './model/handle.js';
-import { DnsMappingError, normaliseZone } from './dns/mapping.js';
-import type { PrefixQuota } from './admin/quotas.js';
-import { parseIdentity } from './admin/permissions.js';
-import { parseCidr } from './model/address.js';
+import { isValidPrefix } from '../model/handle.js';
+import { DnsMappingError, normaliseZone } from '../dns/mapping.js';
+import type { PrefixQuota } from '../admin/quotas.js';
+import { parseIdentity } from '../admin/permissions.js';
+import { parseCidr } from '../model/address.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 

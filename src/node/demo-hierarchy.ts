@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, DEFAULT_HTTP_PORT, type Role } from '../config.js';
-import { initNode } from '../node-init.js';
-import { IdresNode } from '../node.js';
+import { CONFIG_FILE, DEFAULT_HTTP_PORT, type Role } from './config.js';
+import { initNode } from './init.js';
+import { IdresNode } from './node.js';
 import { delegatePrefix } from '../admin/delegation.js';
 import { Registry } from '../store/registry.js';
-import { generateProducts } from './products.js';
+import { generateProducts } from '../demo/products.js';
 
 // The demo hierarchy on loopback, as the national deployment runs it: a top-level node homing 88 that
 // delegates 88.118 to a secondary node, which delegates 88.118.8 to an enterprise's business node holding

@@ -1,8 +1,8 @@
-import type { NodeConfig } from '../config.js';
+import type { NodeConfig } from './config.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { DnsServer, type DnsServerOptions } from '../server/dns.js';
-import type { ZoneData } from './answers.js';
-import { DnsGateway } from './gateway.js';
+import type { ZoneData } from '../dns/answers.js';
+import { DnsGateway } from '../dns/gateway.js';
 
 // Composition of the DNS front door from a node's configuration: zones → gateway → UDP and TCP server.
 

@@ -1,5 +1,5 @@
 import { HandleClient, type ServerAddress, parseServer } from '../client/handle-client.js';
-import type { NodeConfig } from '../config.js';
+import type { NodeConfig } from './config.js';
 import type { IdentityKeys } from '../admin/identity.js';
 import type { AdminService } from '../admin/operations.js';
 import type { DnsGatewayStats } from '../dns/gateway.js';
@@ -9,16 +9,16 @@ import type { Forwarder } from '../resolve/forwarder.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';
-import { HttpFrontEnd, type HttpExchange } from './http.js';
-import { JsonApi } from './http-api.js';
-import { httpApp } from './http-app.js';
-import { HttpAuthenticator } from './http-auth.js';
-import { Health } from './http-health.js';
-import { RedirectFront } from './http-redirect.js';
+import { HttpFrontEnd, type HttpExchange } from '../server/http.js';
+import { JsonApi } from '../http/api.js';
+import { httpApp } from '../http/app.js';
+import { HttpAuthenticator } from '../http/auth.js';
+import { Health } from '../http/health.js';
+import { RedirectFront } from '../http/redirect.js';
 import { NodeMetrics, type SecuritySources } from './metrics.js';
-import { sendStatus } from './http-status.js';
+import { sendStatus } from '../http/status.js';
 import type { WireCounters } from '../wire/counters.js';
-import type { ConnectionStats } from './connection-guard.js';
+import type { ConnectionStats } from '../server/connection-guard.js';
 
 // Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,
 // the redirect front, metrics and health behind one listener.

@@ -2,14 +2,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { CONFIG_FILE, ConfigError, type NodeConfig, type Role, defaultConfig, validateConfig, registryOptions } from './config.js';
-import { prefixHandle } from './model/handle.js';
-import { Index, makeValue } from './model/value.js';
-import { prefixAdminValue } from './admin/defaults.js';
-import { encodePublicKey } from './protocol/pubkey.js';
-import { encodeKeyFile } from './protocol/keyfile.js';
-import { encodeSite } from './protocol/site.js';
-import { Registry } from './store/registry.js';
-import { ownSite } from './resolve/site-info.js';
+import { prefixHandle } from '../model/handle.js';
+import { Index, makeValue } from '../model/value.js';
+import { prefixAdminValue } from '../admin/defaults.js';
+import { encodePublicKey } from '../protocol/pubkey.js';
+import { encodeKeyFile } from '../protocol/keyfile.js';
+import { encodeSite } from '../protocol/site.js';
+import { Registry } from '../store/registry.js';
+import { ownSite } from '../resolve/site-info.js';
 
 export interface InitOptions {
   dir: string;

@@ -10,10 +10,10 @@ import { Recursor } from '../resolve/recursor.js';
 import { importProgressRecords } from '../store/bulk-writer.js';
 import type { Registry } from '../store/registry.js';
 import { SAMPLE_EVERY, type WireCounters } from '../wire/counters.js';
-import { CLOSE_REASONS, type ConnectionStats } from './connection-guard.js';
+import { CLOSE_REASONS, type ConnectionStats } from '../server/connection-guard.js';
 import type { AuthLimiter } from '../admin/auth-limits.js';
 import { SECURITY_EVENTS, type SecurityLog } from '../admin/security-log.js';
-import type { ResponseRateLimiter } from './udp-rate.js';
+import type { ResponseRateLimiter } from '../server/udp-rate.js';
 
 // /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
 // counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the

@@ -2,39 +2,39 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type NodeConfig, canonicalHostPort, loadConfig, registryOptions } from './config.js';
-import { decodePublicKey, encodePublicKey } from './protocol/pubkey.js';
-import { UpstreamLimiter } from './resolve/limiter.js';
-import { serverPrivateKey, serverPublicKey } from './node-init.js';
-import { prefixHandle } from './model/handle.js';
-import type { SiteInfo } from './model/site.js';
-import { encodeSite } from './protocol/site.js';
-import { Registry } from './store/registry.js';
-import { HandleClient, parseServer } from './client/handle-client.js';
-import { Authority } from './resolve/authority.js';
-import { AnswerCache } from './resolve/cache.js';
-import { ChangeWatcher } from './resolve/changes.js';
-import { Delegations } from './resolve/delegation.js';
-import { Forwarder } from './resolve/forwarder.js';
-import { RequestHandler } from './wire/dispatcher.js';
-import { type LocalAnswerers, ResolutionPipeline } from './resolve/pipeline.js';
-import { Recursor } from './resolve/recursor.js';
-import { Responder } from './protocol/responder.js';
-import { ownSite } from './resolve/site-info.js';
-import { TcpFrontEnd } from './server/tcp.js';
-import { UdpFrontEnd } from './server/udp.js';
-import { ResponseRateLimiter } from './server/udp-rate.js';
-import { AuthLimiter, DEFAULT_FAILED_AUTH } from './admin/auth-limits.js';
-import { SecurityLog } from './admin/security-log.js';
-import { type RunningDns, startDns } from './dns/start.js';
-import { type RunningHttp, startHttp } from './server/http-start.js';
-import { WireCounters } from './wire/counters.js';
-import type { ConnectionStats } from './server/connection-guard.js';
-import { AdminService } from './admin/operations.js';
-import { IdentityKeys } from './admin/identity.js';
-import { type Identity, parseIdentity } from './admin/permissions.js';
-import { Quotas } from './admin/quotas.js';
-import { AdminWire } from './admin/wire.js';
-import { isPrefixHandle, splitHandle } from './model/handle.js';
+import { decodePublicKey, encodePublicKey } from '../protocol/pubkey.js';
+import { UpstreamLimiter } from '../resolve/limiter.js';
+import { serverPrivateKey, serverPublicKey } from './init.js';
+import { prefixHandle } from '../model/handle.js';
+import type { SiteInfo } from '../model/site.js';
+import { encodeSite } from '../protocol/site.js';
+import { Registry } from '../store/registry.js';
+import { HandleClient, parseServer } from '../client/handle-client.js';
+import { Authority } from '../resolve/authority.js';
+import { AnswerCache } from '../resolve/cache.js';
+import { ChangeWatcher } from '../resolve/changes.js';
+import { Delegations } from '../resolve/delegation.js';
+import { Forwarder } from '../resolve/forwarder.js';
+import { RequestHandler } from '../wire/dispatcher.js';
+import { type LocalAnswerers, ResolutionPipeline } from '../resolve/pipeline.js';
+import { Recursor } from '../resolve/recursor.js';
+import { Responder } from '../protocol/responder.js';
+import { ownSite } from '../resolve/site-info.js';
+import { TcpFrontEnd } from '../server/tcp.js';
+import { UdpFrontEnd } from '../server/udp.js';
+import { ResponseRateLimiter } from '../server/udp-rate.js';
+import { AuthLimiter, DEFAULT_FAILED_AUTH } from '../admin/auth-limits.js';
+import { SecurityLog } from '../admin/security-log.js';
+import { type RunningDns, startDns } from './dns-start.js';
+import { type RunningHttp, startHttp } from './http-start.js';
+import { WireCounters } from '../wire/counters.js';
+import type { ConnectionStats } from '../server/connection-guard.js';
+import { AdminService } from '../admin/operations.js';
+import { IdentityKeys } from '../admin/identity.js';
+import { type Identity, parseIdentity } from '../admin/permissions.js';
+import { Quotas } from '../admin/quotas.js';
+import { AdminWire } from '../admin/wire.js';
+import { isPrefixHandle, splitHandle } from '../model/handle.js';
 
 export interface StartOptions {
   host?: string;
@@ -318,7 +318,7 @@ export class IdresNode {
 }
 
 /** Values of handles this node answers for itself (its homed prefixes, and prefix handles it holds). */
-function localValuesOf(registry: Registry, authority: Authority): (handle: string) => import('./model/value.js').HandleValue[] | undefined {
+function localValuesOf(registry: Registry, authority: Authority): (handle: string) => import('../model/value.js').HandleValue[] | undefined {
   return (handle) => {
     if (!isPrefixHandle(handle) && !authority.homes(splitHandle(handle).prefix)) return undefined;
     return registry.getValues(handle);
