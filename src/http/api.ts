@@ -9,7 +9,7 @@ import { siteToJson, valueToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
 import type { Registry } from '../store/registry.js';
-import { HttpError, type HttpExchange } from '../server/http.js';
+import { HttpError, type HttpExchange } from './exchange.js';
 import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './auth.js';
 import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './json.js';
 import { BodyError, parsePutBody } from './values.js';

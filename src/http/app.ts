@@ -1,4 +1,4 @@
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 import type { JsonApi } from './api.js';
 import type { Health } from './health.js';
 import type { RedirectFront } from './redirect.js';

@@ -6,7 +6,7 @@ import { AuthType } from '../protocol/auth-bodies.js';
 import { SecretCode, verifyPubkeyAnswer } from '../protocol/auth-crypto.js';
 import { encodePubkeyResponse } from '../protocol/auth-bodies.js';
 import { Writer } from '../protocol/writer.js';
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 import type { AuthAttempt, AuthLimiter } from '../admin/auth-limits.js';
 
 // Authentication of the JSON API as the reference does it over HTTP (docs/rest-api.md §9):

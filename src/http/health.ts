@@ -1,5 +1,5 @@
 import type { HandleClient, ServerAddress } from '../client/handle-client.js';
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 
 // /healthz: the process is alive and answering HTTP. /readyz: the node can do its work — its registry is
 // open, its ports are bound, and, for a node that resolves for others, at least one of its upstream servers

@@ -1,5 +1,5 @@
 import { ResponseCode } from '../protocol/constants.js';
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 
 // JSON responses of the API as the reference writes them (docs/rest-api.md §1 and §10): the HTTP
 // status follows the Handle response code, `?pretty` indents, `?callback=NAME` wraps the JSON for JSONP.

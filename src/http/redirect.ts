@@ -3,7 +3,7 @@ import { ResponseCode } from '../protocol/constants.js';
 import { dataToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 import { flag } from './json.js';
 
 // The redirect front: what a phone camera does with a QR code that holds https://node/88.118.8/ABC123. The

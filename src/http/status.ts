@@ -7,7 +7,7 @@ import { Forwarder } from '../resolve/forwarder.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';
 import type { Readiness } from './health.js';
-import type { HttpExchange } from '../server/http.js';
+import type { HttpExchange } from './exchange.js';
 import { sendJson } from './json.js';
 
 // GET /api/status: a node's state in one document, for `idres status --api` and for scripts: its roles, the
