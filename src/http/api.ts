@@ -8,7 +8,6 @@ import { ResponseCode } from '../protocol/constants.js';
 import { siteToJson, valueToJson } from '../protocol/json.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
-import type { Registry } from '../store/registry.js';
 import { HttpError, type HttpExchange } from './exchange.js';
 import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './auth.js';
 import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './json.js';
@@ -23,7 +22,6 @@ import { BodyError, parsePutBody } from './values.js';
 export interface ApiDeps {
   pipeline: ResolutionPipeline;
   /** Absent on a pure resolver, which keeps no registry and administers nothing. */
-  registry?: Registry;
   admin?: AdminService;
   auth: HttpAuthenticator;
   site: () => SiteInfo;

@@ -2,7 +2,6 @@ import type { HttpExchange } from './exchange.js';
 import type { JsonApi } from './api.js';
 import type { Health } from './health.js';
 import type { RedirectFront } from './redirect.js';
-import type { NodeMetrics } from '../node/metrics.js';
 
 // What each path of the HTTP face means: /api/status, /api/* the JSON API, /metrics, /healthz, /readyz, and everything
 // else the redirect front (when on). CORS as the reference's filter does it (docs/rest-api.md §11):
@@ -12,13 +11,19 @@ const CORS_METHODS = ['GET', 'POST', 'HEAD', 'PUT', 'DELETE'];
 const CORS_HEADERS = ['x-requested-with', 'authorization', 'origin', 'accept', 'content-type'];
 const SAFELISTED = new Set(['cache-control', 'content-language', 'content-type', 'expires', 'last-modified', 'pragma']);
 
+/** The /metrics page: Prometheus text (node/metrics.ts registers what it counts). */
+export interface MetricsPage {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
+
 export interface HttpAppParts {
   api: JsonApi;
   health: Health;
-  metrics: NodeMetrics;
+  metrics: MetricsPage;
   /** Absent when the redirect front is off: other paths are 404. */
   front?: RedirectFront;
-  /** GET /api/status (http-status.ts). */
+  /** GET /api/status (status.ts). */
   status?: (ex: HttpExchange) => Promise<void>;
 }
 

@@ -1,4 +1,3 @@
-import type { NodeConfig } from '../node/config.js';
 import type { SiteInfo } from '../model/site.js';
 import { Transport } from '../model/site.js';
 import { describePublicKey } from '../protocol/json.js';
@@ -39,8 +38,17 @@ export interface NodeStatus {
   } | null;
 }
 
+/** What the status document reads of the node's configuration (a NodeConfig has all of it). */
+export interface StatusConfig {
+  roles: readonly string[];
+  prefixes: readonly string[];
+  recursion: { allow: boolean; upstream?: string | undefined; roots: readonly string[] };
+  dns: { enabled: boolean; port: number };
+  cache: { maxBytes: number };
+}
+
 export interface StatusSources {
-  config: NodeConfig;
+  config: StatusConfig;
   registry?: Registry;
   cache: AnswerCache;
   upstream?: Recursor | Forwarder;

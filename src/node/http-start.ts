@@ -9,6 +9,8 @@ import type { Forwarder } from '../resolve/forwarder.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';
+import { importProgressRecords } from '../store/bulk-writer.js';
+import { parseProgress } from '../admin/import-progress.js';
 import type { HttpExchange } from '../http/exchange.js';
 import { HttpFrontEnd } from '../server/http.js';
 import { JsonApi } from '../http/api.js';
@@ -16,7 +18,7 @@ import { httpApp } from '../http/app.js';
 import { HttpAuthenticator } from '../http/auth.js';
 import { Health } from '../http/health.js';
 import { RedirectFront } from '../http/redirect.js';
-import { NodeMetrics, type SecuritySources } from './metrics.js';
+import { NodeMetrics, type RegistrySources, type SecuritySources } from './metrics.js';
 import { sendStatus } from '../http/status.js';
 import type { WireCounters } from '../wire/counters.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
@@ -65,7 +67,6 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
   );
   const api = new JsonApi({
     pipeline: p.pipeline,
-    ...(p.registry ? { registry: p.registry } : {}),
     ...(p.admin ? { admin: p.admin } : {}),
     auth,
     site: p.site,
@@ -80,7 +81,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     ...(p.upstream ? { upstream: p.upstream } : {}),
     ...(upstreamName ? { upstreamName } : {}),
     dns: p.dnsStats,
-    ...(p.registry ? { registry: p.registry } : {}),
+    ...(p.registry ? { registry: registrySources(p.registry) } : {}),
     apiOperations: () => api.operations,
     authFailures: () => auth.failures,
     connections: () => [...(p.connections?.() ?? []), ...(server ? [['http', server.connections] as const] : [])],
@@ -128,6 +129,15 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
       await s.close();
       probeClient?.close();
     },
+  };
+}
+
+/** What the metrics read of the registry, as callbacks: they never hold it. */
+function registrySources(reg: Registry): RegistrySources {
+  return {
+    open: () => reg.db.open,
+    handleCount: () => reg.count(),
+    importProgress: () => importProgressRecords(reg).map(parseProgress).filter((p) => p !== undefined),
   };
 }
 

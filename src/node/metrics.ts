@@ -1,14 +1,12 @@
 import path from 'node:path';
 import client from 'prom-client';
-import { parseProgress } from '../admin/import-progress.js';
+import type { ImportProgress } from '../admin/import-progress.js';
 import type { DnsGatewayStats } from '../dns/gateway.js';
 import { opCodeName } from '../protocol/constants.js';
 import type { AnswerCache } from '../resolve/cache.js';
 import type { HandlerStats } from '../wire/dispatcher.js';
 import { Forwarder } from '../resolve/forwarder.js';
 import { Recursor } from '../resolve/recursor.js';
-import { importProgressRecords } from '../store/bulk-writer.js';
-import type { Registry } from '../store/registry.js';
 import { SAMPLE_EVERY, type WireCounters } from '../wire/counters.js';
 import { CLOSE_REASONS, type ConnectionStats } from '../server/connection-guard.js';
 import type { AuthLimiter } from '../admin/auth-limits.js';
@@ -29,13 +27,23 @@ export interface MetricSources {
   /** "host:port" of a forwarder's one upstream, for its failures' label. */
   upstreamName?: string;
   dns?: () => DnsGatewayStats | undefined;
-  registry?: Registry;
+  /** Absent on a node without a registry. */
+  registry?: RegistrySources;
   /** HTTP API answers by operation, and failed HTTP authentications. */
   apiOperations?: () => ReadonlyMap<string, number>;
   authFailures?: () => number;
   /** Connection counters of the stream front ends, by transport (tcp, dns, http). */
   connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
   security?: SecuritySources;
+}
+
+/** The registry, read at scrape time through these rather than held: whether it is open, its size, its imports. */
+export interface RegistrySources {
+  open: () => boolean;
+  /** Counting the handles of a large registry is a scan: called at most every REGISTRY_COUNT_EVERY_MS. */
+  handleCount: () => number;
+  /** Where each import file has got to (docs/import.md). */
+  importProgress: () => ImportProgress[];
 }
 
 /** The node's defences (docs/security.md), read at scrape time. */
@@ -165,12 +173,12 @@ export class NodeMetrics {
     const reg = s.registry;
     if (reg) {
       gauge('idres_registry_handles', `Handles in the registry (counted at most every ${REGISTRY_COUNT_EVERY_MS / 1000} s)`, [], (set) => {
-        if (!reg.db.open) return;
+        if (!reg.open()) return;
         const now = Date.now();
-        if (!this.handleCount || now - this.handleCount.at > REGISTRY_COUNT_EVERY_MS) this.handleCount = { n: reg.count(), at: now };
+        if (!this.handleCount || now - this.handleCount.at > REGISTRY_COUNT_EVERY_MS) this.handleCount = { n: reg.handleCount(), at: now };
         set({}, this.handleCount.n);
       });
-      const imports = () => (reg.db.open ? importProgressRecords(reg).map(parseProgress).filter((p) => p !== undefined) : []);
+      const imports = () => (reg.open() ? reg.importProgress() : []);
       gauge('idres_import_rows', 'Rows of each import file committed so far, by outcome', ['file', 'outcome'], (set) => {
         for (const p of imports()) {
           const file = path.basename(p.file);
