@@ -3,7 +3,7 @@
 // order under the bound, slab space reused after many evictions (against a simple reference model).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnswerCache, type ByteHash, type CacheOptions, ENTRY_OVERHEAD } from '../src/resolve/cache.js';
+import { AnswerCache, type ByteHash, type CacheOptions, ENTRY_OVERHEAD } from '../src/resolve/cache/answer-cache.js';
 import { Responder } from '../src/protocol/responder.js';
 
 const answer = (handleKey: string, freshUntil: number, local = false, size = 10) => ({

@@ -3,7 +3,7 @@ import { ResponseCode } from '../protocol/constants.js';
 import { decodeErrorBody, decodeResolutionRequest, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import { TtlType } from '../model/value.js';
 import type { Answer } from '../resolve/answer.js';
-import { AnswerCache, type CachedAnswer } from '../resolve/cache.js';
+import { AnswerCache, type CachedAnswer } from '../resolve/cache/answer-cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { QClass, QType, type ZoneData, answerTtl, apexRecords, identifierRecords, negativeSoa, publicValues } from './answers.js';
 import { type NameMeaning, interpretLabels } from './mapping.js';

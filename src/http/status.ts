@@ -1,7 +1,7 @@
 import type { SiteInfo } from '../model/site.js';
 import { Transport } from '../model/site.js';
 import { describePublicKey } from '../protocol/json.js';
-import type { AnswerCache } from '../resolve/cache.js';
+import type { AnswerCache } from '../resolve/cache/answer-cache.js';
 import { Forwarder } from '../resolve/forwarder.js';
 import type { Recursor } from '../resolve/recursor.js';
 import type { Registry } from '../store/registry.js';

@@ -3,7 +3,7 @@ import client from 'prom-client';
 import type { ImportProgress } from '../admin/import-progress.js';
 import type { DnsGatewayStats } from '../dns/gateway.js';
 import { opCodeName } from '../protocol/constants.js';
-import type { AnswerCache } from '../resolve/cache.js';
+import type { AnswerCache } from '../resolve/cache/answer-cache.js';
 import type { HandlerStats } from '../wire/dispatcher.js';
 import { Forwarder } from '../resolve/forwarder.js';
 import { Recursor } from '../resolve/recursor.js';

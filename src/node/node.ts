@@ -11,7 +11,7 @@ import { encodeSite } from '../protocol/site.js';
 import { Registry } from '../store/registry.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
 import { Authority } from '../resolve/authority.js';
-import { AnswerCache } from '../resolve/cache.js';
+import { AnswerCache } from '../resolve/cache/answer-cache.js';
 import { ChangeWatcher } from '../resolve/changes.js';
 import { Delegations } from '../resolve/delegation.js';
 import { Forwarder } from '../resolve/forwarder.js';

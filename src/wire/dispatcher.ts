@@ -5,7 +5,7 @@ import { type Packet, type ReceivedPacket, decodeReceived } from '../protocol/me
 import { decodeResolutionRequest, encodeSiteInfoResponse, resolutionKeyEnd } from '../protocol/bodies.js';
 import { MessageStream } from '../protocol/message-stream.js';
 import type { SiteInfo } from '../model/site.js';
-import { AnswerCache } from '../resolve/cache.js';
+import { AnswerCache } from '../resolve/cache/answer-cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import type { Answer } from '../resolve/answer.js';
 import type { ReplyOptions, Responder } from '../protocol/responder.js';

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { Responder } from '../protocol/responder.js';
+import { Responder } from '../../protocol/responder.js';
 
 // The hot cache: answers kept as encoded response packets (without the per-request digest), keyed by what
 // the request asked (its body bytes and whether it was authenticated), bounded in bytes. An entry is fresh
