@@ -1,7 +1,9 @@
 import net from 'node:net';
+import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
 import { IdresNode } from '../node/node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
+import { dirOption, parsePort } from './options.js';
 
 function httpUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -79,4 +81,19 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return node;
+}
+
+/** `idres serve`: run the node. */
+export function addServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the node: answer the Handle protocol on UDP and TCP')
+    .addOption(dirOption())
+    .option('--listen <address>', 'override the configured listen address')
+    .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
+    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
+    .action(async (o) => {
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
+    });
 }
