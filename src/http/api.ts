@@ -60,7 +60,7 @@ export class JsonApi {
       throw new ApiRefusal(ResponseCode.PROTOCOL_ERROR, `Unknown HTTP API endpoint ${ex.method} ${path}`, 404);
     } catch (err) {
       if (err instanceof ApiRefusal) return sendJson(ex, err.status, { responseCode: err.responseCode, message: err.message });
-      // Credentials sent while their identity or the peer is locked (http-auth.ts): 429, RC 3, when to retry.
+      // Credentials sent while their identity or the peer is locked (auth.ts): 429, RC 3, when to retry.
       if (err instanceof AuthThrottled) {
         return sendJson(ex, 429, { responseCode: ResponseCode.SERVER_TOO_BUSY, message: err.message }, { 'Retry-After': String(err.retryAfterSeconds) });
       }

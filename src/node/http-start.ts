@@ -23,7 +23,7 @@ import { sendStatus } from '../http/status.js';
 import type { WireCounters } from '../wire/counters.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
 
-// Composition of the HTTP face from a node's parts (as dns/start.ts does for the DNS gateway): the JSON API,
+// Composition of the HTTP face from a node's parts (as dns-start.ts does for the DNS gateway): the JSON API,
 // the redirect front, metrics and health behind one listener.
 
 export interface HttpNodeParts {
