@@ -15,6 +15,11 @@ import type { ConnectionScope } from '../admin/sessions.js';
 
 export type { ConnectionScope };
 
+// The dispatcher of the Handle wire protocol, between the transports (server/udp.ts, server/tcp.ts) and
+// the layers that answer: a cached plain resolution straight from its bytes (fromCache), then decode, and
+// route by opcode to the resolution pipeline, the admin layer (admin/wire.ts) or the node's site info.
+// It sits above resolve/ and admin/ so that neither needs the other.
+
 export interface RequestMeta {
   transport: 'udp' | 'tcp';
   /** The sender's address (for per-client quotas). */
