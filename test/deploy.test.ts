@@ -289,7 +289,7 @@ describe('the Prometheus alert rules', () => {
     }
   });
 
-  test('promtool accepts the rules and their alerts fire as intended', (t) => {
+  test('promtool accepts the rules (and the dashboard queries), and the alerts fire as intended', (t) => {
     const version = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
     if (version.error) {
       t.skip('promtool is not on PATH: the rules were checked by the structure and metric tests only');
@@ -299,6 +299,14 @@ describe('the Prometheus alert rules', () => {
     assert.equal(check.status, 0, check.stdout + check.stderr);
     const tmp = mkdtempSync(path.join(tmpdir(), 'idres-promtool-'));
     try {
+      // The dashboard's queries parse too: each one, its Grafana interval variable replaced, as a recording rule.
+      const dashboardRules = allPanels(loadDashboard()).flatMap((p) =>
+        (p.targets ?? []).map((x) => ({ record: `idres_dashboard:panel_${p.id}_${x.refId}`, expr: x.expr.replaceAll('$__rate_interval', '5m') })),
+      );
+      writeFileSync(path.join(tmp, 'dashboard.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules: dashboardRules }] }));
+      const dash = spawnSync('promtool', ['check', 'rules', path.join(tmp, 'dashboard.yml')], { encoding: 'utf8' });
+      assert.equal(dash.status, 0, dash.stdout + dash.stderr);
+
       // The alerts' expressions, for and labels as they are; the annotations, checked above, are left out so
       // that the expectations below need not repeat their text.
       const file = loadRules();
