@@ -3,7 +3,7 @@ import { NA_PREFIX, prefixOfPrefixHandle } from '../model/handle.js';
 import { type HandleValue, Perm, ValueFilter, selectFor } from '../model/value.js';
 import { Limits, OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
-import type { Packet } from '../protocol/message.js';
+import { type Packet, keptPacket, ownBytes } from '../protocol/message.js';
 import { decodeEnvelope } from '../protocol/envelope.js';
 import { decodeCredential } from '../protocol/credential.js';
 import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '../protocol/bodies.js';
@@ -283,7 +283,7 @@ export class AdminWire {
       {
         nonce,
         digest,
-        request: req,
+        request: keptPacket(rawOf(req)),
         sessionId: session?.id ?? 0,
         expiresAt: Date.now() + this.opts.challengeTimeoutMs,
         peer: meta.peer ?? '',
@@ -301,8 +301,8 @@ export class AdminWire {
     const version = this.responder.versionFor(req);
     const digestWithType = requestDigest(req.headerAndBody, version);
     // The signed data is the raw digest: after the type byte (SHA-1/SHA-256), after the length (old MD5).
-    const digest = Buffer.from(versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4));
-    return { nonce: randomBytes(16), digest, digestWithType };
+    const digest = ownBytes(versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4));
+    return { nonce: ownBytes(randomBytes(16)), digest, digestWithType };
   }
 
   /** The 402: RD set whatever the request asked (the client checks the digest), the nonce, the challenge's id. */
@@ -348,7 +348,7 @@ export class AdminWire {
     // challenge's id, and a failed one must not spoil it for the client it was issued to. A few failures
     // drop it, so a secret cannot be guessed at leisure against one nonce.
     const finish = (reply: Buffer | Buffer[] | MessageStream) => {
-      challenge.answered = { requestId: req.envelope.requestId, reply };
+      challenge.answered = { requestId: req.envelope.requestId, reply: Buffer.isBuffer(reply) ? ownBytes(reply) : Array.isArray(reply) ? reply.map(ownBytes) : reply };
       return reply;
     };
     const refuse = (reply: Buffer) => {
@@ -409,7 +409,7 @@ export class AdminWire {
       id: sessionId,
       nonce,
       digest,
-      request: req,
+      request: keptPacket(rawOf(req)),
       sessionId,
       expiresAt: now + this.opts.challengeTimeoutMs,
       peer: meta.peer ?? '',
