@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Perm, ValueFilter, selectFor } from '../model/value.js';
 import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
-import type { Packet, ReceivedPacket } from '../protocol/message.js';
+import { type Packet, type ReceivedPacket, keptPacket, ownBytes } from '../protocol/message.js';
 import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '../protocol/bodies.js';
 import { requestDigest } from '../protocol/digest.js';
 import { AuthType, challengeMessage, decodeChallengeAnswer } from '../protocol/auth-bodies.js';
@@ -78,7 +78,7 @@ export class ChallengeResponse {
       {
         nonce,
         digest,
-        request: req,
+        request: keptPacket(req.raw),
         sessionId: session?.id ?? 0,
         expiresAt: Date.now() + this.c.opts.challengeTimeoutMs,
         peer: meta.peer ?? '',
@@ -96,8 +96,8 @@ export class ChallengeResponse {
     const version = this.c.responder.versionFor(req);
     const digestWithType = requestDigest(req.headerAndBody, version);
     // The signed data is the raw digest: after the type byte (SHA-1/SHA-256), after the length (old MD5).
-    const digest = Buffer.from(versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4));
-    return { nonce: randomBytes(16), digest, digestWithType };
+    const digest = ownBytes(versionAtLeast(version, 2, 1) ? digestWithType.subarray(1) : digestWithType.subarray(4));
+    return { nonce: ownBytes(randomBytes(16)), digest, digestWithType };
   }
 
   /** The 402: RD set whatever the request asked (the client checks the digest), the nonce, the challenge's id. */
@@ -144,7 +144,7 @@ export class ChallengeResponse {
     // challenge's id, and a failed one must not spoil it for the client it was issued to. A few failures
     // drop it, so a secret cannot be guessed at leisure against one nonce.
     const finish = (reply: Buffer | Buffer[] | MessageStream) => {
-      challenge.answered = { requestId: req.envelope.requestId, reply };
+      challenge.answered = { requestId: req.envelope.requestId, reply: Buffer.isBuffer(reply) ? ownBytes(reply) : Array.isArray(reply) ? reply.map(ownBytes) : reply };
       return reply;
     };
     const refuse = (reply: Buffer) => {

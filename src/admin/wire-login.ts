@@ -1,5 +1,5 @@
 import { OpCode, ResponseCode } from '../protocol/constants.js';
-import type { Packet, ReceivedPacket } from '../protocol/message.js';
+import { type Packet, type ReceivedPacket, keptPacket } from '../protocol/message.js';
 import { AuthType, challengeMessage, decodeChallengeAnswer, decodeLoginRequest } from '../protocol/auth-bodies.js';
 import { decodeAdminRequest } from '../protocol/admin-request.js';
 import { ADMIN_OPCODES, AUTH_OPCODES } from '../protocol/opcode-sets.js';
@@ -31,7 +31,7 @@ export class LoginWire {
    * SessionId the client chose (a fresh one if it chose none). Whether the identity exists is not told
    * until its proof is checked.
    */
-  login(req: Packet, meta: WireMeta, keep: ReplyOptions): Buffer {
+  login(req: ReceivedPacket, meta: WireMeta, keep: ReplyOptions): Buffer {
     const conn = meta.connection;
     if (!conn) return this.c.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'LOGIN_ID_SYSTEM needs a TCP connection', keep);
     if ((conn.failedLogins ?? 0) >= MAX_FAILED_LOGINS) {
@@ -48,7 +48,7 @@ export class LoginWire {
       id: sessionId,
       nonce,
       digest,
-      request: req,
+      request: keptPacket(req.raw),
       sessionId,
       expiresAt: now + this.c.opts.challengeTimeoutMs,
       peer: meta.peer ?? '',

@@ -156,3 +156,19 @@ export function truncatedError(reply: Buffer, responseCode: number, message: str
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * A copy of bytes in memory of its own. Small Buffers are views into shared 8 KiB pool slabs (and received
+ * datagrams and TCP reads into larger ones), so a few bytes kept for long keep the whole slab alive: what a
+ * cache or a table holds for longer than a request must be copied out with this.
+ */
+export function ownBytes(b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  out.set(b);
+  return out;
+}
+
+/** A request kept past its handling (a pending challenge): decoded again from a copy of its own bytes. */
+export function keptPacket(raw: Buffer): ReceivedPacket {
+  return decodeReceived(ownBytes(raw));
+}
