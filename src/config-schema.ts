@@ -47,8 +47,12 @@ export function canonicalHostPort(s: string): string {
 
 const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
 
-/** Integer schemas, so that the JSON Schema says "integer" (see configJsonSchema). */
-const integers = new WeakSet<object>();
+/** What the JSON Schema says of a piece beyond what zod derives from it (see configJsonSchema). */
+const jsonExtras = new WeakMap<object, Record<string, unknown>>();
+function json<T extends object>(schema: T, extra: Record<string, unknown>): T {
+  jsonExtras.set(schema, extra);
+  return schema;
+}
 
 /**
  * An integer from min to max. Not z.int(): its non-integer issue aborts the whole parse, which would keep the
@@ -56,9 +60,7 @@ const integers = new WeakSet<object>();
  */
 export function intRange(min: number, max: number): z.ZodNumber {
   const error = (iss: { input?: unknown }) => `must be an integer from ${min} to ${max}, not ${show(iss.input)}`;
-  const s = z.number({ error }).min(min, { error }).max(max, { error }).refine(Number.isInteger, { error });
-  integers.add(s);
-  return s;
+  return json(z.number({ error }).min(min, { error }).max(max, { error }).refine(Number.isInteger, { error }), { type: 'integer' });
 }
 
 /** A number, fractions allowed, from min (no upper bound). */
@@ -80,14 +82,26 @@ export const workerCount = () => intRange(1, 64);
 
 const bool = () => z.boolean({ error: (iss) => `must be true or false, not ${show(iss.input)}` });
 const nonEmpty = () => z.string({ error: 'must be a non-empty string' }).min(1, { error: 'must be a non-empty string' });
-const ipAddress = () =>
-  z.string({ error: (iss) => `must be an IP address, not ${show(iss.input)}` }).refine((s) => isIP(s) !== 0, {
-    error: (iss) => `must be an IP address, not ${show(iss.input)}`,
-  });
-const hostPort = () =>
-  z
-    .string({ error: (iss) => `must be "address:port", not ${show(iss.input)}` })
-    .refine(isHostPort, { error: (iss) => `must be "address:port" such as "192.0.2.1:2641" or "[2001:db8::1]:2641", not ${show(iss.input)}` });
+const ipAddress = () => {
+  const error = (iss: { input?: unknown }) => `must be an IP address, not ${show(iss.input)}`;
+  return json(z.string({ error }).refine((s) => isIP(s) !== 0, { error }), { anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] });
+};
+/**
+ * Patterns the JSON Schema gives editors for strings checked here with code (isHostPort, isValidPrefix …):
+ * close to those checks, not the checks themselves. `words` is what docs/config.md says of them.
+ */
+export const PATTERNS = {
+  hostPort: { pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$', words: '"address:port", e.g. `192.0.2.1:2641` or `[2001:db8::1]:2641`' },
+  prefix: { pattern: '^[^\\s/\\u0000-\\u001f\\u007f.]+(\\.[^\\s/\\u0000-\\u001f\\u007f.]+)*$', words: 'a prefix, e.g. `88.118.8`' },
+  cidr: { pattern: '^[0-9A-Fa-f:.]+/[0-9]{1,3}$', words: 'an address block, e.g. `192.0.2.0/24` or `2001:db8::/48`' },
+  dnsName: { pattern: '^[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?$', words: 'a DNS name, e.g. `id.example.cn`' },
+  identity: { pattern: '^([0-9]+:.+/.*|.+/.*:[0-9]+)$', words: 'an identity INDEX:HANDLE, e.g. `300:0.NA/88.118.8`' },
+} as const;
+const pattern = (p: keyof typeof PATTERNS) => ({ pattern: PATTERNS[p].pattern });
+const hostPort = () => {
+  const error = (iss: { input?: unknown }) => `must be "address:port" such as "192.0.2.1:2641" or "[2001:db8::1]:2641", not ${show(iss.input)}`;
+  return json(z.string({ error }).refine(isHostPort, { error }), pattern('hostPort'));
+};
 /** Absent, or null (the same): a setting with no default. */
 const optional = <T extends z.ZodType<string>>(s: T) => s.nullish().transform((v) => v ?? undefined);
 
@@ -98,13 +112,13 @@ function hostName(v: string): string | undefined {
   return n + '.';
 }
 const hostNameSchema = (what: string) =>
-  z.string({ error: (iss) => `must be ${what}, not ${show(iss.input)}` }).transform((v, ctx) => {
+  json(z.string({ error: (iss) => `must be ${what}, not ${show(iss.input)}` }), pattern('dnsName')).transform((v, ctx) => {
     const n = hostName(v);
     if (n === undefined) ctx.issues.push({ code: 'custom', input: v, message: `must be ${what}, not ${show(v)}` });
     return n ?? v;
   });
 
-const zone = z.string().transform((v, ctx) => {
+const zone = json(z.string(), pattern('dnsName')).transform((v, ctx) => {
   try {
     return normaliseZone(v);
   } catch (err) {
@@ -158,9 +172,12 @@ const rrl = z
       .meta(doc('Networks tracked at once: a fixed table allocated at start (rounded up to a power of two; 64 bytes each, 4 MiB by default).')),
     exempt: z
       .array(
-        z.string().refine((s) => parseCidr(s) !== undefined, {
-          error: (iss) => `must be an address block such as "192.0.2.0/24" or "2001:db8::/48", not ${show(iss.input)}`,
-        }),
+        json(
+          z.string().refine((s) => parseCidr(s) !== undefined, {
+            error: (iss) => `must be an address block such as "192.0.2.0/24" or "2001:db8::/48", not ${show(iss.input)}`,
+          }),
+          pattern('cidr'),
+        ),
       )
       .default(['127.0.0.1/32', '::1/128'])
       .meta(
@@ -245,7 +262,7 @@ const recursion = z
       .meta(doc('Ask other servers for certified answers (CT) and believe only those signed with the key of their site; the roots\' (or the upstream\'s) keys are recursion.trustAnchors.')),
     trustAnchors: z
       .record(
-        z.string().refine(isHostPort, { error: (iss) => `${show(iss.input)} is not "address:port"` }).meta({ pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$' }),
+        json(z.string().refine(isHostPort, { error: (iss) => `${show(iss.input)} is not "address:port"` }), pattern('hostPort')),
         z.string({ error: 'must be the file of that server\'s public key' }).min(1, { error: 'must be the file of that server\'s public key' }),
       )
       .default({})
@@ -277,12 +294,12 @@ const dns = z
       .array(zone)
       .min(1, { error: 'must be a list of zone names such as "id.example.cn"' })
       .refine((zs) => new Set(zs).size === zs.length, { error: 'lists a zone twice' })
-      .default(['id.internal'])
-      .meta(doc('Zones whose names map to identifiers, e.g. "id.example.cn" (kept in lower case, without the trailing dot); several may be served.')),
+      .prefault(['id.internal'])
+      .meta(doc('Zones whose names map to identifiers, e.g. "id.example.cn" (kept in lower case, without the trailing dot); several may be served, each once.')),
     nameServers: z
       .array(hostNameSchema('a host name such as "ns1.example.cn"'))
       .min(1, { error: 'must be a list of host names such as "ns1.example.cn"' })
-      .default(['localhost.'])
+      .prefault(['localhost.'])
       .meta(doc('Host names of the zones\' name servers (NS records; the first is the SOA\'s primary). The default suits a gateway on loopback; an operator names the real servers.')),
     hostmaster: optional(hostNameSchema('a mailbox in DNS form such as "hostmaster.example.cn"')).meta(
       doc('The SOA\'s mailbox in DNS form; absent: hostmaster.<first zone>.'),
@@ -349,22 +366,6 @@ const failedAuth = z
     maxLockoutSeconds: intRange(1, 7 * 86400).default(900).meta(doc('The longest lockout (at least lockoutSeconds).')),
     forgetSeconds: intRange(1, 30 * 86400).default(3600).meta(doc('Failures are forgotten after this long without one (at least maxLockoutSeconds).')),
   })
-  .superRefine(
-    (f, ctx) => {
-      if (f.maxLockoutSeconds < f.lockoutSeconds) {
-        ctx.addIssue({ code: 'custom', path: ['maxLockoutSeconds'], message: 'must not be less than lockoutSeconds', params: { rule: true } });
-      }
-      if (f.forgetSeconds < f.maxLockoutSeconds) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['forgetSeconds'],
-          message: 'must not be less than maxLockoutSeconds (the doubling would restart after each lockout)',
-          params: { rule: true },
-        });
-      }
-    },
-    { when: (p) => ruleMayRun(p, ['lockoutSeconds', 'maxLockoutSeconds', 'forgetSeconds']) },
-  )
   .prefault({})
   .meta(doc('Failed authentications per identity and per source before lockouts (docs/security.md).'));
 
@@ -372,9 +373,12 @@ const admin = z
   .strictObject({
     serverAdmins: z
       .array(
-        z.string().refine((s) => parseIdentity(s) !== undefined, {
-          error: (iss) => `must be an identity such as "300:0.NA/88.118.8", not ${show(iss.input)}`,
-        }),
+        json(
+          z.string().refine((s) => parseIdentity(s) !== undefined, {
+            error: (iss) => `must be an identity such as "300:0.NA/88.118.8", not ${show(iss.input)}`,
+          }),
+          pattern('identity'),
+        ),
       )
       .optional()
       .meta(doc('Identities that pass every permission check on this node, as "INDEX:HANDLE" (the reference\'s server_admins). Absent: the administrator of each homed prefix, 300:0.NA/PREFIX.')),
@@ -386,7 +390,7 @@ const admin = z
     requireSessions: bool().default(false).meta(doc('Refuse administrative requests outside a session (the reference\'s require_sessions).')),
     quotas: z
       .record(
-        z.string().refine(isValidPrefix, { error: (iss) => `${show(iss.input)} is not a prefix` }),
+        json(z.string().refine(isValidPrefix, { error: (iss) => `${show(iss.input)} is not a prefix` }), pattern('prefix')),
         quota,
       )
       .default({})
@@ -414,7 +418,7 @@ const durability = z
   .prefault({})
   .meta(
     doc(
-      'What an acknowledged write survives (docs/security.md, Durability). "full" (the default) survives power loss: the WAL is flushed at every commit; "normal" survives a crash of the process but maybe not the last commits on power loss; "extra" is as full. Case does not matter; "off" is refused.',
+      'What an acknowledged write survives (docs/security.md, Durability). "full" (the default) survives power loss: the WAL is flushed at every commit; "normal" survives a crash of the process but maybe not the last commits on power loss; "extra" is as full. "off" is refused: it can corrupt the database on power loss. (idres also reads the names in capitals.)',
     ),
   );
 
@@ -430,7 +434,7 @@ const settings = z
     $schema: z.string().optional().meta(doc('The JSON Schema this file follows, for editors (e.g. "./idres.schema.json"); idres ignores it.')),
     roles,
     prefixes: z
-      .array(z.string().refine(isValidPrefix, { error: (iss) => `must be a prefix such as "88.118.8", not ${show(iss.input)}` }))
+      .array(json(z.string().refine(isValidPrefix, { error: (iss) => `must be a prefix such as "88.118.8", not ${show(iss.input)}` }), pattern('prefix')))
       .default([])
       .meta(doc('Prefixes this node homes (answers for authoritatively), e.g. "88.118.8".')),
     listen,
@@ -463,6 +467,13 @@ const settings = z
 
 type Settings = z.output<typeof settings>;
 
+/** The environment variables that override settings (config.ts: loadConfig), checked with the rest. */
+export const ENV_OVERRIDES = [
+  { variable: 'IDRES_LISTEN_HOST', path: ['listen', 'host'], number: false },
+  { variable: 'IDRES_PORT', path: ['listen', 'port'], number: true },
+  { variable: 'IDRES_HTTP_PORT', path: ['http', 'port'], number: true },
+] as const;
+
 // ---------------------------------------------------------------------------------------------------------
 // Rules across settings. Each runs when the settings it reads are valid, so that it is reported together
 // with problems elsewhere; its issue is marked (params.rule) and named by a whole sentence.
@@ -480,9 +491,11 @@ function ruleMayRun(p: Payload, reads: readonly string[]): boolean {
 
 type AddIssue = (path: (string | number)[], message: string) => void;
 
-interface Rule {
+export interface Rule {
   /** The settings it reads. */
   reads: readonly string[];
+  /** The rule in words, for docs/config.md. */
+  doc: string;
   check(c: Settings, add: AddIssue): void;
 }
 
@@ -492,6 +505,7 @@ const recurses = (c: Settings) => c.recursion.allow || c.roles.includes('resolve
 export const RULES: readonly Rule[] = [
   {
     reads: ['roles', 'recursion.allow', 'recursion.roots', 'recursion.upstream'],
+    doc: 'A node that resolves for its clients (the `resolver` role, or `recursion.allow`) needs `recursion.roots` or `recursion.upstream`.',
     check(c, add) {
       if (recurses(c) && c.recursion.roots.length === 0 && !c.recursion.upstream) {
         add(['recursion'], 'recursion needs recursion.roots (where walks start) or recursion.upstream');
@@ -500,6 +514,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     reads: ['roles', 'recursion.allow', 'recursion.roots', 'recursion.upstream', 'recursion.requireCertified', 'recursion.trustAnchors'],
+    doc: 'With `recursion.requireCertified`, `recursion.trustAnchors` holds the key of the upstream, or of every root.',
     check(c, add) {
       if (!recurses(c) || !c.recursion.requireCertified) return;
       // Certified answers are checked with keys: those of the servers a walk starts from must be given.
@@ -512,6 +527,7 @@ export const RULES: readonly Rule[] = [
   {
     // DNS over TCP and HTTP cannot share a port on the same address.
     reads: ['http.enabled', 'http.port', 'http.host', 'dns.enabled', 'dns.port', 'listen.host'],
+    doc: "`http.port` is not the DNS gateway's port (`dns.port`, when the gateway is on) on the same address (`http.host` absent or `listen.host`); 0, any free port, excepted.",
     check(c, add) {
       if (c.http.enabled && c.dns.enabled && c.http.port !== 0 && c.http.port === c.dns.port && (c.http.host ?? c.listen.host) === c.listen.host) {
         add(['http', 'port'], `http.port ${c.http.port} is also the DNS gateway's port`);
@@ -520,9 +536,28 @@ export const RULES: readonly Rule[] = [
   },
   {
     reads: ['http.enabled', 'http.port', 'http.host', 'listen.port', 'listen.host'],
+    doc: '`http.port` is not the Handle TCP port (`listen.port`) on the same address; 0 excepted.',
     check(c, add) {
       if (c.http.enabled && c.http.port !== 0 && c.http.port === c.listen.port && (c.http.host ?? c.listen.host) === c.listen.host) {
         add(['http', 'port'], `http.port ${c.http.port} is also the Handle TCP port (listen.port)`);
+      }
+    },
+  },
+  {
+    reads: ['admin.failedAuth.lockoutSeconds', 'admin.failedAuth.maxLockoutSeconds'],
+    doc: '`admin.failedAuth.maxLockoutSeconds` is at least `lockoutSeconds`.',
+    check(c, add) {
+      const f = c.admin.failedAuth;
+      if (f.maxLockoutSeconds < f.lockoutSeconds) add(['admin', 'failedAuth', 'maxLockoutSeconds'], 'admin.failedAuth.maxLockoutSeconds must not be less than lockoutSeconds');
+    },
+  },
+  {
+    reads: ['admin.failedAuth.maxLockoutSeconds', 'admin.failedAuth.forgetSeconds'],
+    doc: '`admin.failedAuth.forgetSeconds` is at least `maxLockoutSeconds` (else the doubling of lockouts would restart after each one).',
+    check(c, add) {
+      const f = c.admin.failedAuth;
+      if (f.forgetSeconds < f.maxLockoutSeconds) {
+        add(['admin', 'failedAuth', 'forgetSeconds'], 'admin.failedAuth.forgetSeconds must not be less than maxLockoutSeconds (the doubling would restart after each lockout)');
       }
     },
   },
@@ -613,7 +648,8 @@ export function configJsonSchema(): Record<string, unknown> {
     io: 'input',
     target: 'draft-2020-12',
     override: (ctx) => {
-      if (integers.has(ctx.zodSchema)) ctx.jsonSchema.type = 'integer';
+      const extra = jsonExtras.get(ctx.zodSchema);
+      if (extra) Object.assign(ctx.jsonSchema, extra);
     },
   }) as Record<string, unknown>;
 }

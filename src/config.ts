@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, type NodeConfig, type Synchronous, configSchema, fallbackMessage, formatIssues } from './config-schema.js';
+import { CONFIG_FILE, ENV_OVERRIDES, type NodeConfig, type Synchronous, configSchema, fallbackMessage, formatIssues } from './config-schema.js';
 
 // One validated configuration per node, read from <dir>/idres.json, with environment and flag overrides.
 // The settings, their defaults, checks and descriptions are declared once, in config-schema.ts.
@@ -11,6 +11,7 @@ export {
   DEFAULT_DNS_PORT,
   DEFAULT_HTTP_PORT,
   DEFAULT_PORT,
+  ENV_OVERRIDES,
   PLAIN_HTTP_AUTH,
   ROLES,
   SYNCHRONOUS,
@@ -53,13 +54,6 @@ function parse(raw: unknown, where: string, sources: ReadonlyMap<string, string>
 export function validateConfig(raw: unknown, where = CONFIG_FILE): NodeConfig {
   return parse(raw, where, new Map());
 }
-
-/** The environment variables that override settings, and the settings they set. */
-export const ENV_OVERRIDES = [
-  { variable: 'IDRES_LISTEN_HOST', path: ['listen', 'host'], number: false },
-  { variable: 'IDRES_PORT', path: ['listen', 'port'], number: true },
-  { variable: 'IDRES_HTTP_PORT', path: ['http', 'port'], number: true },
-] as const;
 
 /**
  * Write the environment's overrides into the configuration as read, so that they are checked with the rest;
