@@ -59,13 +59,14 @@ function json<T extends object>(schema: T, extra: Record<string, unknown>): T {
  * cross-field rules below from running while another setting is wrong.
  */
 export function intRange(min: number, max: number): z.ZodNumber {
-  const error = (iss: { input?: unknown }) => `must be an integer from ${min} to ${max}, not ${show(iss.input)}`;
+  const range = max >= Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+  const error = (iss: { input?: unknown }) => `must be an integer ${range}, not ${show(iss.input)}`;
   return json(z.number({ error }).min(min, { error }).max(max, { error }).refine(Number.isInteger, { error }), { type: 'integer' });
 }
 
 /** A number, fractions allowed, from min (no upper bound). */
 export function numberFrom(min: number): z.ZodNumber {
-  const error = (iss: { input?: unknown }) => `must be a number from ${min}, not ${show(iss.input)}`;
+  const error = (iss: { input?: unknown }) => `must be a number of at least ${min}, not ${show(iss.input)}`;
   return z.number({ error }).min(min, { error });
 }
 
@@ -247,7 +248,7 @@ const recursion = z
     tcpTimeoutMs: intRange(10, 600000).default(3000).meta(doc('The wait for an answer over TCP from another server.')),
     sourceAddress: optional(ipAddress()).meta(
       doc(
-        'The address queries to other servers go out from (each from a fresh socket on a random port); absent: the listen address. A loopback address is used only towards loopback servers (docs/security.md).',
+        'The address queries to other servers go out from (each from a fresh socket on a random port); absent: the listen address. A loopback address is used only towards loopback servers; a server of the other address family gets the wildcard of its family (docs/security.md).',
       ),
     ),
     maxConcurrentQueries: intRange(1, 65536)
@@ -266,7 +267,7 @@ const recursion = z
         z.string({ error: 'must be the file of that server\'s public key' }).min(1, { error: 'must be the file of that server\'s public key' }),
       )
       .default({})
-      .meta(doc('The public keys of the roots (and of the upstream), for requireCertified: "address:port" → a key file (PEM or HS_PUBKEY), relative to the node folder.')),
+      .meta(doc('The public keys of the roots (and of the upstream), for requireCertified: "address:port" → a file with that server\'s public key, relative to the node folder: PEM (`openssl pkey -in keys/server.key.pem -pubout` on that server) or the HS_PUBKEY bytes of a site record. Read at start; a missing or unusable file stops the node with a clear error.')),
   })
   .prefault({})
   .meta(doc('Resolving on behalf of clients: a resolver always does; other roles when recursion.allow is set and a request sets REC (docs/security.md).'));
@@ -308,10 +309,10 @@ const dns = z
     udpPayloadSize: intRange(512, 4096)
       .default(1232)
       .meta(doc('The EDNS(0) UDP payload size offered and honoured (1232: no IP fragmentation on common paths, as DNS flag day 2020 asks).')),
-    cacheMaxBytes: intRange(0, 2 ** 40).default(16 * 1024 * 1024).meta(doc('Bound on the cache of encoded DNS answers.')),
+    cacheMaxBytes: intRange(0, 2 ** 40).default(16 * 1024 * 1024).meta(doc('Bound on the cache of encoded DNS answers (docs/dns.md, Speed).')),
     tcpIdleTimeoutMs: intRange(100, 3_600_000)
       .default(10000)
-      .meta(doc('An idle DNS TCP connection is closed after this; the other bounds of a TCP client are the tcp settings, counted apart.')),
+      .meta(doc('An idle DNS TCP connection is closed after this; the other bounds of a TCP client (connections per address, the request deadline, bytes held) are the tcp settings, counted apart.')),
   })
   .prefault({})
   .meta(doc('The DNS gateway (docs/dns.md): identifiers answered as DNS names under the zones. Off by default.'));
@@ -321,14 +322,14 @@ const http = z
     enabled: bool().default(true).meta(doc('Serve HTTP at all (`idres init --no-http` writes false).')),
     port: port()
       .default(DEFAULT_HTTP_PORT)
-      .meta(doc('TCP port (0: any free port). `idres init --http-port`, `idres serve --http-port` and IDRES_HTTP_PORT set it. It may not be the Handle TCP port or the DNS gateway\'s port on the same address.')),
+      .meta(doc('TCP port (0: any free port; `idres init --port 0`, for tests and `demo --port 0`, writes 0 too). `idres init --http-port`, `idres serve --http-port` and IDRES_HTTP_PORT set it. It may not be the Handle TCP port or the DNS gateway\'s port on the same address.')),
     host: optional(ipAddress()).meta(doc('The address to listen on; absent: the listen address.')),
     maxBodyBytes: intRange(1024, 256 * 1024 * 1024)
       .default(1024 * 1024)
-      .meta(doc('Largest request body accepted (PUT values); larger ones get 413 before they are read.')),
+      .meta(doc('Largest request body accepted (PUT values); larger ones get 413 (a Content-Length over it before anything is read).')),
     requestTimeoutMs: intRange(100, 3_600_000)
       .default(30000)
-      .meta(doc('A whole request (headers and body) must arrive within this, or the connection is closed (408; slow clients).')),
+      .meta(doc('A whole request (headers and body) must arrive within this, or the connection is closed (408; slow clients); a connection with no byte either way for this long is closed.')),
     headersTimeoutMs: intRange(100, 3_600_000)
       .default(10000)
       .meta(doc('The request line and headers must arrive within this (at most requestTimeoutMs), also on a connection that sends nothing (408).')),

@@ -5,6 +5,7 @@ import { loadConfig } from '../config.js';
 import { openRegistry } from './open-registry.js';
 import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
 import { UsageError } from './values.js';
+import { intRangeOption, positiveIntOption } from './numbers.js';
 
 // `idres import FILE`: bulk registration from CSV or NDJSON (docs/import.md). Progress on stderr, the
 // summary on stdout. Exit status: 0 when every row is in the registry as the file gives it, 1 when some
@@ -165,14 +166,8 @@ function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions):
   return out.join('\n');
 }
 
-export function parseWorkers(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 0 to ${MAX_WORKERS}, not "${v}"`);
-  return n;
-}
+/** --workers: threads beside the writer, 0 to MAX_WORKERS. */
+export const parseWorkers = intRangeOption('--workers', 0, MAX_WORKERS);
 
-export function parseBatchSize(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--batch-size must be a whole number of rows, not "${v}"`);
-  return n;
-}
+/** --batch-size: rows per transaction. */
+export const parseBatchSize = positiveIntOption('--batch-size');

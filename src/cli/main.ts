@@ -15,6 +15,7 @@ import { benchCommand } from './bench.js';
 import { dnsNameCommand } from './dns-name.js';
 import { DnsMappingError } from '../dns/mapping.js';
 import { importCommand, parseBatchSize, parseWorkers } from './import.js';
+import { intRangeOption, nonNegativeIntOption, nonNegativeNumberOption, portOption, positiveIntOption, ttlOption, workersOption } from './numbers.js';
 import { remoteImportCommand } from './remote-http.js';
 import { deleteCommand, keysGenerateCommand, listCommand, updateCommand } from './admin.js';
 import { grantCommand, listAdminsCommand, revokeCommand } from './administrators.js';
@@ -55,12 +56,6 @@ const remoteOf = (o: Record<string, unknown>) => ({
 const dirOption = () =>
   new Option('-d, --dir <path>', 'the node folder (config, registry, keys)').env('IDRES_DIR').default(DEFAULT_DIR);
 
-function parsePort(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`"${v}" is not a port number`);
-  return n;
-}
-
 export function buildProgram(): Command {
   const program = new Command('idres')
     .description('Identifier resolution for the Industrial Internet: a Handle protocol (2.11) node over UDP and TCP.')
@@ -76,7 +71,7 @@ export function buildProgram(): Command {
     .option('-p, --prefix <prefix>', 'a prefix this node homes, e.g. 88.118.8 (repeatable)', collect, [])
     .addOption(new Option('-r, --role <role>', 'what the node does (repeatable)').choices([...ROLES]).argParser(collect))
     .option('--listen <address>', 'IP address to listen on', '127.0.0.1')
-    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
+    .option('--port <port>', 'UDP and TCP port', portOption('--port'), DEFAULT_PORT)
     .option('--public-address <address>', 'address clients elsewhere use to reach this node (default: --listen)')
     .option('--case-sensitive', 'match suffixes with their case (the default folds case, as the reference does)')
     .option('--description <text>', 'description written into the site record')
@@ -84,9 +79,9 @@ export function buildProgram(): Command {
     .option('--root <address:port>', 'a root (top-level) server where recursive walks start (repeatable)', collect, [])
     .option('--upstream <address:port>', 'forward recursive requests to this server instead of walking')
     .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
-    .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', parsePort)
+    .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', portOption('--dns-port'))
     .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
-    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', parsePort)
+    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', portOption('--http-port'))
     .option('--no-http', 'no HTTP face at all')
     .action((o) =>
       initCommand({
@@ -114,9 +109,9 @@ export function buildProgram(): Command {
     .description('run the node: answer the Handle protocol on UDP and TCP')
     .addOption(dirOption())
     .option('--listen <address>', 'override the configured listen address')
-    .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
-    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
-    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
+    .option('--port <port>', 'override the configured port (0: any free port)', portOption('--port'))
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', portOption('--http-port'))
+    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', workersOption('--workers'))
     .action(async (o) => {
       await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
     });
@@ -130,7 +125,7 @@ export function buildProgram(): Command {
     .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
     .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
     .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
-    .option('--ttl <seconds>', 'TTL of the values', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of the values', ttlOption('--ttl'), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (the prefix administrator; remotely, the --auth identity)')
     .option('--overwrite', 'replace the values of an existing identifier')
     .option('--allow-unhomed', 'register under a prefix this node does not home')
@@ -164,7 +159,7 @@ export function buildProgram(): Command {
     .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
     .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
     .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
-    .option('--ttl <seconds>', 'TTL of the values set', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of the values set', ttlOption('--ttl'), 86400)
     .option('--json', 'print the result as JSON')
     .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
     .addHelpText('after', VALUE_FORMS_HELP)
@@ -196,7 +191,7 @@ export function buildProgram(): Command {
     .description('list the identifiers under a prefix: locally or on a remote node (LIST_HANDLES)')
     .argument('<prefix>', 'e.g. 88.118.8 (or 0.NA/88.118.8)')
     .addOption(dirOption())
-    .option('--limit <n>', 'at most this many (local only)', (v) => Number(v))
+    .option('--limit <n>', 'at most this many (local only)', nonNegativeIntOption('--limit'))
     .option('--json', 'print {"prefix", "handles": [...]}'))
     .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
 
@@ -209,7 +204,7 @@ export function buildProgram(): Command {
     .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle 0.NA/88.118.8) or a handle')
     .requiredOption('--to <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR (its key at index 300) or 200:88.118.8/GROUP')
     .requiredOption('--perms <list>', `all, or some of: ${PERMISSION_NAMES.join(', ')}`)
-    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', (v) => Number(v))
+    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', intRangeOption('--index', 1, 0x7fffffff))
     .addOption(dirOption())
     .option('--json', 'print the result as JSON'))
     .action((target, o) =>
@@ -246,7 +241,7 @@ export function buildProgram(): Command {
     .command('generate')
     .description('make a key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data); RSA, or SM2 with --sm2')
     .requiredOption('-o, --out <file>', 'where to write the private key')
-    .option('--bits <n>', 'RSA modulus size', (v) => Number(v), 2048)
+    .option('--bits <n>', 'RSA modulus size', positiveIntOption('--bits'), 2048)
     .option('--passphrase-env <var>', 'encrypt the private key with the passphrase in this environment variable')
     .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
     .option('--sm2', "an SM2 key (GB/T 32918, the national system's commercial cryptography): PKCS#8 PEM, HS_PUBKEY of type SM2_PUB_KEY")
@@ -267,7 +262,7 @@ export function buildProgram(): Command {
     .option('--allow-unhomed', 'accept handles under prefixes this node does not home')
     .option('--batch-size <rows>', 'rows per transaction', parseBatchSize, 10000)
     .option('--workers <n>', 'threads that parse and check rows beside the writer (default: a core each beyond one, at most 4, for files of 8 MiB or more; 0: none)', parseWorkers)
-    .option('--ttl <seconds>', 'TTL of values that do not give one', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of values that do not give one', ttlOption('--ttl'), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
     .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
@@ -308,7 +303,7 @@ export function buildProgram(): Command {
     .option('-i, --index <index>', 'only the value at this index (repeatable)', collect, [])
     .option('--json', 'print the answer as JSON, values in the shape of the Handle REST API')
     .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them')
-    .option('--timeout <ms>', 'overall TCP timeout', (v) => Number(v), 10000)
+    .option('--timeout <ms>', 'overall TCP timeout', positiveIntOption('--timeout'), 10000)
     .action((id, o) =>
       resolveCommand(id, {
         server: o.server,
@@ -337,7 +332,7 @@ export function buildProgram(): Command {
     .option('--serv <handle>', 'a service handle whose HS_SITE values give the sites (repeatable)', collect, [])
     .option('--no-derived', 'do not also serve prefixes derived from it (no HS_SITE.PREFIX / HS_SERV.PREFIX)')
     .addOption(new Option('--hash <part>', 'how clients pick a server of a multi-server site').choices(['prefix', 'suffix', 'handle']).default('handle'))
-    .option('--ttl <seconds>', 'TTL of the delegation values', (v) => Number(v))
+    .option('--ttl <seconds>', 'TTL of the delegation values', ttlOption('--ttl'))
     .option('--overwrite', 'replace an existing delegation')
     .option('--no-fetch-keys', "do not ask the servers for their public keys (GET_SITE_INFO)")
     .action((p, o) =>
@@ -378,8 +373,8 @@ export function buildProgram(): Command {
     .command('demo')
     .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
     .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
-    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', parsePort, DEFAULT_PORT)
-    .option('--count <n>', 'demo product identifiers on the business node (first run)', (v) => Number(v), 3000)
+    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo product identifiers on the business node (first run)', nonNegativeIntOption('--count'), 3000)
     .action(async (o) => {
       await demoCommand({ dir: o.dir, port: o.port, count: o.count });
     });
@@ -391,10 +386,10 @@ export function buildProgram(): Command {
     .option('--handle <id>', 'an identifier to ask for (repeatable)', collect, [])
     .option('--handles-file <file>', 'identifiers to ask for, one per line (asked in turn)')
     .addOption(new Option('--transport <t>', 'udp, tcp (a connection per request) or tcp-kc (kept connections)').choices(['udp', 'tcp', 'tcp-kc']).default('udp'))
-    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', (v) => Number(v), 0)
-    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', (v) => Number(v), 100)
-    .option('--duration <seconds>', 'how long to run', (v) => Number(v), 10)
-    .option('--pipeline <n>', 'requests in flight per kept TCP connection', (v) => Number(v), 8)
+    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', nonNegativeNumberOption('--rate'), 0)
+    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', positiveIntOption('--concurrency'), 100)
+    .option('--duration <seconds>', 'how long to run', nonNegativeNumberOption('--duration'), 10)
+    .option('--pipeline <n>', 'requests in flight per kept TCP connection', positiveIntOption('--pipeline'), 8)
     .option('--json', 'print the report as JSON')
     .action((o) =>
       benchCommand({
@@ -414,8 +409,8 @@ export function buildProgram(): Command {
     .command('quickstart')
     .description('create (once) and run a business node for 88.118.8 with a few thousand demo product identifiers')
     .addOption(dirOption())
-    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
-    .option('--count <n>', 'demo identifiers to register on first run', (v) => Number(v), 2000)
+    .option('--port <port>', 'UDP and TCP port', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo identifiers to register on first run', nonNegativeIntOption('--count'), 2000)
     .action((o) => quickstartCommand({ dir: o.dir, port: o.port, count: o.count }));
 
   return program;
