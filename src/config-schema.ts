@@ -124,7 +124,7 @@ const zone = json(z.string(), pattern('dnsName')).transform((v, ctx) => {
     return normaliseZone(v);
   } catch (err) {
     if (!(err instanceof DnsMappingError)) throw err;
-    ctx.issues.push({ code: 'custom', input: v, message: err.message, params: { sentence: false, after: ':' } });
+    ctx.issues.push({ code: 'custom', input: v, message: err.message, params: { detail: true } });
     return v;
   }
 });
@@ -630,7 +630,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], sources: Reado
       const reads = (i.params.reads as readonly string[] | undefined) ?? [];
       const from = reads.filter((r) => sources.has(r)).map((r) => `${r} comes from ${sources.get(r)}`);
       lines.push([i.message, ...from].join('; '));
-    } else if (i.code === 'custom' && i.params?.after === ':') {
+    } else if (i.code === 'custom' && i.params?.detail) {
+      // A message from elsewhere (the DNS mapping's): after the path, not as its predicate.
       lines.push(`${name(i.path)}: ${i.message}`);
     } else {
       lines.push(`${name(i.path)} ${i.message}`);
