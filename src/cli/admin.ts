@@ -10,6 +10,7 @@ import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-w
 import { withRegistry } from './open-registry.js';
 import { checkHandleArgument } from './register.js';
 import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { nonNegativeIntOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
@@ -157,7 +158,7 @@ export function addUpdateCommand(program: Command): void {
     .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
     .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
     .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
-    .option('--ttl <seconds>', 'TTL of the values set', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of the values set', ttlOption('--ttl'), 86400)
     .option('--json', 'print the result as JSON')
     .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
     .addHelpText('after', VALUE_FORMS_HELP)
@@ -195,7 +196,7 @@ export function addListCommand(program: Command): void {
     .description('list the identifiers under a prefix: locally or on a remote node (LIST_HANDLES)')
     .argument('<prefix>', 'e.g. 88.118.8 (or 0.NA/88.118.8)')
     .addOption(dirOption())
-    .option('--limit <n>', 'at most this many (local only)', (v) => Number(v))
+    .option('--limit <n>', 'at most this many (local only)', nonNegativeIntOption('--limit'))
     .option('--json', 'print {"prefix", "handles": [...]}'))
     .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
 }
@@ -207,7 +208,7 @@ export function addKeysCommand(program: Command): void {
     .command('generate')
     .description('make a key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data); RSA, or SM2 with --sm2')
     .requiredOption('-o, --out <file>', 'where to write the private key')
-    .option('--bits <n>', 'RSA modulus size', (v) => Number(v), 2048)
+    .option('--bits <n>', 'RSA modulus size', positiveIntOption('--bits'), 2048)
     .option('--passphrase-env <var>', 'encrypt the private key with the passphrase in this environment variable')
     .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
     .option('--sm2', "an SM2 key (GB/T 32918, the national system's commercial cryptography): PKCS#8 PEM, HS_PUBKEY of type SM2_PUB_KEY")

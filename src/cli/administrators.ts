@@ -19,6 +19,7 @@ import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-w
 import { parseReference, referenceText } from './value-forms.js';
 import { UsageError, printJson } from './values.js';
 import { dirOption, remoteOf, remoteOptions } from './options.js';
+import { intRangeOption } from './numbers.js';
 
 // `idres admin grant|revoke|list`: who administers a prefix or a handle, as HS_ADMIN values (100–199) of the
 // handle (a prefix's: its prefix handle 0.NA/PREFIX), changed without hex. Locally on the registry (--dir), or
@@ -309,7 +310,7 @@ export function addAdminCommand(program: Command): void {
     .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle 0.NA/88.118.8) or a handle')
     .requiredOption('--to <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR (its key at index 300) or 200:88.118.8/GROUP')
     .requiredOption('--perms <list>', `all, or some of: ${PERMISSION_NAMES.join(', ')}`)
-    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', (v) => Number(v))
+    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', intRangeOption('--index', 1, 0x7fffffff))
     .addOption(dirOption())
     .option('--json', 'print the result as JSON'))
     .action((target, o) =>

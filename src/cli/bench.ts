@@ -4,6 +4,7 @@ import { type LoadTransport, runLoad } from '../bench/loadgen.js';
 import { parseServer } from '../client/handle-client.js';
 import { UsageError } from './values.js';
 import { collect } from './options.js';
+import { nonNegativeNumberOption, positiveIntOption } from './numbers.js';
 
 export interface BenchCommandOptions {
   server: string;
@@ -61,10 +62,10 @@ export function addBenchCommand(program: Command): void {
     .option('--handle <id>', 'an identifier to ask for (repeatable)', collect, [])
     .option('--handles-file <file>', 'identifiers to ask for, one per line (asked in turn)')
     .addOption(new Option('--transport <t>', 'udp, tcp (a connection per request) or tcp-kc (kept connections)').choices(['udp', 'tcp', 'tcp-kc']).default('udp'))
-    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', (v) => Number(v), 0)
-    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', (v) => Number(v), 100)
-    .option('--duration <seconds>', 'how long to run', (v) => Number(v), 10)
-    .option('--pipeline <n>', 'requests in flight per kept TCP connection', (v) => Number(v), 8)
+    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', nonNegativeNumberOption('--rate'), 0)
+    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', positiveIntOption('--concurrency'), 100)
+    .option('--duration <seconds>', 'how long to run', nonNegativeNumberOption('--duration'), 10)
+    .option('--pipeline <n>', 'requests in flight per kept TCP connection', positiveIntOption('--pipeline'), 8)
     .option('--json', 'print the report as JSON')
     .action((o) =>
       benchCommand({

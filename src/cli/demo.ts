@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_PORT } from '../node/config.js';
 import { startDemoHierarchy } from '../node/demo-hierarchy.js';
-import { parsePort } from './options.js';
+import { nonNegativeIntOption, portOption } from './numbers.js';
 
 /** Run the demo hierarchy until interrupted, and say how to use it. */
 export async function demoCommand(o: { dir: string; port: number; count: number }): Promise<void> {
@@ -45,8 +45,8 @@ export function addDemoCommand(program: Command): void {
     .command('demo')
     .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
     .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
-    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', parsePort, DEFAULT_PORT)
-    .option('--count <n>', 'demo product identifiers on the business node (first run)', (v) => Number(v), 3000)
+    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo product identifiers on the business node (first run)', nonNegativeIntOption('--count'), 3000)
     .action(async (o) => {
       await demoCommand({ dir: o.dir, port: o.port, count: o.count });
     });

@@ -8,6 +8,7 @@ import { Progress, type ProgressMode, formatCount, progressModeFor } from './pro
 import { UsageError } from './values.js';
 import { dirOption, remoteOf } from './options.js';
 import { remoteImportCommand } from './remote-http.js';
+import { intRangeOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // `idres import FILE`: bulk registration from CSV or NDJSON (docs/import.md). Progress on stderr, the
 // summary on stdout. Exit status: 0 when every row is in the registry as the file gives it, 1 when some
@@ -168,17 +169,11 @@ function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions):
   return out.join('\n');
 }
 
-export function parseWorkers(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 0 to ${MAX_WORKERS}, not "${v}"`);
-  return n;
-}
+/** --workers: threads beside the writer, 0 to MAX_WORKERS. */
+export const parseWorkers = intRangeOption('--workers', 0, MAX_WORKERS);
 
-export function parseBatchSize(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--batch-size must be a whole number of rows, not "${v}"`);
-  return n;
-}
+/** --batch-size: rows per transaction. */
+export const parseBatchSize = positiveIntOption('--batch-size');
 
 /** `idres import`: identifiers in bulk, locally or through a remote HTTP API. */
 export function addImportCommand(program: Command): void {
@@ -193,7 +188,7 @@ export function addImportCommand(program: Command): void {
     .option('--allow-unhomed', 'accept handles under prefixes this node does not home')
     .option('--batch-size <rows>', 'rows per transaction', parseBatchSize, 10000)
     .option('--workers <n>', 'threads that parse and check rows beside the writer (default: a core each beyond one, at most 4, for files of 8 MiB or more; 0: none)', parseWorkers)
-    .option('--ttl <seconds>', 'TTL of values that do not give one', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of values that do not give one', ttlOption('--ttl'), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
     .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
     .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))

@@ -3,7 +3,8 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_PORT, ROLES, type Role } from '../node/config.js';
 import { type InitOptions, initNode } from '../node/init.js';
 import { prefixHandle } from '../model/handle.js';
-import { collect, dirOption, parsePort } from './options.js';
+import { collect, dirOption } from './options.js';
+import { portOption } from './numbers.js';
 
 export function initCommand(o: InitOptions): void {
   const c = initNode(o);
@@ -29,7 +30,7 @@ export function addInitCommand(program: Command): void {
     .option('-p, --prefix <prefix>', 'a prefix this node homes, e.g. 88.118.8 (repeatable)', collect, [])
     .addOption(new Option('-r, --role <role>', 'what the node does (repeatable)').choices([...ROLES]).argParser(collect))
     .option('--listen <address>', 'IP address to listen on', '127.0.0.1')
-    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
+    .option('--port <port>', 'UDP and TCP port', portOption('--port'), DEFAULT_PORT)
     .option('--public-address <address>', 'address clients elsewhere use to reach this node (default: --listen)')
     .option('--case-sensitive', 'match suffixes with their case (the default folds case, as the reference does)')
     .option('--description <text>', 'description written into the site record')
@@ -37,9 +38,9 @@ export function addInitCommand(program: Command): void {
     .option('--root <address:port>', 'a root (top-level) server where recursive walks start (repeatable)', collect, [])
     .option('--upstream <address:port>', 'forward recursive requests to this server instead of walking')
     .option('--allow-recursion', 'resolve for clients that set REC (a resolver always does)')
-    .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', parsePort)
+    .option('--dns-port <port>', 'open the DNS gateway on this UDP and TCP port (docs/dns.md)', portOption('--dns-port'))
     .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
-    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', parsePort)
+    .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', portOption('--http-port'))
     .option('--no-http', 'no HTTP face at all')
     .action((o) =>
       initCommand({

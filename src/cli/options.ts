@@ -1,7 +1,6 @@
 import { type Command, Option } from 'commander';
 import { DEFAULT_DIR } from '../node/config.js';
 import { PERMISSION_NAMES } from './admin-perms.js';
-import { UsageError } from './usage-error.js';
 
 // Options and their parsers that several commands share.
 
@@ -41,9 +40,3 @@ export const remoteOf = (o: Record<string, unknown>) => ({
 
 export const dirOption = () =>
   new Option('-d, --dir <path>', 'the node folder (config, registry, keys)').env('IDRES_DIR').default(DEFAULT_DIR);
-
-export function parsePort(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`"${v}" is not a port number`);
-  return n;
-}

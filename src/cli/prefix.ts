@@ -8,6 +8,7 @@ import { delegatePrefix, siteOf } from '../admin/delegation.js';
 import { fillKeys, parseSiteSpec } from './site-spec.js';
 import { UsageError, formatValues, printJson } from './values.js';
 import { collect, dirOption } from './options.js';
+import { ttlOption } from './numbers.js';
 
 
 export interface DelegateOptions {
@@ -111,7 +112,7 @@ export function addPrefixCommand(program: Command): void {
     .option('--serv <handle>', 'a service handle whose HS_SITE values give the sites (repeatable)', collect, [])
     .option('--no-derived', 'do not also serve prefixes derived from it (no HS_SITE.PREFIX / HS_SERV.PREFIX)')
     .addOption(new Option('--hash <part>', 'how clients pick a server of a multi-server site').choices(['prefix', 'suffix', 'handle']).default('handle'))
-    .option('--ttl <seconds>', 'TTL of the delegation values', (v) => Number(v))
+    .option('--ttl <seconds>', 'TTL of the delegation values', ttlOption('--ttl'))
     .option('--overwrite', 'replace an existing delegation')
     .option('--no-fetch-keys', "do not ask the servers for their public keys (GET_SITE_INFO)")
     .action((p, o) =>

@@ -6,7 +6,8 @@ import { initNode } from '../node/init.js';
 import { Registry } from '../store/registry.js';
 import { generateProducts } from '../demo/products.js';
 import { serveCommand } from './serve.js';
-import { dirOption, parsePort } from './options.js';
+import { dirOption } from './options.js';
+import { nonNegativeIntOption, portOption } from './numbers.js';
 
 const DEMO_PREFIX = '88.118.8';
 
@@ -45,7 +46,7 @@ export function addQuickstartCommand(program: Command): void {
     .command('quickstart')
     .description('create (once) and run a business node for 88.118.8 with a few thousand demo product identifiers')
     .addOption(dirOption())
-    .option('--port <port>', 'UDP and TCP port', parsePort, DEFAULT_PORT)
-    .option('--count <n>', 'demo identifiers to register on first run', (v) => Number(v), 2000)
+    .option('--port <port>', 'UDP and TCP port', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo identifiers to register on first run', nonNegativeIntOption('--count'), 2000)
     .action((o) => quickstartCommand({ dir: o.dir, port: o.port, count: o.count }));
 }

@@ -5,6 +5,7 @@ import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsF
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
 import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { ttlOption } from './numbers.js';
 
 export interface RegisterOptions extends RemoteOptions {
   dir: string;
@@ -89,7 +90,7 @@ export function addRegisterCommand(program: Command): void {
     .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
     .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
     .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
-    .option('--ttl <seconds>', 'TTL of the values', (v) => Number(v), 86400)
+    .option('--ttl <seconds>', 'TTL of the values', ttlOption('--ttl'), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (the prefix administrator; remotely, the --auth identity)')
     .option('--overwrite', 'replace the values of an existing identifier')
     .option('--allow-unhomed', 'register under a prefix this node does not home')

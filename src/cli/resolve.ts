@@ -11,6 +11,7 @@ import { Recursor } from '../resolve/recursor.js';
 import { ResolutionFailure } from '../resolve/answer.js';
 import { UsageError, formatValues, valuesToJson } from './values.js';
 import { collect, dirOption } from './options.js';
+import { positiveIntOption } from './numbers.js';
 
 interface Outcome {
   responseCode: number;
@@ -122,7 +123,7 @@ export function addResolveCommand(program: Command): void {
     .option('-i, --index <index>', 'only the value at this index (repeatable)', collect, [])
     .option('--json', 'print the answer as JSON, values in the shape of the Handle REST API')
     .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them')
-    .option('--timeout <ms>', 'overall TCP timeout', (v) => Number(v), 10000)
+    .option('--timeout <ms>', 'overall TCP timeout', positiveIntOption('--timeout'), 10000)
     .action((id, o) =>
       resolveCommand(id, {
         server: o.server,

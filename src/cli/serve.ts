@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
 import { IdresNode } from '../node/node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
-import { dirOption, parsePort } from './options.js';
+import { dirOption } from './options.js';
+import { portOption, workersOption } from './numbers.js';
 
 function httpUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -90,9 +91,9 @@ export function addServeCommand(program: Command): void {
     .description('run the node: answer the Handle protocol on UDP and TCP')
     .addOption(dirOption())
     .option('--listen <address>', 'override the configured listen address')
-    .option('--port <port>', 'override the configured port (0: any free port)', parsePort)
-    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', parsePort)
-    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', (v) => Number(v))
+    .option('--port <port>', 'override the configured port (0: any free port)', portOption('--port'))
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', portOption('--http-port'))
+    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', workersOption('--workers'))
     .action(async (o) => {
       await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}) });
     });
