@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initNode } from '../src/node-init.js';
+import { initNode } from '../src/node/init.js';
 import { freeUdpPort } from '../src/server/workers.js';
 import { Registry } from '../src/store/registry.js';
 import { BulkWriter } from '../src/store/bulk-writer.js';

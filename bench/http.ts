@@ -6,13 +6,13 @@
 //   npm run bench:http -- [--iterations 2000000] [--runs 5] [--duration 5] [--concurrency 64]
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import { IdresNode } from '../src/node.js';
+import { IdresNode } from '../src/node/node.js';
 import { encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { OpCode } from '../src/protocol/constants.js';
 import { encodeRequest } from '../src/client/request.js';
-import { WireCounters } from '../src/server/wire-counters.js';
+import { WireCounters } from '../src/wire/counters.js';
 import { makeValue } from '../src/model/value.js';
-import { initNode } from '../src/node-init.js';
+import { initNode } from '../src/node/init.js';
 import { arg, machine, median, removeDir, tempDir } from './common.js';
 
 const iterations = arg('iterations', 2_000_000);

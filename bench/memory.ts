@@ -3,7 +3,7 @@
 //
 //   npm run bench:memory -- [--count 1000000] [--cached 100000]
 import path from 'node:path';
-import { initNode } from '../src/node-init.js';
+import { initNode } from '../src/node/init.js';
 import { arg, machine, makeNodeDir, measure, nodeDirHandles, patchConfig, removeDir, startIdres, tempDir } from './common.js';
 
 const count = arg('count', 1_000_000);

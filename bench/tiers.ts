@@ -6,7 +6,7 @@
 //   npm run bench:tiers -- [--count 100000] [--runs 3] [--duration 10] [--concurrency 200]
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { initNode } from '../src/node-init.js';
+import { initNode } from '../src/node/init.js';
 import {
   type Measured,
   arg,

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { initNode } from '../src/node-init.js';
+import { initNode } from '../src/node/init.js';
 import { Registry } from '../src/store/registry.js';
 import { makeValue, Perm } from '../src/model/value.js';
 import { encodeRequest } from '../src/client/request.js';

@@ -20,7 +20,7 @@ import { encodeHandleWithValues } from '../src/protocol/admin-bodies.js';
 import { encodeDhPublicKey } from '../src/protocol/pubkey.js';
 import { encodePacket } from '../src/protocol/message.js';
 import { encodeMacCredential, encryptPacket, sessionMac } from '../src/protocol/session-crypto.js';
-import { IdresNode } from '../src/node.js';
+import { IdresNode } from '../src/node/node.js';
 import { baseOf, basic, call, addIdentities, USER, USER_SECRET } from './helpers/http.js';
 import { encodeAdmin } from '../src/protocol/admin-data.js';
 import { AdminPerm } from '../src/model/admin.js';

@@ -23,7 +23,7 @@ import { AuditTrail, changeBetween, openAuditTrail } from '../src/admin/audit.js
 import { AdminService } from '../src/admin/operations.js';
 import { Registry } from '../src/store/registry.js';
 import { SCHEMA_VERSION } from '../src/store/schema.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../src/node/config.js';
 
 const PREFIX = '88.118.8';
 const ADMIN = `0.NA/${PREFIX}`;

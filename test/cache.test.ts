@@ -3,8 +3,9 @@
 // order under the bound, slab space reused after many evictions (against a simple reference model).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnswerCache, type ByteHash, type CacheOptions, ENTRY_OVERHEAD } from '../src/resolve/cache.js';
-import { Responder } from '../src/resolve/respond.js';
+import { AnswerCache, type CacheOptions, ENTRY_OVERHEAD } from '../src/resolve/cache/answer-cache.js';
+import type { ByteHash } from '../src/resolve/cache/hash.js';
+import { Responder } from '../src/protocol/responder.js';
 
 const answer = (handleKey: string, freshUntil: number, local = false, size = 10) => ({
   responseCode: 1,
@@ -34,7 +35,7 @@ function packetAt(c: AnswerCache, slot: number): Buffer {
 
 test('fresh until the TTL, then only as a stale answer within the window, then gone (by the cache clock)', () => {
   let now = 1_000_000;
-  const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 150, now: () => now });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 150, now: () => now });
   c.set('k', answer('H', now + 100), now);
   assert.ok(c.get('k', now + 50));
   assert.equal(c.get('k', now + 120), undefined, 'past its TTL it is no fresh answer');
@@ -47,7 +48,7 @@ test('fresh until the TTL, then only as a stale answer within the window, then g
 });
 
 test('the stale window by the clock handed in; an entry past it is dropped when looked at', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 1000 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 1000 });
   const t = 1_000_000;
   c.set('k', answer('H', t + 100), t);
   c.set('l', answer('L', t + 100, true), t);
@@ -64,7 +65,7 @@ test('the stale window by the clock handed in; an entry past it is dropped when 
 });
 
 test('invalidating a handle drops every variant of its answers, and only those', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 0 });
   const now = Date.now();
   c.set('a1', answer('A', now + 1e6), now);
   c.set('a2', answer('A', now + 1e6), now);
@@ -84,7 +85,7 @@ test('invalidating a handle drops every variant of its answers, and only those',
 });
 
 test('invalidation under colliding hashes compares the handle bytes', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 0, hash: () => 7 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 0, hash: () => 7 });
   const now = 0;
   const handles = ['88.118.8/A', '88.118.8/B', '88.118.8/AB', '88.118.8/产品', '88.118.8/产品X'];
   for (const h of handles) for (let v = 0; v < 4; v++) c.set(`${h}|${v}`, answer(h, 1e6), now);
@@ -99,7 +100,7 @@ test('invalidation under colliding hashes compares the handle bytes', () => {
 });
 
 test('bounded in bytes: old answers are evicted, cached bytes are copies', () => {
-  const c = new AnswerCache({ maxBytes: 100_000, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 100_000, staleWindowMs: 0 });
   const now = Date.now();
   for (let i = 0; i < 1000; i++) c.set(`k${i}`, answer(`H${i}`, now + 1e6, false, 200), now);
   assert.ok(c.bytes <= 100_000, `${c.bytes} bytes`);
@@ -123,7 +124,7 @@ test('bounded in bytes: old answers are evicted, cached bytes are copies', () =>
 test('eviction is in LRU order, by what each entry costs', () => {
   const body = Buffer.alloc(100, 2);
   const cost = AnswerCache.entryCost(2, 1, templateOf(1, body).length);
-  const c = new AnswerCache({ maxBytes: 3 * cost, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 3 * cost, staleWindowMs: 0 });
   const a = (h: string) => ({ responseCode: 1, body, handleKey: h, freshUntil: 1e9, local: false });
   c.set('ka', a('a'), 0);
   c.set('kb', a('b'), 0);
@@ -133,7 +134,7 @@ test('eviction is in LRU order, by what each entry costs', () => {
   c.set('kd', a('d'), 0);
   assert.deepEqual(['ka', 'kb', 'kc', 'kd'].map((k) => c.get(k, 0) !== undefined), [true, false, true, true]);
   // A hit by bytes (the hot path) counts as a use too.
-  const c2 = new AnswerCache({ maxBytes: 3 * AnswerCache.entryCost(requestBody('x/1').length, 1, templateOf(1, body).length), staleWindowMs: 0 });
+  const c2 = new AnswerCache({ packetOf: templateOf, maxBytes: 3 * AnswerCache.entryCost(requestBody('x/1').length, 1, templateOf(1, body).length), staleWindowMs: 0 });
   for (const n of ['1', '2', '3']) c2.set(AnswerCache.key(requestBody(`x/${n}`), false), a(n), 0);
   const b1 = requestBody('x/1');
   assert.ok(c2.getAt(b1, 0, b1.length, 0) >= 0);
@@ -145,7 +146,7 @@ test('eviction is in LRU order, by what each entry costs', () => {
 });
 
 test('overwriting a key replaces its answer and its cost', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 0 });
   c.set('k', answer('H', 1e6, false, 10), 0);
   const first = c.get('k', 0)!;
   assert.equal(c.get('k', 0)!.serial, first.serial, 'the same answer has the same serial');
@@ -165,7 +166,7 @@ test('overwriting a key replaces its answer and its cost', () => {
 
 test('authenticated and unauthenticated keys of one body are different answers', () => {
   for (const hash of [undefined, (() => 1) as ByteHash]) {
-    const c = new AnswerCache({ maxBytes: 1 << 20, staleWindowMs: 0, ...(hash ? { hash } : {}) });
+    const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 20, staleWindowMs: 0, ...(hash ? { hash } : {}) });
     const body = requestBody('88.118.8/X');
     c.set(AnswerCache.key(body, false), { ...answer('88.118.8/X', 1e6, false, 5), responseCode: 1 }, 0);
     assert.equal(c.get(AnswerCache.key(body, true), 0), undefined);
@@ -181,7 +182,7 @@ test('authenticated and unauthenticated keys of one body are different answers',
 
 test('lookups by bytes find the answer inside a datagram, verified byte for byte under colliding hashes', () => {
   for (const hash of [undefined, (() => 0) as ByteHash, ((_b: Uint8Array, s: number, e: number) => (e - s) & 1) as ByteHash]) {
-    const c = new AnswerCache({ maxBytes: 1 << 22, staleWindowMs: 0, ...(hash ? { hash } : {}) });
+    const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 22, staleWindowMs: 0, ...(hash ? { hash } : {}) });
     // Keys of equal length differing in one byte, at the start, the middle and the end.
     const handles: string[] = [];
     for (let i = 0; i < 200; i++) handles.push(`88.118.8/${String(i).padStart(4, '0')}`);
@@ -202,7 +203,7 @@ test('lookups by bytes find the answer inside a datagram, verified byte for byte
 });
 
 test('long keys (compared by Buffer.compare, not the loop) are verified byte for byte too', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 22, staleWindowMs: 0, hash: () => 3 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 22, staleWindowMs: 0, hash: () => 3 });
   const long = (i: number) => requestBody(`88.118.8/${'L'.repeat(90)}${i}`);
   for (let i = 0; i < 10; i++) c.set(AnswerCache.key(long(i), false), { ...answer(`h${i}`, 1e6), body: Buffer.from([i]) }, 0);
   for (let i = 0; i < 10; i++) {
@@ -214,7 +215,7 @@ test('long keys (compared by Buffer.compare, not the loop) are verified byte for
 });
 
 test('entries larger than a slab are kept in buffers of their own; larger than the bound, not at all', () => {
-  const c = new AnswerCache({ maxBytes: 200_000, staleWindowMs: 0, slabBytes: 16 * 1024 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 200_000, staleWindowMs: 0, slabBytes: 16 * 1024 });
   const big = Buffer.alloc(50_000);
   for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
   c.set('small', answer('S', 1e6, false, 100), 0);
@@ -234,7 +235,7 @@ test('entries larger than a slab are kept in buffers of their own; larger than t
 });
 
 test('clear drops everything and gives the memory back', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 24, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 24, staleWindowMs: 0 });
   for (let i = 0; i < 5000; i++) c.set(`k${i}`, answer(`H${i}`, 1e6, false, 300), 0);
   const full = c.heldBytes;
   c.clear();
@@ -349,7 +350,7 @@ function modelRun(seed: number, opts: Partial<CacheOptions>, ops: number, mix = 
   const int = (n: number) => Math.floor(random() * n);
   const maxBytes = opts.maxBytes ?? 40_000;
   const staleWindowMs = 300;
-  const c = new AnswerCache({ maxBytes, staleWindowMs, ...opts });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes, staleWindowMs, ...opts });
   const m = new ModelCache(maxBytes, staleWindowMs);
   const handles = Array.from({ length: handleCount }, (_, i) => (i % 5 === 0 ? `88.118.8/产品${i}` : `88.118.8/P${i}`));
   // Several request variants per handle (filters), some asked authenticated too.
@@ -464,7 +465,7 @@ test('slab space is reused: churn many times the bound, every live answer intact
   // The worst case for slabs: every tenth answer stays hot for a long while, so each slab keeps a few live
   // records among holes, more slabs than the limit would be pinned, and only compaction gives space back.
   const random = rng(5);
-  const c = new AnswerCache({ maxBytes, staleWindowMs: 0, slabBytes });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes, staleWindowMs: 0, slabBytes });
   const m = new ModelCache(maxBytes, 0);
   const hot: string[] = [];
   for (let i = 0; i < 10_000; i++) {
@@ -488,7 +489,7 @@ test('slab space is reused: churn many times the bound, every live answer intact
 });
 
 test('a large cache grows its tables and keeps every entry', () => {
-  const c = new AnswerCache({ maxBytes: 1 << 30, staleWindowMs: 0 });
+  const c = new AnswerCache({ packetOf: templateOf, maxBytes: 1 << 30, staleWindowMs: 0 });
   const n = 50_000;
   for (let i = 0; i < n; i++) {
     const body = requestBody(`88.118.8/${i}`);

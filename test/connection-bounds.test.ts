@@ -14,7 +14,7 @@ import { query } from './helpers/dns.js';
 import { HandleClient } from '../src/client/handle-client.js';
 import { AdminClient } from '../src/client/admin-client.js';
 import { encodeRequest } from '../src/client/request.js';
-import { ConfigError, validateConfig } from '../src/config.js';
+import { ConfigError, validateConfig } from '../src/node/config.js';
 import { identifierToName } from '../src/dns/mapping.js';
 import { makeValue } from '../src/model/value.js';
 import { encodeHandleOnly, decodeHandleList } from '../src/protocol/admin-bodies.js';
@@ -27,7 +27,7 @@ import { decodePacket } from '../src/protocol/message.js';
 import { Reader } from '../src/protocol/reader.js';
 import { addressKey } from '../src/server/connection-guard.js';
 import { DnsFrameReader, FrameReader } from '../src/server/framing.js';
-import { listJson } from '../src/server/http-api.js';
+import { listJson } from '../src/http/api.js';
 
 const PREFIX = '88.118.8';
 const resolveReq = (handle: string, requestId = 1, flags = OpFlag.CA | OpFlag.PO, types: string[] = []) =>

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { identifierToName } from '../src/dns/mapping.js';
-import type { IdresNode } from '../src/node.js';
+import type { IdresNode } from '../src/node/node.js';
 import { cli, tempDir } from './helpers/node.js';
 import { cliPath } from './helpers/paths.js';
 import { Nodes, at } from './helpers/tiers.js';

@@ -9,7 +9,7 @@ import { cli, startTestNode, tempDir, type TestNode } from './helpers/node.js';
 import { Registry } from '../src/store/registry.js';
 import { openRegistry } from '../src/cli/open-registry.js';
 import { importFile } from '../src/admin/import.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../src/node/config.js';
 
 const NORMAL = 1;
 const FULL = 2;

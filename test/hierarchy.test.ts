@@ -16,7 +16,7 @@ import { selectServerIndex } from '../src/model/site.js';
 import { delegatePrefix, siteOf } from '../src/admin/delegation.js';
 import { Recursor, type UpstreamAnswer } from '../src/resolve/recursor.js';
 import { ResolutionFailure } from '../src/resolve/answer.js';
-import type { IdresNode } from '../src/node.js';
+import type { IdresNode } from '../src/node/node.js';
 import { cli } from './helpers/node.js';
 import { udpExchange } from './helpers/raw.js';
 import { Nodes, at, server } from './helpers/tiers.js';

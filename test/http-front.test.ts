@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeValue, Perm } from '../src/model/value.js';
-import { escapeHtml, webUrl } from '../src/server/http-redirect.js';
+import { escapeHtml, webUrl } from '../src/http/redirect.js';
 import { startTestNode, type TestNode } from './helpers/node.js';
 import { baseOf, call } from './helpers/http.js';
 

@@ -17,7 +17,7 @@ import { udpExchange } from './helpers/raw.js';
 import { repoRoot } from './helpers/paths.js';
 import { Nodes, at } from './helpers/tiers.js';
 import { OW, SDK_TOKEN_FLAG, SdkConnection, sdkChallengeAnswerBody, sdkDecode, sdkLogin, sdkRequest, sdkResolutionBody, SDK_LOGIN_FLAGS } from './helpers/idis-sdk.js';
-import type { IdresNode } from '../src/node.js';
+import type { IdresNode } from '../src/node/node.js';
 import { readPrivateKey } from '../src/protocol/keyfile.js';
 import { makeValue, Perm, type HandleValue } from '../src/model/value.js';
 import { decodeAdmin, encodeAdmin } from '../src/protocol/admin-data.js';

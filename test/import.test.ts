@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { HandleClient } from '../src/client/handle-client.js';
 import { ResponseCode } from '../src/protocol/constants.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/node/config.js';
 import { Registry } from '../src/store/registry.js';
 import { type HandleValue, Perm, TtlType } from '../src/model/value.js';
 import { type ProductRecord, productRecords } from '../src/demo/products.js';

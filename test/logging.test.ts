@@ -18,9 +18,9 @@ import { createLogger } from '../src/log/logger.js';
 import { prettyLine } from '../src/log/pretty.js';
 import { LineLimiter } from '../src/log/limiter.js';
 import { HandlerProblems, ProblemLog } from '../src/log/problems.js';
-import { AccessLog } from '../src/log/access-log.js';
-import type { PacketHandler } from '../src/resolve/handler.js';
-import { validateConfig } from '../src/config.js';
+import { AccessLog } from '../src/wire/access-log.js';
+import type { PacketHandler } from '../src/wire/dispatcher.js';
+import { validateConfig } from '../src/node/config.js';
 
 type Line = Record<string, unknown>;
 const parse = (lines: readonly string[]): Line[] => lines.map((l) => JSON.parse(l) as Line);

@@ -12,7 +12,7 @@ import {
 } from '../src/model/handle.js';
 import { ValueFilter, permissionString } from '../src/model/value.js';
 import { selectServerIndex } from '../src/model/site.js';
-import { ConfigError, validateConfig } from '../src/config.js';
+import { ConfigError, validateConfig } from '../src/node/config.js';
 import { buildValues, parseValueSpec, UsageError } from '../src/cli/values.js';
 import { decodeAdmin } from '../src/protocol/admin-data.js';
 import { readFileSync, readdirSync } from 'node:fs';

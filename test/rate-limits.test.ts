@@ -25,7 +25,7 @@ import { DROP, ResponseRateLimiter, SEND, SLIP, TRUNCATE, type RrlOptions } from
 import { truncatedDns } from '../src/server/dns.js';
 import { SecurityLog } from '../src/admin/security-log.js';
 import { AuthLimiter } from '../src/admin/auth-limits.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../src/node/config.js';
 import { query, tcpQuery } from './helpers/dns.js';
 
 const RRL: RrlOptions = { responsesPerSecond: 5, burst: 5, slip: 3, ipv4PrefixLength: 24, ipv6PrefixLength: 56, tableSize: 64, exempt: [] };

@@ -15,8 +15,8 @@ import { decodeErrorBody, encodeResolutionRequest } from '../src/protocol/bodies
 import { decodePacket } from '../src/protocol/message.js';
 import type { Recursor } from '../src/resolve/recursor.js';
 import { ResolverBusy, UpstreamLimiter, UpstreamWork } from '../src/resolve/limiter.js';
-import { ConfigError, validateConfig } from '../src/config.js';
-import type { IdresNode } from '../src/node.js';
+import { ConfigError, validateConfig } from '../src/node/config.js';
+import type { IdresNode } from '../src/node/node.js';
 import { Nodes, at, server } from './helpers/tiers.js';
 import { TestClock } from './helpers/clock.js';
 

@@ -22,7 +22,7 @@ import { delegatePrefix, siteOf } from '../src/admin/delegation.js';
 import { type HandleValue, makeValue } from '../src/model/value.js';
 import type { Recursor } from '../src/resolve/recursor.js';
 import type { Forwarder } from '../src/resolve/forwarder.js';
-import type { IdresNode } from '../src/node.js';
+import type { IdresNode } from '../src/node/node.js';
 import { Nodes } from './helpers/tiers.js';
 import { FORGERIES, SpoofingProxy } from './helpers/spoof.js';
 

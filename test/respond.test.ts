@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Responder } from '../src/resolve/respond.js';
+import { Responder } from '../src/protocol/responder.js';
 import { decodePacket, encodePacket } from '../src/protocol/message.js';
 import { encodeHandleValues, encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { OpFlag } from '../src/protocol/constants.js';

@@ -11,7 +11,7 @@ import { encodeRequest } from '../src/client/request.js';
 import { encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { OpCode, ResponseCode } from '../src/protocol/constants.js';
 import { decodePacket } from '../src/protocol/message.js';
-import { validateConfig } from '../src/config.js';
+import { validateConfig } from '../src/node/config.js';
 import { TestClock } from './helpers/clock.js';
 
 let t: TestNode;

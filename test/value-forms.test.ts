@@ -17,7 +17,7 @@ import { valueToJson } from '../src/protocol/json.js';
 import { encodePublicKey } from '../src/protocol/pubkey.js';
 import { encodeSite } from '../src/protocol/site.js';
 import { generateSm2KeyPair } from '../src/protocol/sm2.js';
-import { valueFromJson } from '../src/server/http-values.js';
+import { valueFromJson } from '../src/http/values.js';
 import { formatPermissions, parsePermissions, PERMISSION_NAMES } from '../src/cli/admin-perms.js';
 import { formatData, isWholeForm, parseData } from '../src/cli/value-forms.js';
 import { UsageError, parseJsonValueSpec, parseValueSpec, valuesToJson } from '../src/cli/values.js';

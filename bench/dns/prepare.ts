@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Answer as DnsRecord } from 'dns-packet';
-import { initNode } from '../../src/node-init.js';
-import { loadConfig } from '../../src/config.js';
+import { initNode } from '../../src/node/init.js';
+import { loadConfig } from '../../src/node/config.js';
 import { Registry } from '../../src/store/registry.js';
 import { generateProducts } from '../../src/demo/products.js';
 import { identifierToName } from '../../src/dns/mapping.js';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AdminPerm } from '../model/admin.js';
+import type { AdminRequest } from '../model/admin-request.js';
 import { HandleSyntaxError, NA_PREFIX, isPrefixHandle, isValidPrefix, prefixHandle, prefixOfPrefixHandle, splitHandle, validateHandle } from '../model/handle.js';
 import { type HandleValue, Perm, type ValueFilter, selectFor } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
@@ -13,15 +14,6 @@ import { type AuditOrigin, type AuditTrail, changeBetween, identityName } from '
 // checks in the reference's order (docs/protocol.md §11.7 and §11.8), independent of how a request arrived:
 // the Handle wire protocol and the HTTP API both come here, so nothing is possible over one that is not over
 // the other. Authentication is the caller's: it hands in an identity it has proven, or none.
-
-export type AdminRequest =
-  | { op: 'create'; handle: string; values: HandleValue[]; overwrite: boolean; mint: boolean }
-  | { op: 'delete'; handle: string }
-  | { op: 'add'; handle: string; values: HandleValue[]; overwrite: boolean }
-  | { op: 'remove'; handle: string; indexes: number[] }
-  | { op: 'modify'; handle: string; values: HandleValue[] }
-  /** The handles under a prefix ("88.118.8"). */
-  | { op: 'list'; prefix: string };
 
 export interface AdminOutcome {
   responseCode: number;

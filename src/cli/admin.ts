@@ -1,5 +1,6 @@
 import { writeFileSync, existsSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
+import type { Command } from 'commander';
 import { encodeKeyFile } from '../protocol/keyfile.js';
 import { describePublicKey } from '../protocol/json.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
@@ -9,6 +10,8 @@ import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-w
 import { withRegistry } from './open-registry.js';
 import { checkHandleArgument } from './register.js';
 import { audited } from './local-audit.js';
+import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { nonNegativeIntOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
@@ -142,4 +145,77 @@ export function keysGenerateCommand(o: { out: string; bits: number; passphraseEn
   console.log('to make it an identity, add it as an HS_PUBKEY value, for example:');
   console.log(`  idres register PREFIX/OPERATOR --value 300:HS_PUBKEY=@${pubFile}`);
   console.log(`and make that identity an administrator:  idres admin grant PREFIX --to 300:PREFIX/OPERATOR --perms …`);
+}
+
+/** `idres update`: set or remove values of an identifier. */
+export function addUpdateCommand(program: Command): void {
+  remoteOptions(program
+    .command('update')
+    .description('set values (by index) of, or remove values from, an existing identifier: locally or on a remote node')
+    .argument('<handle>', 'the identifier (or a prefix handle 0.NA/PREFIX)')
+    .addOption(dirOption())
+    .option('-v, --value <index:type=data>', 'a public value to add or replace (repeatable)', collect, [])
+    .option('--private <index:type=data>', 'a value only administrators may read (repeatable)', collect, [])
+    .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
+    .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
+    .option('--ttl <seconds>', 'TTL of the values set', ttlOption('--ttl'), 86400)
+    .option('--json', 'print the result as JSON')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
+    .addHelpText('after', VALUE_FORMS_HELP)
+    .action((handle, o) =>
+      updateCommand(handle, {
+        ...remoteOf(o),
+        dir: o.dir,
+        values: o.value,
+        privateValues: o.private,
+        hexValues: o.hex,
+        jsonValues: o.jsonValue,
+        remove: o.remove,
+        ttl: o.ttl,
+        json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
+      }),
+    );
+}
+
+/** `idres delete`: delete an identifier. */
+export function addDeleteCommand(program: Command): void {
+  remoteOptions(program
+    .command('delete')
+    .description('delete an identifier: locally or on a remote node')
+    .argument('<handle>')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((handle, o) => deleteCommand(handle, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json) }));
+}
+
+/** `idres list`: the identifiers under a prefix. */
+export function addListCommand(program: Command): void {
+  remoteOptions(program
+    .command('list')
+    .description('list the identifiers under a prefix: locally or on a remote node (LIST_HANDLES)')
+    .argument('<prefix>', 'e.g. 88.118.8 (or 0.NA/88.118.8)')
+    .addOption(dirOption())
+    .option('--limit <n>', 'at most this many (local only)', nonNegativeIntOption('--limit'))
+    .option('--json', 'print {"prefix", "handles": [...]}'))
+    .action((prefix, o) => listCommand(prefix, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
+}
+
+/** `idres keys generate`: an administrator's key pair. */
+export function addKeysCommand(program: Command): void {
+  const keys = program.command('keys').description("administrators' keys, in the reference's formats");
+  keys
+    .command('generate')
+    .description('make a key pair: FILE (private: the reference key file, or PEM) and FILE.pub.bin (HS_PUBKEY data); RSA, or SM2 with --sm2')
+    .requiredOption('-o, --out <file>', 'where to write the private key')
+    .option('--bits <n>', 'RSA modulus size', positiveIntOption('--bits'), 2048)
+    .option('--passphrase-env <var>', 'encrypt the private key with the passphrase in this environment variable')
+    .option('--pem', 'write the private key as PKCS#8 PEM instead of the reference format')
+    .option('--sm2', "an SM2 key (GB/T 32918, the national system's commercial cryptography): PKCS#8 PEM, HS_PUBKEY of type SM2_PUB_KEY")
+    .option('--force', 'replace existing files')
+    .option('--json', 'print what was written as JSON')
+    .action((o) =>
+      keysGenerateCommand({ out: o.out, bits: o.bits, force: Boolean(o.force), pem: Boolean(o.pem), sm2: Boolean(o.sm2), json: Boolean(o.json), ...(o.passphraseEnv ? { passphraseEnv: o.passphraseEnv } : {}) }),
+    );
 }

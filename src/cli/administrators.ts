@@ -1,5 +1,6 @@
-import { loadConfig } from '../config.js';
-import { serverAdminsOf } from '../node.js';
+import type { Command } from 'commander';
+import { loadConfig } from '../node/config.js';
+import { serverAdminsOf } from '../node/node.js';
 import { AdminError } from '../client/admin-client.js';
 import { ADMIN_INDEXES, freeIndexIn } from '../admin/defaults.js';
 import { formatIdentity, parseIdentity, sameHandle } from '../admin/permissions.js';
@@ -10,7 +11,7 @@ import { decodeAdmin, decodeVList, encodeAdmin } from '../protocol/admin-data.js
 import { ResponseCode } from '../protocol/constants.js';
 import { describePublicKey } from '../protocol/json.js';
 import type { Registry } from '../store/registry.js';
-import { formatPermissions, parsePermissions, permissionNames } from './admin-perms.js';
+import { PERMISSION_NAMES, formatPermissions, parsePermissions, permissionNames } from './admin-perms.js';
 import { withRegistry } from './open-registry.js';
 import { audited } from './local-audit.js';
 import { checkHandleArgument } from './register.js';
@@ -18,6 +19,8 @@ import { readRemoteValues } from './remote-read.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { parseReference, referenceText } from './value-forms.js';
 import { UsageError, printJson } from './values.js';
+import { dirOption, remoteOf, remoteOptions } from './options.js';
+import { intRangeOption } from './numbers.js';
 
 // `idres admin grant|revoke|list`: who administers a prefix or a handle, as HS_ADMIN values (100–199) of the
 // handle (a prefix's: its prefix handle 0.NA/PREFIX), changed without hex. Locally on the registry (--dir), or
@@ -296,4 +299,39 @@ function describeIdentity(registry: Registry, ref: VListEntry): string {
     }
   }
   return `an ${v.type} value (no key)`;
+}
+
+/** `idres admin grant|revoke|list`: the administrators of a prefix or handle. */
+export function addAdminCommand(program: Command): void {
+  const admins = program
+    .command('admin')
+    .description('who administers a prefix or a handle: its HS_ADMIN values, without hex (locally, or on a remote node with --server/--api)');
+  remoteOptions(admins
+    .command('grant')
+    .description('make an identity (a key, a secret or an HS_VLIST group) an administrator of a prefix or handle, with these permissions')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle 0.NA/88.118.8) or a handle')
+    .requiredOption('--to <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR (its key at index 300) or 200:88.118.8/GROUP')
+    .requiredOption('--perms <list>', `all, or some of: ${PERMISSION_NAMES.join(', ')}`)
+    .option('--index <n>', 'the index of the new HS_ADMIN value (default: the first free from 100 to 199)', intRangeOption('--index', 1, 0x7fffffff))
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) =>
+      grantCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), to: o.to, perms: o.perms, ...(o.index !== undefined ? { index: o.index } : {}) }),
+    );
+  remoteOptions(admins
+    .command('revoke')
+    .description('remove the HS_ADMIN values naming an identity from a prefix or handle')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle) or a handle')
+    .requiredOption('--from <index:handle>', 'the identity, e.g. 300:88.118.8/OPERATOR')
+    .option('--force', 'remove it even when it is the last administrator')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) => revokeCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json), from: o.from, force: Boolean(o.force) }));
+  remoteOptions(admins
+    .command('list')
+    .description('the administrators of a prefix or handle and their permissions')
+    .argument('<prefix-or-handle>', 'a prefix (88.118.8: its prefix handle) or a handle')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON'))
+    .action((target, o) => listAdminsCommand(target, { ...remoteOf(o), dir: o.dir, json: Boolean(o.json) }));
 }

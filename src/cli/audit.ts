@@ -1,10 +1,12 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { type Command, Option } from 'commander';
-import { DEFAULT_DIR } from '../config.js';
+import type { Command } from 'commander';
 import { responseCodeName } from '../protocol/constants.js';
 import { type AuditQuery, type AuditRow, AuditStore } from '../store/audit-store.js';
 import { withRegistry } from './open-registry.js';
-import { UsageError, printJson } from './values.js';
+import { UsageError } from './usage-error.js';
+import { printJson } from './values.js';
+import { dirOption } from './options.js';
+import { positiveIntOption } from './numbers.js';
 
 // `idres audit`: the audit log of administrative changes (docs/operations.md) — read from the node folder's
 // registry (any process's writes, the running node's included), filtered, printed or exported.
@@ -147,12 +149,12 @@ export function addAuditCommand(program: Command): void {
   program
     .command('audit')
     .description('the audit log of administrative changes: who changed what, from where, with what result (docs/operations.md)')
-    .addOption(new Option('-d, --dir <path>', 'the node folder (config, registry, keys)').env('IDRES_DIR').default(DEFAULT_DIR))
+    .addOption(dirOption())
     .option('--since <time>', 'entries at or after: 30m, 2h, 7d, 1w ago, or a date/time such as 2026-05-01 or 2026-05-01T08:00Z')
     .option('--until <time>', 'entries before (the same forms)')
     .option('--handle <handle>', 'entries about this handle (or prefix, for home/unhome)')
     .option('--identity <identity>', 'entries by this identity: INDEX:HANDLE, "local" (the CLI on the folder) or "anonymous"')
-    .option('--limit <n>', 'the most recent n entries (default 50; an export has every entry unless given)', (v) => Number(v))
+    .option('--limit <n>', 'the most recent n entries (default 50; an export has every entry unless given)', positiveIntOption('--limit'))
     .option('--json', 'print the entries as JSON')
     .option('--export <file>', 'write the entries to FILE.ndjson (one JSON object a line) or FILE.csv')
     .action((o) =>

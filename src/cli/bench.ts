@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { type Command, Option } from 'commander';
 import { type LoadTransport, runLoad } from '../bench/loadgen.js';
 import { parseServer } from '../client/handle-client.js';
 import { UsageError } from './values.js';
+import { collect } from './options.js';
+import { nonNegativeNumberOption, positiveIntOption } from './numbers.js';
 
 export interface BenchCommandOptions {
   server: string;
@@ -48,4 +51,33 @@ export async function benchCommand(o: BenchCommandOptions): Promise<void> {
   console.log(`  response codes ${JSON.stringify(report.responseCodes)}`);
   console.log(`  latency µs: p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}  mean ${l.mean}`);
   console.log(`  generator CPU ${report.generatorCpuUsPerRequest} µs per request`);
+}
+
+/** `idres bench`: load-test a Handle server. */
+export function addBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('load-test a Handle server (yours, on loopback): many requests in flight or a fixed rate, then rates, codes and latency')
+    .option('-s, --server <host:port>', 'the server under test', '127.0.0.1:2641')
+    .option('--handle <id>', 'an identifier to ask for (repeatable)', collect, [])
+    .option('--handles-file <file>', 'identifiers to ask for, one per line (asked in turn)')
+    .addOption(new Option('--transport <t>', 'udp, tcp (a connection per request) or tcp-kc (kept connections)').choices(['udp', 'tcp', 'tcp-kc']).default('udp'))
+    .option('--rate <qps>', 'requests a second; 0 = as many as answered (saturation)', nonNegativeNumberOption('--rate'), 0)
+    .option('--concurrency <n>', 'requests in flight (UDP) or connections (TCP)', positiveIntOption('--concurrency'), 100)
+    .option('--duration <seconds>', 'how long to run', nonNegativeNumberOption('--duration'), 10)
+    .option('--pipeline <n>', 'requests in flight per kept TCP connection', positiveIntOption('--pipeline'), 8)
+    .option('--json', 'print the report as JSON')
+    .action((o) =>
+      benchCommand({
+        server: o.server,
+        handles: o.handle,
+        handlesFile: o.handlesFile,
+        transport: o.transport,
+        rate: o.rate,
+        concurrency: o.concurrency,
+        durationSeconds: o.duration,
+        pipeline: o.pipeline,
+        json: Boolean(o.json),
+      }),
+    );
 }

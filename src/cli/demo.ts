@@ -1,7 +1,11 @@
 import path from 'node:path';
-import { startDemoHierarchy } from '../demo/hierarchy.js';
+import type { Command } from 'commander';
+import { DEFAULT_PORT } from '../node/config.js';
+import { startDemoHierarchy } from '../node/demo-hierarchy.js';
 import { createLogger } from '../log/logger.js';
 import type { LogLevel } from '../log/levels.js';
+import { nonNegativeIntOption, portOption } from './numbers.js';
+import { logLevelOf, logLevelOption } from './options.js';
 
 /** Run the demo hierarchy until interrupted, and say how to use it. */
 export async function demoCommand(o: { dir: string; port: number; count: number; logLevel?: LogLevel }): Promise<void> {
@@ -37,4 +41,18 @@ export async function demoCommand(o: { dir: string; port: number; count: number;
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** `idres demo`: a whole hierarchy on loopback. */
+export function addDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
+    .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
+    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo product identifiers on the business node (first run)', nonNegativeIntOption('--count'), 3000)
+    .addOption(logLevelOption())
+    .action(async (o) => {
+      await demoCommand({ dir: o.dir, port: o.port, count: o.count, ...logLevelOf(o) });
+    });
 }

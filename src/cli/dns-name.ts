@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, defaultConfig, loadConfig } from '../config.js';
+import type { Command } from 'commander';
+import { CONFIG_FILE, defaultConfig, loadConfig } from '../node/config.js';
 import { parseScannedIdentifier } from '../model/handle.js';
 import { identifierToName, nameToIdentifier, normaliseZone } from '../dns/mapping.js';
+import { collect, dirOption } from './options.js';
 
 export interface DnsNameOptions {
   /** Zones given on the command line; else the node's (--dir), else the default zone. */
@@ -30,4 +32,15 @@ export function dnsNameCommand(input: string, o: DnsNameOptions): void {
   } else {
     console.log(nameToIdentifier(text, zones));
   }
+}
+
+/** `idres dns-name`: the DNS name of an identifier, or the identifier of a name. */
+export function addDnsNameCommand(program: Command): void {
+  program
+    .command('dns-name')
+    .description("the DNS name of an identifier, or the identifier of a DNS name (the gateway's mapping, docs/dns.md)")
+    .argument('<identifier-or-name>', 'e.g. 88.118.8/ABC123, or abc123._.8.118.88.id.internal')
+    .option('-z, --zone <zone>', 'the zone (repeatable; default: the zones of the node in --dir, else id.internal)', collect, [])
+    .addOption(dirOption())
+    .action((x, o) => dnsNameCommand(x, { zones: o.zone, dir: o.dir }));
 }

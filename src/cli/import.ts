@@ -1,11 +1,15 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { type Command, Option } from 'commander';
 import { type ImportFormat, ImportFileError, type ImportResult, MAX_WORKERS, type RowProblem, importFile } from '../admin/import.js';
 import type { ImportCounts } from '../admin/import-progress.js';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../node/config.js';
 import { openRegistry } from './open-registry.js';
 import { importBatchRecorder } from './local-audit.js';
 import { Progress, type ProgressMode, formatCount, progressModeFor } from './progress-bar.js';
 import { UsageError } from './values.js';
+import { dirOption, remoteOf } from './options.js';
+import { remoteImportCommand } from './remote-http.js';
+import { intRangeOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // `idres import FILE`: bulk registration from CSV or NDJSON (docs/import.md). Progress on stderr, the
 // summary on stdout. Exit status: 0 when every row is in the registry as the file gives it, 1 when some
@@ -167,14 +171,50 @@ function summary(r: ImportResult, shown: RowProblem[], o: ImportCommandOptions):
   return out.join('\n');
 }
 
-export function parseWorkers(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_WORKERS) throw new UsageError(`--workers must be a whole number from 0 to ${MAX_WORKERS}, not "${v}"`);
-  return n;
-}
+/** --workers: threads beside the writer, 0 to MAX_WORKERS. */
+export const parseWorkers = intRangeOption('--workers', 0, MAX_WORKERS);
 
-export function parseBatchSize(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--batch-size must be a whole number of rows, not "${v}"`);
-  return n;
+/** --batch-size: rows per transaction. */
+export const parseBatchSize = positiveIntOption('--batch-size');
+
+/** `idres import`: identifiers in bulk, locally or through a remote HTTP API. */
+export function addImportCommand(program: Command): void {
+  program
+    .command('import')
+    .description('register identifiers in bulk from a CSV or NDJSON file (docs/import.md): batched, idempotent, resumable')
+    .argument('<file>', 'the file: .csv (a handle column and one column per value type) or .ndjson/.jsonl (one identifier a line)')
+    .addOption(dirOption())
+    .addOption(new Option('--format <format>', 'the file format, when its name does not say').choices(['csv', 'ndjson']))
+    .option('--update', 'replace identifiers whose stored values differ from the file (default: report them, keep what is stored)')
+    .option('--errors <file>', 'write every row not applied (line, handle, kind, problem) to this CSV file')
+    .option('--allow-unhomed', 'accept handles under prefixes this node does not home')
+    .option('--batch-size <rows>', 'rows per transaction', parseBatchSize, 10000)
+    .option('--workers <n>', 'threads that parse and check rows beside the writer (default: a core each beyond one, at most 4, for files of 8 MiB or more; 0: none)', parseWorkers)
+    .option('--ttl <seconds>', 'TTL of values that do not give one', ttlOption('--ttl'), 86400)
+    .option('--no-admin', 'do not add the default HS_ADMIN value (index 100) to rows without one')
+    .option('--restart', 'read the file from its first row even if an earlier run of it was interrupted')
+    .addOption(new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, else a line per batch').choices(['auto', 'bar', 'lines', 'none']).default('auto'))
+    .option('--json', 'print the summary as JSON (local import)')
+    .option('--api <url>', "import into a remote node through its HTTP API (one PUT per row; with --auth and --secret or --key)")
+    .option('--auth <handle:index>', 'with --api: the administrator identity, e.g. 0.NA/88.118.8:300')
+    .option('--key <file>', 'with --api: the identity\'s private key (PEM or the reference\'s key file)')
+    .option('--secret <secret>', 'with --api: an HS_SECKEY secret (or IDRES_SECRET)')
+    .action((file, o) =>
+      o.api !== undefined
+        ? remoteImportCommand(file, { ...remoteOf(o), api: o.api, ...(o.format ? { format: o.format } : {}), update: Boolean(o.update), ttl: o.ttl, admin: o.admin })
+        : importCommand(file, {
+        dir: o.dir,
+        ...(o.format ? { format: o.format } : {}),
+        update: Boolean(o.update),
+        allowUnhomed: Boolean(o.allowUnhomed),
+        ...(o.errors ? { errors: o.errors } : {}),
+        batchSize: o.batchSize,
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
+        ttl: o.ttl,
+        admin: o.admin,
+        restart: Boolean(o.restart),
+        progress: o.progress,
+        json: Boolean(o.json),
+      }),
+    );
 }

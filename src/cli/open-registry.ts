@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { loadConfig, registryOptions } from '../config.js';
+import { loadConfig, registryOptions } from '../node/config.js';
 import { Registry } from '../store/registry.js';
 
 /**

@@ -1,4 +1,5 @@
-import { loadConfig } from '../config.js';
+import { type Command, Option } from 'commander';
+import { loadConfig } from '../node/config.js';
 import { isPrefixHandle, isValidPrefix, prefixHandle } from '../model/handle.js';
 import { HashOption } from '../model/site.js';
 import { decodeSite } from '../protocol/site.js';
@@ -7,6 +8,8 @@ import { delegatePrefix, siteOf } from '../admin/delegation.js';
 import { fillKeys, parseSiteSpec } from './site-spec.js';
 import { UsageError, formatValues, printJson } from './values.js';
 import { audited } from './local-audit.js';
+import { collect, dirOption } from './options.js';
+import { ttlOption } from './numbers.js';
 
 
 export interface DelegateOptions {
@@ -97,4 +100,46 @@ export function homePrefixCommand(prefix: string, o: { dir: string; unhome: bool
   } finally {
     registry.close();
   }
+}
+
+/** `idres prefix delegate|list|home`. */
+export function addPrefixCommand(program: Command): void {
+  const prefix = program.command('prefix').description('prefixes: what this node homes, and what it delegates to other nodes');
+  prefix
+    .command('delegate')
+    .description('delegate a prefix to the node(s) that serve it: writes the prefix handle 0.NA/PREFIX here')
+    .argument('<prefix>', 'the child prefix, e.g. 88.118.8')
+    .addOption(dirOption())
+    .option('--site <address:port,…>', 'a site serving the prefix: its servers, comma-separated (repeatable: several sites)', collect, [])
+    .option('--serv <handle>', 'a service handle whose HS_SITE values give the sites (repeatable)', collect, [])
+    .option('--no-derived', 'do not also serve prefixes derived from it (no HS_SITE.PREFIX / HS_SERV.PREFIX)')
+    .addOption(new Option('--hash <part>', 'how clients pick a server of a multi-server site').choices(['prefix', 'suffix', 'handle']).default('handle'))
+    .option('--ttl <seconds>', 'TTL of the delegation values', ttlOption('--ttl'))
+    .option('--overwrite', 'replace an existing delegation')
+    .option('--no-fetch-keys', "do not ask the servers for their public keys (GET_SITE_INFO)")
+    .action((p, o) =>
+      delegateCommand(p, {
+        dir: o.dir,
+        sites: o.site,
+        services: o.serv,
+        derived: o.derived,
+        hash: o.hash,
+        overwrite: Boolean(o.overwrite),
+        fetchKeys: o.fetchKeys,
+        ...(o.ttl !== undefined ? { ttl: o.ttl } : {}),
+      }),
+    );
+  prefix
+    .command('list')
+    .description('list the prefixes homed here and the prefix handles held here (own and delegated)')
+    .addOption(dirOption())
+    .option('--json', 'print the result as JSON')
+    .action((o) => listPrefixesCommand({ dir: o.dir, json: Boolean(o.json) }));
+  prefix
+    .command('home')
+    .description('answer for identifiers under a prefix here (a secondary hosting a small enterprise, say)')
+    .argument('<prefix>')
+    .addOption(dirOption())
+    .option('--unhome', 'stop answering for it')
+    .action((p, o) => homePrefixCommand(p, { dir: o.dir, unhome: Boolean(o.unhome) }));
 }

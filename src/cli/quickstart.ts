@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, loadConfig, registryOptions } from '../config.js';
-import { initNode } from '../node-init.js';
+import type { Command } from 'commander';
+import { CONFIG_FILE, DEFAULT_PORT, loadConfig, registryOptions } from '../node/config.js';
+import { initNode } from '../node/init.js';
 import { Registry } from '../store/registry.js';
 import { generateProducts } from '../demo/products.js';
 import { serveCommand } from './serve.js';
+import { dirOption } from './options.js';
+import { nonNegativeIntOption, portOption } from './numbers.js';
 
 const DEMO_PREFIX = '88.118.8';
 
@@ -35,4 +38,15 @@ export async function quickstartCommand(o: { dir: string; port: number; count: n
   console.log(`  npx idres resolve ${sample} --server ${server} --type URL --json`);
   console.log(`  npx idres register ${DEMO_PREFIX}/MY-FIRST-0001 --dir ${o.dir} --value URL=https://example.com/p/1`);
   console.log('Stop with Ctrl-C.');
+}
+
+/** `idres quickstart`: a business node with demo identifiers. */
+export function addQuickstartCommand(program: Command): void {
+  program
+    .command('quickstart')
+    .description('create (once) and run a business node for 88.118.8 with a few thousand demo product identifiers')
+    .addOption(dirOption())
+    .option('--port <port>', 'UDP and TCP port', portOption('--port'), DEFAULT_PORT)
+    .option('--count <n>', 'demo identifiers to register on first run', nonNegativeIntOption('--count'), 2000)
+    .action((o) => quickstartCommand({ dir: o.dir, port: o.port, count: o.count }));
 }

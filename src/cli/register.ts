@@ -1,9 +1,12 @@
+import type { Command } from 'commander';
 import { NA_PREFIX, isValidPrefix, normalisePrefix, prefixOfPrefixHandle, validateHandle } from '../model/handle.js';
 import { parseIdentity } from '../admin/permissions.js';
 import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
 import { audited } from './local-audit.js';
+import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { ttlOption } from './numbers.js';
 
 export interface RegisterOptions extends RemoteOptions {
   dir: string;
@@ -77,3 +80,38 @@ function parentOf(prefix: string): string {
   return dot > 0 ? prefix.slice(0, dot) : NA_PREFIX;
 }
 
+/** `idres register`: one identifier, locally or on a remote node. */
+export function addRegisterCommand(program: Command): void {
+  remoteOptions(program
+    .command('register')
+    .description('register one identifier with its values, in the local registry or on a remote node (--server)')
+    .argument('<handle>', 'the identifier, PREFIX/SUFFIX, e.g. 88.118.8/PUMP-XB200-0001')
+    .addOption(dirOption())
+    .option('-v, --value <[index:]type=data>', 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
+    .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
+    .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
+    .option('--ttl <seconds>', 'TTL of the values', ttlOption('--ttl'), 86400)
+    .option('--no-admin', 'do not add the default HS_ADMIN value (the prefix administrator; remotely, the --auth identity)')
+    .option('--overwrite', 'replace the values of an existing identifier')
+    .option('--allow-unhomed', 'register under a prefix this node does not home')
+    .option('--json', 'print the result as JSON')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them'))
+    .addHelpText('after', VALUE_FORMS_HELP)
+    .action((handle, o) =>
+      registerCommand(handle, {
+        ...remoteOf(o),
+        dir: o.dir,
+        values: o.value,
+        privateValues: o.private,
+        hexValues: o.hex,
+        jsonValues: o.jsonValue,
+        ttl: o.ttl,
+        admin: o.admin,
+        overwrite: Boolean(o.overwrite),
+        allowUnhomed: Boolean(o.allowUnhomed),
+        json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
+      }),
+    );
+}

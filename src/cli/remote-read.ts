@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { HandleClient, parseServer } from '../client/handle-client.js';
 import type { HandleValue } from '../model/value.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
-import { BodyError, valueFromJson } from '../server/http-values.js';
+import { BodyError, valueFromJson } from '../http/values.js';
 import type { RemoteOptions } from './remote-wire.js';
 import { UsageError } from './usage-error.js';
 

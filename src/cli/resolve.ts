@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE, DEFAULT_PORT, loadConfig } from '../config.js';
+import type { Command } from 'commander';
+import { CONFIG_FILE, DEFAULT_PORT, loadConfig } from '../node/config.js';
 import { parseScannedIdentifier } from '../model/handle.js';
 import { ResponseCode, responseCodeName } from '../protocol/constants.js';
 import { HandleClient, type ServerAddress, type TransportChoice, parseServer } from '../client/handle-client.js';
@@ -9,6 +10,8 @@ import type { HandleValue } from '../model/value.js';
 import { Recursor } from '../resolve/recursor.js';
 import { ResolutionFailure } from '../resolve/answer.js';
 import { UsageError, formatValues, valuesToJson } from './values.js';
+import { collect, dirOption } from './options.js';
+import { positiveIntOption } from './numbers.js';
 
 interface Outcome {
   responseCode: number;
@@ -103,4 +106,39 @@ export async function resolveCommand(identifier: string, o: ResolveCommandOption
   } finally {
     client.close();
   }
+}
+
+/** `idres resolve`: resolve an identifier as a client. */
+export function addResolveCommand(program: Command): void {
+  program
+    .command('resolve')
+    .description('resolve an identifier as a client: UDP with retries, then TCP')
+    .argument('<identifier>', 'a handle (88.118.8/ABC123), an hdl: URI, or an http(s) URL ending in the handle')
+    .option('-s, --server <host:port>', 'the server to ask (default: the local node of --dir, else 127.0.0.1:2641)')
+    .option('--root <host:port>', 'walk the hierarchy from this root instead, as Handle clients do (repeatable)', collect, [])
+    .addOption(dirOption())
+    .option('--tcp', 'use TCP only')
+    .option('--udp', 'use UDP only (no TCP fallback)')
+    .option('-t, --type <type>', 'only values of this type; "HS_SITE." matches HS_SITE.* (repeatable)', collect, [])
+    .option('-i, --index <index>', 'only the value at this index (repeatable)', collect, [])
+    .option('--json', 'print the answer as JSON, values in the shape of the Handle REST API')
+    .option('--show-secrets', 'print HS_SECKEY secrets instead of hiding them')
+    .option('--timeout <ms>', 'overall TCP timeout', positiveIntOption('--timeout'), 10000)
+    .action((id, o) =>
+      resolveCommand(id, {
+        server: o.server,
+        roots: o.root,
+        dir: o.dir,
+        transport: o.tcp ? 'tcp' : o.udp ? 'udp' : 'auto',
+        types: o.type,
+        indexes: (o.index as string[]).map((x) => {
+          const n = Number(x);
+          if (!Number.isInteger(n) || n < 0) throw new UsageError(`"${x}" is not an index`);
+          return n;
+        }),
+        json: Boolean(o.json),
+        showSecrets: Boolean(o.showSecrets),
+        timeoutMs: o.timeout,
+      }),
+    );
 }

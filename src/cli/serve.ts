@@ -1,9 +1,12 @@
 import net from 'node:net';
-import { loadConfig } from '../config.js';
-import { IdresNode } from '../node.js';
+import type { Command } from 'commander';
+import { loadConfig } from '../node/config.js';
+import { IdresNode } from '../node/node.js';
 import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
 import { createLogger } from '../log/logger.js';
 import type { LogLevel } from '../log/levels.js';
+import { dirOption, logLevelOf, logLevelOption } from './options.js';
+import { portOption, workersOption } from './numbers.js';
 
 function httpUrl(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -86,4 +89,20 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return node;
+}
+
+/** `idres serve`: run the node. */
+export function addServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the node: answer the Handle protocol on UDP and TCP')
+    .addOption(dirOption())
+    .option('--listen <address>', 'override the configured listen address')
+    .option('--port <port>', 'override the configured port (0: any free port)', portOption('--port'))
+    .option('--http-port <port>', 'override the configured HTTP port (0: any free port)', portOption('--http-port'))
+    .option('--workers <n>', 'processes serving the port together (default: the configured "workers", 1)', workersOption('--workers'))
+    .addOption(logLevelOption())
+    .action(async (o) => {
+      await serveCommand({ dir: o.dir, host: o.listen, port: o.port, httpPort: o.httpPort, ...(o.workers ? { workers: o.workers } : {}), ...logLevelOf(o) });
+    });
 }

@@ -2,15 +2,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
 import { request } from 'undici';
+import type { Command } from 'commander';
 import { HandleClient, parseServer } from '../client/handle-client.js';
-import { loadConfig, type NodeConfig } from '../config.js';
-import { isPureResolver } from '../node.js';
+import { loadConfig, type NodeConfig } from '../node/config.js';
+import { isPureResolver } from '../node/node.js';
 import { describePublicKey, siteToJson } from '../protocol/json.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
-import type { NodeStatus, PortStatus } from '../server/http-status.js';
+import type { NodeStatus, PortStatus } from '../http/status.js';
 import { formatCount } from './progress-bar.js';
 import { openRegistry } from './open-registry.js';
 import { UsageError, printJson } from './values.js';
+import { dirOption } from './options.js';
 
 // `idres status`: a node's state in one look. A running node is asked (GET /api/status on its HTTP face:
 // --api URL, or the HTTP port its folder's configuration names); a node that does not answer is described
@@ -210,4 +212,16 @@ async function siteStatus(serverText: string, json: boolean): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/** `idres status`: a node's state. */
+export function addStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description("a node's state: roles, prefixes, handle count, cache, ports, upstream health (asks the running node over HTTP, else reads its folder)")
+    .addOption(dirOption())
+    .option('--api <url>', 'ask a running node through its HTTP face, e.g. http://127.0.0.1:8000')
+    .option('-s, --server <host:port>', "ask a Handle server for its site (GET_SITE_INFO): all the wire tells")
+    .option('--json', 'print the status as JSON')
+    .action((o) => statusCommand({ dir: o.dir, json: Boolean(o.json), ...(o.api !== undefined ? { api: o.api } : {}), ...(o.server !== undefined ? { server: o.server } : {}) }));
 }

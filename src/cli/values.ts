@@ -2,7 +2,7 @@ import { type HandleValue, Perm, makeValue, permissionString } from '../model/va
 import { assignIndexes, creatorAdminValue, defaultAdminValue, freeIndexIn } from '../admin/defaults.js';
 import type { Identity } from '../admin/permissions.js';
 import { type JsonValue, valueToJson } from '../protocol/json.js';
-import { BodyError, valueFromJson } from '../server/http-values.js';
+import { BodyError, valueFromJson } from '../http/values.js';
 import { type FormatOptions, formKind, formatData, parseData } from './value-forms.js';
 import { UsageError } from './usage-error.js';
 

@@ -1,9 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import { ResponseCode } from '../protocol/constants.js';
+import { ownBytes } from '../protocol/message.js';
 import { decodeErrorBody, decodeResolutionRequest, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import { TtlType } from '../model/value.js';
 import type { Answer } from '../resolve/answer.js';
-import { AnswerCache, type CachedAnswer } from '../resolve/cache.js';
+import { AnswerCache, type CachedAnswer } from '../resolve/cache/answer-cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { QClass, QType, type ZoneData, answerTtl, apexRecords, identifierRecords, negativeSoa, publicValues } from './answers.js';
 import { type NameMeaning, interpretLabels } from './mapping.js';
@@ -78,7 +79,8 @@ export class DnsGateway {
       .sort((a, b) => b.labels.length - a.labels.length);
     this.cache = new LRUCache<string, Entry>({
       maxSize: Math.max(opts.cacheMaxBytes, 1),
-      sizeCalculation: (e, k) => e.bytes.length + k.length + 120,
+      // An entry's bytes are a copy of their own (ownBytes): their length and the objects around them.
+      sizeCalculation: (e, k) => e.bytes.length + k.length + 320,
     });
   }
 
@@ -151,7 +153,7 @@ export class DnsGateway {
   /** Encode, and keep for the next asker. */
   private keep(q: DnsQuery, key: string, parts: ResponseParts, limit: number, extra: Omit<Entry, 'bytes' | 'ttlOffsets'> = {}): Buffer {
     const r = this.encode(q, parts, limit);
-    this.cache.set(key, { bytes: r.bytes, ...extra, ...(extra.expiresAt !== undefined ? { ttlOffsets: r.ttlOffsets } : {}) });
+    this.cache.set(key, { bytes: ownBytes(r.bytes), ...extra, ...(extra.expiresAt !== undefined ? { ttlOffsets: r.ttlOffsets } : {}) });
     return r.bytes;
   }
 

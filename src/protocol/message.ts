@@ -70,12 +70,31 @@ export function decodeMessage(msg: Buffer): Message {
 /** Decode envelope and message from one buffer (a TCP frame, or a reassembled UDP message behind its first envelope). */
 export function decodePacket(buf: Buffer): Packet {
   const envelope = decodeEnvelope(buf);
+  return { envelope, ...decodeMessage(messageOf(buf, envelope)) };
+}
+
+/**
+ * A request as a server received it: decoded, with the bytes it came in. A session's MAC covers envelope
+ * fields that the decoded parts leave out, so the admin layer checks it against these.
+ */
+export interface ReceivedPacket extends Packet {
+  raw: Buffer;
+}
+
+/** decodePacket for a request a server answers, keeping its bytes beside the decoded parts. */
+export function decodeReceived(buf: Buffer): ReceivedPacket {
+  const envelope = decodeEnvelope(buf);
+  return { envelope, ...decodeMessage(messageOf(buf, envelope)), raw: buf };
+}
+
+/** The message behind the envelope: exactly MessageLength bytes, no fewer and nothing after them. */
+function messageOf(buf: Buffer, envelope: Envelope): Buffer {
   const end = ENVELOPE_SIZE + envelope.messageLength;
   if (buf.length < end) {
     throw new DecodeError(`message length ${envelope.messageLength} runs past the ${buf.length - ENVELOPE_SIZE} bytes present`);
   }
   if (buf.length > end) throw new DecodeError(`${buf.length - end} bytes follow the message`);
-  return { envelope, ...decodeMessage(buf.subarray(ENVELOPE_SIZE, end)) };
+  return buf.subarray(ENVELOPE_SIZE, end);
 }
 
 export function writeHeader(h: Header, bodyLength: number, buf: Buffer, off: number): void {
@@ -137,3 +156,19 @@ export function truncatedError(reply: Buffer, responseCode: number, message: str
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * A copy of bytes in memory of its own. Small Buffers are views into shared 8 KiB pool slabs (and received
+ * datagrams and TCP reads into larger ones), so a few bytes kept for long keep the whole slab alive: what a
+ * cache or a table holds for longer than a request must be copied out with this.
+ */
+export function ownBytes(b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  out.set(b);
+  return out;
+}
+
+/** A request kept past its handling (a pending challenge): decoded again from a copy of its own bytes. */
+export function keptPacket(raw: Buffer): ReceivedPacket {
+  return decodeReceived(ownBytes(raw));
+}

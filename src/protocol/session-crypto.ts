@@ -1,3 +1,4 @@
+import { ownBytes } from './message.js';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ENVELOPE_SIZE } from './constants.js';
 import { type Credential, encodeCredential } from './credential.js';
@@ -17,7 +18,7 @@ export function sessionKeyFromSecret(z: Buffer, primeLength: number): Buffer {
   const padded = z.length >= primeLength ? z : Buffer.concat([Buffer.alloc(primeLength - z.length), z]);
   let start = 0;
   while (start < padded.length - SESSION_KEY_BYTES && padded[start] === 0) start++;
-  return Buffer.from(padded.subarray(start, start + SESSION_KEY_BYTES));
+  return ownBytes(padded.subarray(start, start + SESSION_KEY_BYTES));
 }
 
 /**

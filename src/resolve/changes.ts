@@ -1,6 +1,6 @@
 import { isPrefixHandle } from '../model/handle.js';
 import type { Registry } from '../store/registry.js';
-import type { AnswerCache } from './cache.js';
+import type { AnswerCache } from './cache/answer-cache.js';
 import type { Authority } from './authority.js';
 
 const BATCH = 1000;

@@ -4,7 +4,7 @@ import { barePrefix, handleKey, prefixHandle, prefixOfPrefixHandle, splitHandle 
 import type { Answer } from './answer.js';
 import { ResolutionFailure } from './answer.js';
 import { type Authority, NOT_HOMED_MESSAGE } from './authority.js';
-import type { AnswerCache, CachedAnswer } from './cache.js';
+import type { AnswerCache, CachedAnswer } from './cache/answer-cache.js';
 import type { ChangeWatcher } from './changes.js';
 import type { Delegations } from './delegation.js';
 import type { Upstream } from './forwarder.js';

@@ -3,7 +3,7 @@ import { DecodeError } from '../protocol/errors.js';
 import { decodeErrorBody, decodeReferral, decodeResolutionRequest, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import type { HandleValue } from '../model/value.js';
 import type { Answer } from './answer.js';
-import { AnswerCache } from './cache.js';
+import { AnswerCache } from './cache/answer-cache.js';
 import type { ResolutionPipeline } from './pipeline.js';
 
 // A resolution for front ends that want values, not packets (the HTTP API and its redirect front): the

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { ConnectionScope, PacketHandler } from '../resolve/handler.js';
+import type { ConnectionScope, PacketHandler } from '../wire/dispatcher.js';
 import { type ConnectionBounds, ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 import { FrameReader } from './framing.js';
 import { OrderedReplies, listenTcp } from './ordered-replies.js';

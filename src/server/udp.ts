@@ -3,7 +3,7 @@ import { isIPv6 } from 'node:net';
 import { ENVELOPE_SIZE, Limits, ResponseCode } from '../protocol/constants.js';
 import { DecodeError } from '../protocol/errors.js';
 import { Reassembler, fragmentPacket } from '../protocol/fragment.js';
-import type { PacketHandler } from '../resolve/handler.js';
+import type { PacketHandler } from '../wire/dispatcher.js';
 import { truncatedError } from '../protocol/message.js';
 import { DROP, type ResponseRateLimiter, SEND, SLIP } from './udp-rate.js';
 

@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { ALL_ADMIN_PERMISSIONS } from '../../src/model/admin.js';
 import { makeValue, Perm } from '../../src/model/value.js';
 import { encodeAdmin } from '../../src/protocol/admin-data.js';
-import type { IdresNode } from '../../src/node.js';
+import type { IdresNode } from '../../src/node/node.js';
 
 // HTTP helpers for tests: undici against a node's HTTP face, and the identities the write tests use.
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { IdresNode, type StartOptions } from '../../src/node.js';
+import { IdresNode, type StartOptions } from '../../src/node/node.js';
 import { cliPath } from './paths.js';
 
 export interface CliResult {

@@ -1,8 +1,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_FILE } from '../../src/config.js';
-import { type InitOptions, initNode } from '../../src/node-init.js';
-import { IdresNode, type StartOptions } from '../../src/node.js';
+import { CONFIG_FILE } from '../../src/node/config.js';
+import { type InitOptions, initNode } from '../../src/node/init.js';
+import { IdresNode, type StartOptions } from '../../src/node/node.js';
 import { tempDir } from './node.js';
 
 /** Settings that keep failure paths quick in tests: short upstream timeouts. */

@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+// One HTTP request and its response as the application (http/) sees them, whatever listener made them
+// (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses.
+
+/** A failure with an HTTP status, for the route to turn into a response (the API as JSON, pages as text). */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** One request and its response, as the routes see them. */
+export class HttpExchange {
+  /** The path exactly as sent (no query), still percent-encoded: the API takes the handle from it raw. */
+  readonly rawPath: string;
+  readonly rawQuery: string;
+  readonly query: URLSearchParams;
+  readonly started = process.hrtime.bigint();
+  /** What the metrics call this request's route (set by the router). */
+  route = 'other';
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    private readonly maxBodyBytes: number,
+  ) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    this.rawPath = q < 0 ? url : url.slice(0, q);
+    this.rawQuery = q < 0 ? '' : url.slice(q + 1);
+    this.query = new URLSearchParams(this.rawQuery);
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** The peer's address (IPv4-mapped IPv6 written as IPv4). */
+  get peer(): string {
+    const a = this.req.socket.remoteAddress ?? '';
+    return a.startsWith('::ffff:') ? a.slice(7) : a;
+  }
+
+  get peerIsLoopback(): boolean {
+    const a = this.peer;
+    return a === '::1' || a.startsWith('127.');
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  /**
+   * The request body, at most maxBodyBytes: a Content-Length over the limit is refused before anything is
+   * read, and a chunked body is cut off (413) as soon as it passes it.
+   */
+  body(): Promise<Buffer> {
+    const declared = Number(this.req.headers['content-length'] ?? NaN);
+    if (declared > this.maxBodyBytes) return Promise.reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${this.maxBodyBytes}`));
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      this.req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > this.maxBodyBytes) {
+          this.req.removeAllListeners('data');
+          this.req.resume();
+          reject(new HttpError(413, `request body exceeds the limit of ${this.maxBodyBytes} bytes`));
+          return;
+        }
+        chunks.push(c);
+      });
+      this.req.once('end', () => resolve(Buffer.concat(chunks, size)));
+      this.req.once('error', reject);
+    });
+  }
+
+  /** Send a whole response (HEAD gets the headers and length, no body). */
+  send(status: number, headers: Record<string, string | string[]>, body: Buffer | string = ''): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    if (this.res.headersSent) return;
+    // After a body refused unread the connection cannot carry another request: close it.
+    const close = status === 413 ? { Connection: 'close' } : {};
+    this.res.writeHead(status, { ...headers, ...close, 'Content-Length': String(bytes.length) });
+    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
+   * Send a response whose body is made piece by piece (chunked; a listing of many handles is never held
+   * whole): each piece is written as the client takes it, and other connections are served between pieces.
+   * HEAD gets the headers and nothing is made. A failure after the headers went out ends the connection.
+   */
+  async sendStream(status: number, headers: Record<string, string | string[]>, pieces: Iterator<string>): Promise<void> {
+    const res = this.res;
+    if (res.headersSent) return;
+    res.writeHead(status, headers);
+    if (this.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    for (let r = pieces.next(); !r.done; r = pieces.next()) {
+      if (res.destroyed) {
+        pieces.return?.();
+        return;
+      }
+      if (r.value.length > 0 && !res.write(r.value)) await drained(res);
+      // A turn of the event loop between pieces in any case (a drain can come at once).
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    if (!res.destroyed) res.end();
+  }
+
+  seconds(): number {
+    return Number(process.hrtime.bigint() - this.started) / 1e9;
+  }
+}
+
+/** Until the response can take more (or its connection is gone). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+export type HttpRoute = (ex: HttpExchange) => void | Promise<void>;

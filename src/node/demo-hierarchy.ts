@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_FILE, DEFAULT_HTTP_PORT, type Role } from './config.js';
+import { initNode } from './init.js';
+import { IdresNode } from './node.js';
+import { delegatePrefix } from '../admin/delegation.js';
+import { Registry } from '../store/registry.js';
+import { generateProducts } from '../demo/products.js';
+import type { Logger } from '../log/logger.js';
+
+// The demo hierarchy on loopback, as the national deployment runs it: a top-level node homing 88 that
+// delegates 88.118 to a secondary node, which delegates 88.118.8 to an enterprise's business node holding
+// the product identifiers; and a caching resolver whose root is the top-level node.
+
+export const DEMO = { national: '88', secondary: '88.118', enterprise: '88.118.8' } as const;
+
+export interface DemoHierarchy {
+  top: IdresNode;
+  secondary: IdresNode;
+  business: IdresNode;
+  resolver: IdresNode;
+  /** A registered product identifier to try. */
+  sample: string;
+  stop(): Promise<void>;
+}
+
+export interface DemoOptions {
+  dir: string;
+  /** The resolver's port; the top, secondary and business nodes take the next three. 0: any free ports. */
+  port: number;
+  count: number;
+  /** The demo's own messages. */
+  log?: (msg: string) => void;
+  /** The nodes' logger (each node's lines carry its name); absent: each node logs as configured. */
+  logger?: Logger;
+}
+
+function portFor(base: number, offset: number): number {
+  return base === 0 ? 0 : base + offset;
+}
+
+/** HTTP: the resolver on 8000, the top, secondary and business nodes on the next three (any free ports with 0). */
+function httpPortFor(base: number, offset: number): number {
+  return base === 0 ? 0 : DEFAULT_HTTP_PORT + offset;
+}
+
+export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy> {
+  const log = o.log ?? (() => undefined);
+  const dirs = { top: path.join(o.dir, 'top'), secondary: path.join(o.dir, 'secondary'), business: path.join(o.dir, 'business'), resolver: path.join(o.dir, 'resolver') };
+  const fresh = !existsSync(path.join(dirs.business, CONFIG_FILE));
+  const init = (dir: string, role: Role, prefix: string, offset: number) => {
+    if (!existsSync(path.join(dir, CONFIG_FILE))) {
+      initNode({ dir, roles: [role], prefixes: [prefix], port: portFor(o.port, offset), http: { port: httpPortFor(o.port, offset) }, description: `idres demo ${role} node (${prefix})` });
+    }
+  };
+  init(dirs.top, 'top', DEMO.national, 1);
+  init(dirs.secondary, 'secondary', DEMO.secondary, 2);
+  init(dirs.business, 'business', DEMO.enterprise, 3);
+  if (fresh) {
+    const registry = new Registry(path.join(dirs.business, 'registry.db'));
+    try {
+      const products = generateProducts(DEMO.enterprise, o.count);
+      const now = Math.floor(Date.now() / 1000);
+      registry.db.transaction(() => {
+        for (const p of products) registry.createInTxn(p.handle, p.values, false, now, { quiet: true });
+        registry.logBulk(products.length, now);
+      })();
+      log(`registered ${products.length} demo product identifiers under ${DEMO.enterprise}`);
+    } finally {
+      registry.close();
+    }
+  }
+
+  const started: IdresNode[] = [];
+  try {
+    const start = async (dir: string, offset: number) => {
+      const logger = o.logger?.child({ node: path.basename(dir) });
+      const n = await IdresNode.start(dir, { port: portFor(o.port, offset), httpPort: httpPortFor(o.port, offset), ...(logger ? { logger } : {}) });
+      started.push(n);
+      return n;
+    };
+    const top = await start(dirs.top, 1);
+    const secondary = await start(dirs.secondary, 2);
+    const business = await start(dirs.business, 3);
+
+    // Delegations follow the children's real sites (ports may be ephemeral, keys are theirs).
+    delegatePrefix(secondary.registry!, { prefix: DEMO.enterprise, sites: [business.site] }, { overwrite: true });
+    secondary.noticeWrites();
+    delegatePrefix(top.registry!, { prefix: DEMO.secondary, sites: [secondary.site] }, { overwrite: true });
+    top.noticeWrites();
+
+    // The resolver's root is the top-level node; its configuration is rewritten to follow the top's port.
+    initNode({
+      dir: dirs.resolver,
+      roles: ['resolver'],
+      port: portFor(o.port, 0),
+      http: { port: httpPortFor(o.port, 0) },
+      roots: [`127.0.0.1:${top.port}`],
+      description: 'idres demo resolver',
+      force: true,
+    });
+    const resolver = await start(dirs.resolver, 0);
+    const sample = business.registry!.list(DEMO.enterprise, { limit: 1 })[0]?.handle ?? `${DEMO.enterprise}/PUMP-XB200-0000001`;
+    return {
+      top,
+      secondary,
+      business,
+      resolver,
+      sample,
+      stop: async () => {
+        await Promise.all(started.map((n) => n.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((n) => n.stop()));
+    throw err;
+  }
+}

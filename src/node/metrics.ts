@@ -1,0 +1,308 @@
+import path from 'node:path';
+import client from 'prom-client';
+import type { ImportProgress } from '../admin/import-progress.js';
+import type { DnsGatewayStats } from '../dns/gateway.js';
+import { opCodeName } from '../protocol/constants.js';
+import type { AnswerCache } from '../resolve/cache/answer-cache.js';
+import type { HandlerStats } from '../wire/dispatcher.js';
+import { Forwarder } from '../resolve/forwarder.js';
+import { Recursor } from '../resolve/recursor.js';
+import { SAMPLE_EVERY, type WireCounters } from '../wire/counters.js';
+import { CLOSE_REASONS, type ConnectionStats } from '../server/connection-guard.js';
+import type { AuthLimiter } from '../admin/auth-limits.js';
+import { SECURITY_EVENTS, type SecurityLog } from '../admin/security-log.js';
+import type { ResponseRateLimiter } from '../server/udp-rate.js';
+
+// /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
+// counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the
+// HTTP requests, which are not the hot path, are counted and timed as they happen (their label children
+// bound once and reused). Each node has a registry of its own, so several nodes in one process (tests, the
+// demo) do not mix their figures.
+
+export interface MetricSources {
+  wire: WireCounters;
+  handler: () => HandlerStats;
+  cache: AnswerCache;
+  upstream?: Recursor | Forwarder;
+  /** "host:port" of a forwarder's one upstream, for its failures' label. */
+  upstreamName?: string;
+  dns?: () => DnsGatewayStats | undefined;
+  /** Absent on a node without a registry. */
+  registry?: RegistrySources;
+  /** HTTP API answers by operation, and failed HTTP authentications. */
+  apiOperations?: () => ReadonlyMap<string, number>;
+  authFailures?: () => number;
+  /** Connection counters of the stream front ends, by transport (tcp, dns, http). */
+  connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
+  security?: SecuritySources;
+}
+
+/** The registry, read at scrape time through these rather than held: whether it is open, its size, its imports. */
+export interface RegistrySources {
+  open: () => boolean;
+  /** Counting the handles of a large registry is a scan: called at most every REGISTRY_COUNT_EVERY_MS. */
+  handleCount: () => number;
+  /** Where each import file has got to (docs/import.md). */
+  importProgress: () => ImportProgress[];
+}
+
+/** The node's defences (docs/security.md), read at scrape time. */
+export interface SecuritySources {
+  log: SecurityLog;
+  auth?: AuthLimiter;
+  /** The Handle UDP front end's response-rate limiter, and the DNS gateway's. */
+  rrl?: ResponseRateLimiter;
+  dnsRrl?: ResponseRateLimiter;
+}
+
+/** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over). */
+const LATENCY_BUCKETS = [0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Counting the handles of a large registry is a scan; do it at most this often. */
+const REGISTRY_COUNT_EVERY_MS = 15000;
+
+export class NodeMetrics {
+  readonly registry = new client.Registry();
+  private readonly httpRequests: client.Counter<'route' | 'method' | 'status'>;
+  private readonly httpLatency: client.Histogram<'route'>;
+  private readonly bound = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+  private handleCount: { n: number; at: number } | undefined;
+
+  constructor(s: MetricSources) {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string | number>, v: number) => void) => void) =>
+      new client.Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          read((labels, v) => this.inc(labels, v));
+        },
+      });
+    const gauge = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string | number>, v: number) => void) => void) =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          read((labels, v) => this.set(labels, v));
+        },
+      });
+
+    counter('idres_requests_total', 'Handle protocol requests answered, by transport, opcode and response code', ['transport', 'opcode', 'code'], (set) => {
+      for (const r of s.wire.rows()) set({ transport: r.transport, opcode: r.opcode === 'other' ? 'other' : opCodeName(r.opcode), code: r.code }, r.count);
+    });
+    counter('idres_requests_unanswered_total', 'Handle protocol packets given no answer (undecodable, or responses)', ['transport'], (set) => {
+      set({ transport: 'udp' }, s.wire.unanswered[0]!);
+      set({ transport: 'tcp' }, s.wire.unanswered[1]!);
+    });
+    counter('idres_request_errors_total', 'Handle protocol requests that failed, by kind', ['kind'], (set) => {
+      const h = s.handler();
+      set({ kind: 'protocol' }, h.protocolErrors);
+      set({ kind: 'internal' }, h.internalErrors);
+      set({ kind: 'dropped' }, h.dropped);
+      set({ kind: 'stray_response' }, h.strayResponses);
+      set({ kind: 'too_large_for_udp' }, h.tooLargeForUdp);
+      set({ kind: 'udp_rate_limited' }, h.udpRateLimited);
+    });
+    const wireLatency = new client.Histogram({
+      name: 'idres_request_duration_seconds',
+      help: `Handle protocol request handling time (sampled: one request in ${SAMPLE_EVERY}), by transport`,
+      labelNames: ['transport'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+      collect() {
+        for (const t of s.wire.takeSamples()) for (const v of t.seconds) this.observe({ transport: t.transport }, v);
+      },
+    });
+    void wireLatency;
+
+    const c = s.cache;
+    counter('idres_cache_hits_total', 'Hot cache lookups answered fresh', [], (set) => set({}, c.stats.hits));
+    counter('idres_cache_misses_total', 'Hot cache lookups that missed (or found only a stale answer)', [], (set) => set({}, c.stats.misses));
+    counter('idres_cache_stale_served_total', 'Stale answers served because every upstream failed', [], (set) => set({}, c.stats.staleServed));
+    counter('idres_cache_inserts_total', 'Answers put in the hot cache', [], (set) => set({}, c.stats.inserts));
+    counter('idres_cache_invalidations_total', 'Drops of cached answers made stale by writes', [], (set) => set({}, c.stats.invalidations));
+    gauge('idres_cache_entries', 'Answers in the hot cache', [], (set) => set({}, c.size));
+    gauge('idres_cache_bytes', 'Bytes the hot cache counts against its bound', [], (set) => set({}, c.bytes));
+
+    const u = s.upstream;
+    if (u) {
+      counter('idres_upstream_queries_total', 'Queries sent to other servers (each retry and failover counts)', [], (set) => set({}, u.stats.upstreamQueries));
+      counter('idres_upstream_failures_total', 'Failed exchanges with other servers, by server', ['server'], (set) => {
+        if (u instanceof Recursor) for (const [server, n] of u.stats.upstreamFailures) set({ server }, n);
+        else set({ server: s.upstreamName ?? 'upstream' }, u.stats.upstreamFailures);
+      });
+      // The defences of docs/security.md: answers not believed, and the bound on upstream work.
+      counter('idres_upstream_answers_refused_total', 'Answers from other servers dropped unbelieved, by the check they failed', ['reason'], (set) => {
+        for (const [reason, n] of Object.entries(u.clientStats.refused)) set({ reason }, n);
+      });
+      gauge('idres_upstream_sockets', 'Sockets open to other servers now (one per exchange in flight)', [], (set) => set({}, u.clientStats.openSockets));
+      gauge('idres_upstream_queries_in_flight', 'Exchanges with other servers in flight', [], (set) => set({}, u.limiter.inFlight));
+      gauge('idres_upstream_queries_waiting', 'Exchanges waiting for a slot (recursion.maxConcurrentQueries)', [], (set) => set({}, u.limiter.waiting));
+      counter('idres_upstream_queries_queued_total', 'Exchanges that had to wait for a slot', [], (set) => set({}, u.limiter.stats.queued));
+      counter('idres_upstream_refused_total', 'Resolutions refused (RC 2, resolver busy) because the queue was full', [], (set) => set({}, u.limiter.stats.refused));
+      if (u instanceof Recursor) {
+        counter('idres_recursor_walks_total', 'Walks of the hierarchy from a root', [], (set) => set({}, u.stats.walks));
+        counter('idres_recursor_referrals_total', 'Prefix referrals followed', [], (set) => set({}, u.stats.referralsFollowed));
+        counter('idres_recursor_site_cache_hits_total', 'Prefix sites found in the site cache', [], (set) => set({}, u.stats.siteCacheHits));
+        counter('idres_recursor_negative_cache_hits_total', 'Resolutions answered without a walk from what a recent walk learnt, by kind', ['kind'], (set) => {
+          set({ kind: 'prefix_not_found' }, u.stats.negativeHits);
+          set({ kind: 'walk_failed' }, u.stats.failureHits);
+        });
+      }
+    }
+
+    if (s.dns) {
+      const dns = s.dns;
+      counter('idres_dns_queries_total', 'DNS gateway queries, by outcome', ['outcome'], (set) => {
+        const d = dns();
+        if (!d) return;
+        set({ outcome: 'all' }, d.queries);
+        set({ outcome: 'cache_hit' }, d.cacheHits);
+        set({ outcome: 'dropped' }, d.dropped);
+        set({ outcome: 'form_error' }, d.formErrors);
+        set({ outcome: 'truncated' }, d.truncated);
+        set({ outcome: 'internal_error' }, d.internalErrors);
+      });
+    }
+
+    const reg = s.registry;
+    if (reg) {
+      gauge('idres_registry_handles', `Handles in the registry (counted at most every ${REGISTRY_COUNT_EVERY_MS / 1000} s)`, [], (set) => {
+        if (!reg.open()) return;
+        const now = Date.now();
+        if (!this.handleCount || now - this.handleCount.at > REGISTRY_COUNT_EVERY_MS) this.handleCount = { n: reg.handleCount(), at: now };
+        set({}, this.handleCount.n);
+      });
+      const imports = () => (reg.open() ? reg.importProgress() : []);
+      gauge('idres_import_rows', 'Rows of each import file committed so far, by outcome', ['file', 'outcome'], (set) => {
+        for (const p of imports()) {
+          const file = path.basename(p.file);
+          for (const [outcome, n] of Object.entries(p.counts)) set({ file, outcome }, n);
+        }
+      });
+      gauge('idres_import_done', 'Whether each import file was read and committed to its end (1) or is still partial (0)', ['file'], (set) => {
+        for (const p of imports()) set({ file: path.basename(p.file) }, p.done ? 1 : 0);
+      });
+    }
+
+    if (s.connections) {
+      const conns = s.connections;
+      gauge('idres_connections_open', 'Connections open now, by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) set({ transport }, c.open);
+      });
+      counter('idres_connections_accepted_total', 'Connections accepted, by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) set({ transport }, c.accepted);
+      });
+      counter(
+        'idres_connections_refused_total',
+        'New connections closed at once: their address held its share (per_address), or the server held maxConnections (max_connections)',
+        ['transport', 'reason'],
+        (set) => {
+          for (const [transport, c] of conns()) {
+            set({ transport, reason: 'per_address' }, c.refusedPerAddress);
+            set({ transport, reason: 'max_connections' }, c.refusedMaxConnections);
+          }
+        },
+      );
+      counter(
+        'idres_connections_closed_total',
+        'Connections the node closed, by transport and reason: idle, request_deadline, write_stall, queue_limit, frame_too_long',
+        ['transport', 'reason'],
+        (set) => {
+          for (const [transport, c] of conns()) for (const reason of CLOSE_REASONS) set({ transport, reason }, c.closed[reason]);
+        },
+      );
+      gauge('idres_connection_queued_bytes_peak', 'The most bytes one connection has held at once (requests not answered, answers not taken), by transport', ['transport'], (set) => {
+        for (const [transport, c] of conns()) if (transport !== 'http') set({ transport }, c.peakQueuedBytes);
+      });
+    }
+
+    if (s.apiOperations) {
+      const ops = s.apiOperations;
+      counter('idres_http_api_operations_total', 'JSON API requests, by operation', ['operation'], (set) => {
+        for (const [operation, n] of ops()) set({ operation }, n);
+      });
+    }
+    if (s.authFailures) {
+      const f = s.authFailures;
+      counter('idres_http_auth_failures_total', 'HTTP requests whose credentials did not verify', [], (set) => set({}, f()));
+    }
+
+    const sec = s.security;
+    if (sec) {
+      counter('idres_security_events_total', 'Security log events (docs/security.md), every one, written to the log or not', ['event'], (set) => {
+        for (const e of SECURITY_EVENTS) set({ event: e }, sec.log.counts[e]);
+      });
+      counter('idres_security_log_suppressed_total', "Security log lines left out by the log's own limit (summed up in one line per interval)", [], (set) =>
+        set({}, sec.log.suppressed),
+      );
+      if (sec.auth) {
+        const a = sec.auth;
+        gauge('idres_auth_locked', 'Identities and sources locked now after failed authentications', ['scope'], (set) => {
+          const n = a.lockedNow();
+          set({ scope: 'identity' }, n.identity);
+          set({ scope: 'source' }, n.source);
+        });
+      }
+      const limiters: Array<[string, ResponseRateLimiter]> = [];
+      if (sec.rrl) limiters.push(['handle', sec.rrl]);
+      if (sec.dnsRrl) limiters.push(['dns', sec.dnsRrl]);
+      if (limiters.length) {
+        counter('idres_udp_rate_limited_total', 'UDP answers limited by source network: dropped, sent as TC instead (slipped), large ones over the byte budget sent as TC (truncated)', ['front', 'action'], (set) => {
+          for (const [front, l] of limiters) {
+            set({ front, action: 'dropped' }, l.stats.dropped);
+            set({ front, action: 'slipped' }, l.stats.slipped);
+            set({ front, action: 'truncated' }, l.stats.truncated);
+          }
+        });
+        counter('idres_udp_rrl_evictions_total', "Entries of the rate limiter's table taken over by another network while still active", ['front'], (set) => {
+          for (const [front, l] of limiters) set({ front }, l.stats.evictions);
+        });
+        gauge('idres_udp_rrl_entries', "Networks in the rate limiter's table (fixed size: udp.rrl.tableSize)", ['front'], (set) => {
+          for (const [front, l] of limiters) set({ front }, l.stats.used);
+        });
+      }
+    }
+
+    this.httpRequests = new client.Counter({
+      name: 'idres_http_requests_total',
+      help: 'HTTP requests, by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.httpLatency = new client.Histogram({
+      name: 'idres_http_request_duration_seconds',
+      help: 'HTTP request handling time, by route',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'idres_process_' });
+  }
+
+  /** Count and time one HTTP request; the label children are made once per (route, method, status). */
+  httpRequest(route: string, method: string, status: number, seconds: number): void {
+    const key = `${route} ${method} ${status}`;
+    let b = this.bound.get(key);
+    if (!b) {
+      b = { count: this.httpRequests.labels(route, method, String(status)), latency: this.httpLatency.labels(route) };
+      // Methods and statuses are few, but a hostile client could invent methods: bound the map.
+      if (this.bound.size < 1000) this.bound.set(key, b);
+    }
+    b.count.inc();
+    b.latency.observe(seconds);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

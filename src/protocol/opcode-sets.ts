@@ -1,0 +1,29 @@
+import { OpCode } from './constants.js';
+
+// Opcodes grouped by who answers them, so the dispatcher and the admin layer route by the same sets.
+
+/** The administrative operations (docs/protocol.md §11.7): they change or list the registry. */
+export const ADMIN_OPCODES: ReadonlySet<number> = new Set([
+  OpCode.CREATE_HANDLE,
+  OpCode.DELETE_HANDLE,
+  OpCode.ADD_VALUE,
+  OpCode.REMOVE_VALUE,
+  OpCode.MODIFY_VALUE,
+  OpCode.LIST_HANDLES,
+]);
+
+/**
+ * Opcodes of administration and authentication: the admin layer answers these (besides every request that
+ * names a session), never the resolution pipeline.
+ */
+export const AUTH_OPCODES: ReadonlySet<number> = new Set([
+  ...ADMIN_OPCODES,
+  OpCode.RESPONSE_TO_CHALLENGE,
+  OpCode.SESSION_SETUP,
+  OpCode.SESSION_TERMINATE,
+  OpCode.SESSION_EXCHANGEKEY,
+  OpCode.HOME_NA,
+  OpCode.UNHOME_NA,
+  OpCode.LIST_HOMED_NAS,
+  OpCode.LOGIN_ID_SYSTEM,
+]);
