@@ -11,18 +11,10 @@ import { encodeHandleOnly, encodeHandleWithValues, encodeRemoveValues } from '..
 import { encodeChallengeAnswer, encodeLoginRequest, encodeSessionSetupRequest } from '../src/protocol/auth-bodies.js';
 import { makeValue } from '../src/model/value.js';
 import { Limits } from '../src/protocol/constants.js';
+import { seededRandom } from '../src/demo/products.js';
 
-/** A seeded generator (mulberry32): the same seed gives the same campaign. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of the demo data: the same seed gives the same campaign. */
+export const rng = seededRandom;
 
 export const PREFIX = '88.118.8';
 
