@@ -15,7 +15,7 @@ import { OpCode, OpFlag, ResponseCode } from '../src/protocol/constants.js';
 import { decodeResolutionResponse, encodeResolutionRequest } from '../src/protocol/bodies.js';
 import { decodePacket } from '../src/protocol/message.js';
 import dnsPacket from 'dns-packet';
-import { Child, cliPath, freePort, patchConfig, removeDir, tempDir } from '../bench/common.js';
+import { Child, cliPath, patchConfig, removeDir, tempDir } from '../bench/common.js';
 import { PREFIX, dnsSeeds, handleSeeds, hostileFragments, mutate, noise, rng } from './corpus.js';
 
 export interface CampaignOptions {
@@ -59,11 +59,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const started = Date.now();
   const root = tempDir('fuzz');
   const dir = path.join(root, 'node');
-  const port = await freePort();
-  const dnsPort = await freePort();
-  initNode({ dir, prefixes: [PREFIX], port, description: 'fuzz target' });
+  // Ports 0: the node takes free ones and says which (a port chosen here could be taken before it binds).
+  initNode({ dir, prefixes: [PREFIX], port: 0, description: 'fuzz target' });
   patchConfig(dir, (c) => {
-    c.dns = { enabled: true, port: dnsPort, zones: [ZONE] };
+    c.dns = { enabled: true, port: 0, zones: [ZONE] };
     c.http = { enabled: false };
     c.cache = { maxBytes: 16 * 1024 * 1024 };
   });
@@ -78,7 +77,10 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
 
   // FUZZ_NODE_ARGS: flags for the node's runtime (--cpu-prof, say) when a campaign is being looked into.
   const nodeArgs = (process.env.FUZZ_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const node = await Child.start([...nodeArgs, cliPath, 'serve', '--dir', dir], /serving/);
+  const node = await Child.start([...nodeArgs, cliPath, 'serve', '--dir', dir], /DNS gateway on \S+ port \d+/);
+  const said = node.output.join('');
+  const port = Number(/serving .* port (\d+)/.exec(said)![1]);
+  const dnsPort = Number(/DNS gateway on \S+ port (\d+)/.exec(said)![1]);
   const r = rng(o.seed);
   const seeds = handleSeeds(o.repoRoot);
   const dseeds = dnsSeeds(ZONE);
