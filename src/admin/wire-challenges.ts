@@ -13,7 +13,7 @@ import type { ReplyOptions } from '../protocol/responder.js';
 import { type Identity, refMatches } from './permissions.js';
 import type { Session } from './sessions.js';
 import type { AuthAttempt } from './auth-limits.js';
-import { WORKERS_MESSAGE, type WireContext, type WireMeta, originOf } from './wire-context.js';
+import { WORKERS_MESSAGE, type WireContext, type WireMeta, originOf, originalAnsweredBy } from './wire-context.js';
 import type { WireOperations } from './wire-operations.js';
 
 // Challenge-response (docs/protocol.md §11.2): a request that needs a proven identity is answered 402 with
@@ -139,7 +139,7 @@ export class ChallengeResponse {
     // The response to the answer is the original request's: its opcode, flags and digest, the answer's
     // RequestId, the original's SessionId.
     const as: ReplyOptions = { sessionId: challenge.sessionId };
-    const asOriginal = { ...original, envelope: { ...original.envelope, requestId: req.envelope.requestId } } as Packet;
+    const asOriginal = originalAnsweredBy(original, req);
     // Only an answer that proves its identity uses the challenge up: anyone may send an answer under a
     // challenge's id, and a failed one must not spoil it for the client it was issued to. A few failures
     // drop it, so a secret cannot be guessed at leisure against one nonce.

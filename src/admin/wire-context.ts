@@ -1,5 +1,6 @@
 import type { HandleValue } from '../model/value.js';
 import type { Responder } from '../protocol/responder.js';
+import type { Packet } from '../protocol/message.js';
 import type { AuthLimiter } from './auth-limits.js';
 import type { AuditOrigin } from './audit.js';
 import type { IdentityKeys } from './identity.js';
@@ -66,4 +67,12 @@ export const WORKERS_MESSAGE = 'administration and authentication need a node se
 /** Where a request came from, for the audit log. */
 export function originOf(meta: WireMeta): AuditOrigin {
   return { transport: 'wire', ...(meta.peer !== undefined ? { address: meta.peer } : {}) };
+}
+
+/**
+ * The request a challenge was issued for, as the answer to that challenge is replied to: the original's
+ * opcode, flags and digest under the answer's RequestId.
+ */
+export function originalAnsweredBy(original: Packet, answer: Packet): Packet {
+  return { ...original, envelope: { ...original.envelope, requestId: answer.envelope.requestId } } as Packet;
 }

@@ -8,7 +8,7 @@ import type { ReplyOptions } from '../protocol/responder.js';
 import { type Identity, refMatches } from './permissions.js';
 import type { ConnectionLogin, ConnectionScope } from './sessions.js';
 import type { AuthAttempt } from './auth-limits.js';
-import { type WireContext, type WireMeta, originOf } from './wire-context.js';
+import { type WireContext, type WireMeta, originOf, originalAnsweredBy } from './wire-context.js';
 import { type ChallengeResponse, MAX_FAILED_ANSWERS } from './wire-challenges.js';
 import type { WireOperations } from './wire-operations.js';
 
@@ -105,7 +105,7 @@ export class LoginWire {
     const { responder, opts, stats } = this.c;
     const challenge = login.pending;
     if (!challenge) return responder.error(req, ResponseCode.AUTHEN_TIMEOUT, 'no login challenge is pending on this connection');
-    const asOriginal = { ...challenge.request, envelope: { ...challenge.request.envelope, requestId: req.envelope.requestId } } as Packet;
+    const asOriginal = originalAnsweredBy(challenge.request, req);
     const as: ReplyOptions = { sessionId: login.sessionId };
     if (this.c.table.isExpired(challenge)) {
       delete login.pending;

@@ -10,7 +10,7 @@ import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-w
 import { withRegistry } from './open-registry.js';
 import { checkHandleArgument } from './register.js';
 import { audited } from './local-audit.js';
-import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions, valueOptions } from './options.js';
 import { nonNegativeIntOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
@@ -149,15 +149,11 @@ export function keysGenerateCommand(o: { out: string; bits: number; passphraseEn
 
 /** `idres update`: set or remove values of an identifier. */
 export function addUpdateCommand(program: Command): void {
-  remoteOptions(program
+  remoteOptions(valueOptions(program
     .command('update')
     .description('set values (by index) of, or remove values from, an existing identifier: locally or on a remote node')
     .argument('<handle>', 'the identifier (or a prefix handle 0.NA/PREFIX)')
-    .addOption(dirOption())
-    .option('-v, --value <index:type=data>', 'a public value to add or replace (repeatable)', collect, [])
-    .option('--private <index:type=data>', 'a value only administrators may read (repeatable)', collect, [])
-    .option('--hex <index:type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
-    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
+    .addOption(dirOption()), true)
     .option('--remove <index>', 'remove the value at this index (repeatable)', collect, [])
     .option('--ttl <seconds>', 'TTL of the values set', ttlOption('--ttl'), 86400)
     .option('--json', 'print the result as JSON')

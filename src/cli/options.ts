@@ -51,3 +51,16 @@ export function logLevelOption(): Option {
 export function logLevelOf(o: Record<string, unknown>): { logLevel?: LogLevel } {
   return o.logLevel !== undefined ? { logLevel: o.logLevel as LogLevel } : {};
 }
+
+/**
+ * The value options register and update share (--value, --private, --hex, --json-value); `indexed` says
+ * whether each value must name its index (update) or may leave it to be given (register).
+ */
+export function valueOptions(command: Command, indexed: boolean): Command {
+  const spec = indexed ? 'index:type' : '[index:]type';
+  return command
+    .option(`-v, --value <${spec}=data>`, indexed ? 'a public value to add or replace (repeatable)' : 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
+    .option(`--private <${spec}=data>`, 'a value only administrators may read (repeatable)', collect, [])
+    .option(`--hex <${spec}=hex>`, 'a public value given as hex bytes (repeatable)', collect, [])
+    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, []);
+}

@@ -5,7 +5,7 @@ import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsF
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
 import { audited } from './local-audit.js';
-import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions } from './options.js';
+import { VALUE_FORMS_HELP, dirOption, remoteOf, remoteOptions, valueOptions } from './options.js';
 import { ttlOption } from './numbers.js';
 
 export interface RegisterOptions extends RemoteOptions {
@@ -82,15 +82,11 @@ function parentOf(prefix: string): string {
 
 /** `idres register`: one identifier, locally or on a remote node. */
 export function addRegisterCommand(program: Command): void {
-  remoteOptions(program
+  remoteOptions(valueOptions(program
     .command('register')
     .description('register one identifier with its values, in the local registry or on a remote node (--server)')
     .argument('<handle>', 'the identifier, PREFIX/SUFFIX, e.g. 88.118.8/PUMP-XB200-0001')
-    .addOption(dirOption())
-    .option('-v, --value <[index:]type=data>', 'a public value, e.g. URL=https://… or 5:EMAIL=a@b.cn (repeatable)', collect, [])
-    .option('--private <[index:]type=data>', 'a value only administrators may read (repeatable)', collect, [])
-    .option('--hex <[index:]type=hex>', 'a public value given as hex bytes (repeatable)', collect, [])
-    .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, [])
+    .addOption(dirOption()), false)
     .option('--ttl <seconds>', 'TTL of the values', ttlOption('--ttl'), 86400)
     .option('--no-admin', 'do not add the default HS_ADMIN value (the prefix administrator; remotely, the --auth identity)')
     .option('--overwrite', 'replace the values of an existing identifier')

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { OpCode, opCodeName, responseCodeName } from '../protocol/constants.js';
 import { MessageStream } from '../protocol/message-stream.js';
+import { ADMIN_OPCODES } from '../protocol/opcode-sets.js';
 import type { Logger } from '../log/logger.js';
 import type { PacketHandler, RequestMeta, StreamReply } from './dispatcher.js';
 
@@ -17,15 +18,7 @@ import type { PacketHandler, RequestMeta, StreamReply } from './dispatcher.js';
 // that cannot be written is reported on the log and never stops the node.
 
 /** Opcodes whose body starts with the handle they are about. */
-const HANDLE_FIRST: ReadonlySet<number> = new Set([
-  OpCode.RESOLUTION,
-  OpCode.CREATE_HANDLE,
-  OpCode.DELETE_HANDLE,
-  OpCode.ADD_VALUE,
-  OpCode.REMOVE_VALUE,
-  OpCode.MODIFY_VALUE,
-  OpCode.LIST_HANDLES,
-]);
+const HANDLE_FIRST: ReadonlySet<number> = new Set([OpCode.RESOLUTION, ...ADMIN_OPCODES]);
 
 /** Longest handle written into a line (the rest is cut: a line must stay a line). */
 const MAX_HANDLE_CHARS = 256;
