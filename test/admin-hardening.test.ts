@@ -140,13 +140,19 @@ test('HTTP: a value readable by nobody is refused even to an administrator; JSON
 });
 
 test('a node serving from several worker processes refuses administration with a clear message instead of losing challenges', async () => {
-  const port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
+  // Shared mode needs a fixed port, chosen before the node binds; another test process may take it in
+  // between, so a taken port means another try.
+  let w: IdresNode | undefined;
+  let port = 0;
+  for (let attempt = 0; !w && attempt < 5; attempt++) {
+    port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
     });
-  });
-  const w = await IdresNode.start(t.dir, { port, shared: true, httpPort: 0, log: () => undefined }).catch(() => undefined);
+    w = await IdresNode.start(t.dir, { port, shared: true, httpPort: 0, log: () => undefined }).catch(() => undefined);
+  }
   assert.ok(w, 'a node binds a free port in shared mode');
   if (!w) return;
   try {

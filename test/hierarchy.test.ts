@@ -263,8 +263,18 @@ describe('failover and the bounds of a walk', () => {
   });
 
   test('a node forwarding to itself stops at the recursion count limit (RC 6), not a hang', async () => {
-    const port = await deadPort();
-    const self = await nodes.start('fwd-self', { allowRecursion: true, upstream: `127.0.0.1:${port}` }, undefined, port);
+    // The node must forward to its own port, so the port is chosen before it binds; another test process can
+    // take it in between, so a taken port means another try on a fresh one.
+    let self: IdresNode | undefined;
+    let port = 0;
+    for (let attempt = 0; !self; attempt++) {
+      port = await deadPort();
+      try {
+        self = await nodes.start(`fwd-self-${attempt}`, { allowRecursion: true, upstream: `127.0.0.1:${port}` }, undefined, port);
+      } catch (e) {
+        if (attempt >= 4 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      }
+    }
     assert.equal(self.port, port);
     const r = await client.resolve(server(self), '55.1/X', { flags: OpFlag.REC | OpFlag.CA | OpFlag.PO });
     assert.equal(r.responseCode, ResponseCode.RECURSION_COUNT_TOO_HIGH);

@@ -192,9 +192,18 @@ export class IdresNode {
       onError: (err) => logging.logger.error({ component: 'udp', event: 'socket_error', err }, err.message),
     });
     const tcp = new TcpFrontEnd(front, config.tcp);
-    const port = opts.shared
-      ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
-      : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
+    let port: number;
+    try {
+      port = opts.shared
+        ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
+        : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
+    } catch (err) {
+      // A port that is taken ends the start; nothing opened so far may outlive it.
+      await Promise.all([udp.close(), tcp.close()]);
+      client.close();
+      registry?.close();
+      throw err;
+    }
 
     const site = ownSite({
       serial: config.site.serial,
