@@ -55,7 +55,7 @@ export function makeNodeDir(dir: string, count: number, seed = 7, config: { cach
     const flush = () => {
       registry.db.transaction(() => {
         for (const r of pending) registry.createInTxn(r.handle, r.values, false, now, { quiet: true });
-        registry.logBulk(pending.length, now);
+        registry.logBulk(pending.length, now, pending.map((r) => registry.key(r.handle)));
       })();
       pending = [];
     };
@@ -250,13 +250,13 @@ export function fillNumbered(dir: string, count: number): void {
     for (const r of numberedRecords(count)) {
       writer.insertNew(registry.key(r.handle), r.handle, encodeValues(r.values, now), now);
       if (++inBatch === batch) {
-        registry.logBulk(inBatch, now);
+        writer.logBatch([], inBatch, now);
         writer.commit();
         writer.begin();
         inBatch = 0;
       }
     }
-    if (inBatch > 0) registry.logBulk(inBatch, now);
+    writer.logBatch([], inBatch, now);
     writer.commit();
     registry.db.pragma('synchronous = NORMAL');
     registry.db.pragma('wal_checkpoint(TRUNCATE)');

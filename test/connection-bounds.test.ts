@@ -336,7 +336,7 @@ describe('a share of the connections per address, and LIST streamed', () => {
         r.createInTxn(h, url, false, now, { quiet: true });
         names.push(h);
       }
-      r.logBulk(LISTED);
+      r.logBulk(LISTED, now, names.map((h) => r.key(h)));
     })();
     t.node.noticeWrites();
   });

@@ -63,7 +63,7 @@ export async function startDemoHierarchy(o: DemoOptions): Promise<DemoHierarchy>
       const now = Math.floor(Date.now() / 1000);
       registry.db.transaction(() => {
         for (const p of products) registry.createInTxn(p.handle, p.values, false, now, { quiet: true });
-        registry.logBulk(products.length, now);
+        registry.logBulk(products.length, now, products.map((p) => registry.key(p.handle)));
       })();
       log(`registered ${products.length} demo product identifiers under ${DEMO.enterprise}`);
     } finally {

@@ -29,6 +29,11 @@ export class BulkWriter {
   private readonly log: Database.Statement;
   /** Handles inserted in the open transaction, added to the registry's count when it commits. */
   private inserted = 0;
+  /**
+   * The keys the open transaction wrote, for its bulk log entry: a mirror copies exactly these rows, not
+   * the whole registry, and not a log entry per row.
+   */
+  private keys: string[] = [];
   private readonly getSetting: Database.Statement<[string], { value: string }>;
   private readonly putSetting: Database.Statement;
 
@@ -60,17 +65,20 @@ export class BulkWriter {
   begin(): void {
     this.db.exec('BEGIN IMMEDIATE');
     this.inserted = 0;
+    this.keys = [];
   }
 
   commit(): void {
     this.registry.countAdded(this.inserted);
     this.db.exec('COMMIT');
     this.inserted = 0;
+    this.keys = [];
   }
 
   rollback(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     this.inserted = 0;
+    this.keys = [];
   }
 
   /**
@@ -80,6 +88,7 @@ export class BulkWriter {
   insertNew(key: string, handle: string, blob: Buffer, now: number): boolean {
     if (this.insertHandle.run(key, handle, now, now, blob).changes === 0) return false;
     this.inserted++;
+    this.keys.push(key);
     return true;
   }
 
@@ -91,6 +100,7 @@ export class BulkWriter {
   /** Replace an existing identifier's values whole (the registry's overwrite, logged by the batch instead). */
   replace(handle: string, values: readonly HandleValue[], now: number): void {
     this.registry.createInTxn(handle, values, true, now, { quiet: true });
+    this.keys.push(this.registry.key(handle));
   }
 
   /** Log what a batch wrote: one entry per handle when few, one bulk entry when many, none when nothing. */
@@ -99,7 +109,7 @@ export class BulkWriter {
     if (total <= PER_HANDLE_LOG_LIMIT && written.length === total) {
       for (const w of written) this.log.run(now, w.op, w.handle, w.key, JSON.stringify({ indexes: w.indexes }));
     } else {
-      this.registry.logBulk(total, now);
+      this.registry.logBulk(total, now, this.keys);
     }
   }
 

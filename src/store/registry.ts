@@ -109,6 +109,8 @@ export class Registry {
         'SELECT txn_id, op, handle_key FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?',
       ),
       lastTxn: db.prepare<[], { id: number | null }>('SELECT max(txn_id) AS id FROM txn_log'),
+      firstTxn: db.prepare<[], { id: number | null }>('SELECT min(txn_id) AS id FROM txn_log'),
+      pruneLog: db.prepare('DELETE FROM txn_log WHERE (txn_id < ? OR at < ?) AND txn_id < ?'),
       homed: db.prepare<[], { prefix: string; display: string }>('SELECT prefix, display FROM homed_prefixes ORDER BY prefix'),
       home: db.prepare('INSERT INTO homed_prefixes (prefix, display, homed_at) VALUES (?, ?, ?) ON CONFLICT (prefix) DO NOTHING'),
       unhome: db.prepare('DELETE FROM homed_prefixes WHERE prefix = ?'),
@@ -175,9 +177,27 @@ export class Registry {
     if (n !== 0) this.s.addCount.run(n);
   }
 
-  /** One log entry for many writes made quietly in one transaction (bulk import): readers drop all they cached. */
-  logBulk(count: number, now = Math.floor(Date.now() / 1000)): void {
-    this.s.log.run(now, 'bulk', null, null, JSON.stringify({ count }));
+  /**
+   * One log entry for many writes made quietly in one transaction (bulk import): readers drop all they
+   * cached; a mirror copies the rows of `keys` (txn-feed.ts).
+   */
+  logBulk(count: number, now: number, keys: readonly string[]): void {
+    this.s.log.run(now, 'bulk', null, null, JSON.stringify({ count, keys }));
+  }
+
+  /** The oldest transaction id the log still holds (0 when it is empty). */
+  firstTxnId(): number {
+    return this.s.firstTxn.get()?.id ?? 0;
+  }
+
+  /**
+   * Drop log entries: those older than `olderThan` (Unix seconds), and beyond the newest `keep`. The newest
+   * entry always stays, so the log's last id (the next id's base) survives. Returns how many went.
+   */
+  pruneTxnLog(keep: number, olderThan: number): number {
+    const last = this.lastTxnId();
+    if (last === 0) return 0;
+    return this.s.pruneLog.run(Math.max(last - keep, 0) + 1, olderThan, last).changes;
   }
 
   /** Log entries after a transaction id, oldest first. */

@@ -1,7 +1,7 @@
 import type { HandleValue } from '../model/value.js';
 import { DecodeError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
-import { readValueList, writeValue } from '../protocol/values.js';
+import { readValue, readValueList, writeValue } from '../protocol/values.js';
 import { Writer } from '../protocol/writer.js';
 
 // How a handle's values are stored: one blob per handle, a format byte and then the value list exactly as
@@ -66,4 +66,52 @@ export function decodeValues(blob: Buffer): HandleValue[] {
 function isSortedByIndex(values: readonly HandleValue[]): boolean {
   for (let i = 1; i < values.length; i++) if (values[i - 1]!.index >= values[i]!.index) return false;
   return true;
+}
+
+/**
+ * A stored blob as its values' encodings, one Buffer each (views of the blob, in index order): what a
+ * replication stream carries per value, passed on without being decoded into objects and encoded again.
+ */
+export function splitValues(blob: Buffer): Buffer[] {
+  if (blob.length < 5 || blob[0] !== VALUE_BLOB_FORMAT) {
+    throw new DamagedValuesError(`stored values have format ${blob[0] ?? 'none'}, not ${VALUE_BLOB_FORMAT}`);
+  }
+  try {
+    const r = new Reader(blob, 1);
+    const n = r.u32('value count');
+    const out: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const start = r.pos;
+      readValue(r);
+      out.push(blob.subarray(start, r.pos));
+    }
+    if (r.remaining !== 0) throw new DamagedValuesError(`stored values have ${r.remaining} bytes left over`);
+    return out;
+  } catch (err) {
+    if (err instanceof DecodeError) throw new DamagedValuesError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The blob of values received one encoding each (a mirror's copy of its primary's). Each must decode whole
+ * as one value and the indexes must be distinct: a DecodeError otherwise, and nothing is stored. Values
+ * are kept as sent (their timestamps are the primary's), sorted by index as every blob is.
+ */
+export function joinValues(encoded: readonly Buffer[]): Buffer {
+  const parsed: Array<{ index: number; bytes: Buffer }> = [];
+  const seen = new Set<number>();
+  for (const bytes of encoded) {
+    const r = new Reader(bytes);
+    const v = readValue(r);
+    if (r.remaining !== 0) throw new DecodeError(`a value of ${bytes.length} bytes has ${r.remaining} bytes after it`);
+    if (seen.has(v.index)) throw new DecodeError(`two values with index ${v.index}`);
+    seen.add(v.index);
+    parsed.push({ index: v.index, bytes });
+  }
+  parsed.sort((a, b) => a.index - b.index);
+  const w = new Writer(5 + encoded.reduce((n, b) => n + b.length, 0));
+  w.u8(VALUE_BLOB_FORMAT).u32(parsed.length);
+  for (const p of parsed) w.bytes(p.bytes);
+  return w.finish();
 }
