@@ -64,20 +64,23 @@ export class ReplicaWriter {
       const keys: string[] = [];
       const entries: Array<[number, string, string, string]> = [];
       for (const c of changes) {
-        if (c.kind === 'home' || c.kind === 'unhome') {
+        if (c.kind === 'put') {
+          const key = this.registry.key(c.handle);
+          entries.push([c.at, this.put(key, c.handle, c.blob, c.at), c.handle, key]);
+          keys.push(key);
+        } else if (c.kind === 'delete') {
+          const key = this.registry.key(c.handle);
+          if (this.remove.run(key).changes > 0) {
+            this.addCount.run(-1);
+            entries.push([c.at, 'delete', c.handle, key]);
+            keys.push(key);
+          }
+        } else {
           const p = normalisePrefix(c.prefix);
           if (c.kind === 'home') this.home.run(p, c.prefix, c.at);
           else this.unhome.run(p);
           this.log.run(c.at, c.kind, c.prefix, null, null);
-          continue;
         }
-        const key = this.registry.key(c.handle);
-        if (c.kind === 'put') entries.push([c.at, this.put(key, c.handle, c.blob, c.at), c.handle, key]);
-        else if (this.remove.run(key).changes > 0) {
-          this.addCount.run(-1);
-          entries.push([c.at, 'delete', c.handle, key]);
-        }
-        keys.push(key);
       }
       if (entries.length <= PER_CHANGE_LOG_LIMIT) {
         for (const [at, op, handle, key] of entries) this.log.run(at, op, handle, key, null);
