@@ -45,6 +45,11 @@ export interface AdminServiceOptions {
   now?: () => number;
   /** The audit log: every write carried out or refused here is recorded (audit.ts). */
   audit?: AuditTrail;
+  /**
+   * On a mirror: where its primary is ("address:port"), asked at each request since a promotion changes
+   * it; every write is then refused with RC 301, before any challenge, naming the primary.
+   */
+  primary?: () => string | undefined;
 }
 
 const SUCCESS: AdminOutcome = { responseCode: ResponseCode.SUCCESS, message: '' };
@@ -75,6 +80,8 @@ export class AdminService {
    * gets 400 whatever it signed).
    */
   check(req: AdminRequest, identity: Identity | undefined): Verdict {
+    const primary = req.op === 'list' ? undefined : this.opts.primary?.();
+    if (primary !== undefined) return fail(ResponseCode.SERVER_NOT_RESP, `this server is a mirror, not a primary: send administration to the primary at ${primary}`);
     switch (req.op) {
       case 'create':
         return this.checkCreate(req, identity);

@@ -6,6 +6,7 @@ import { decodeResolutionRequest, encodeChallenge, encodeHandleValues } from '..
 import { requestDigest } from '../protocol/digest.js';
 import { AuthType, challengeMessage, decodeChallengeAnswer } from '../protocol/auth-bodies.js';
 import { decodeAdminRequest } from '../protocol/admin-request.js';
+import { REPLICATION_OPCODES } from '../protocol/opcode-sets.js';
 import { encryptPacket } from '../protocol/session-crypto.js';
 import { versionAtLeast } from '../protocol/envelope.js';
 import type { MessageStream } from '../protocol/message-stream.js';
@@ -13,7 +14,7 @@ import type { ReplyOptions } from '../protocol/responder.js';
 import { type Identity, refMatches } from './permissions.js';
 import type { Session } from './sessions.js';
 import type { AuthAttempt } from './auth-limits.js';
-import { WORKERS_MESSAGE, type WireContext, type WireMeta, originOf, originalAnsweredBy } from './wire-context.js';
+import { NOT_A_REPLICATION_ADMIN, WORKERS_MESSAGE, type WireContext, type WireMeta, originOf, originalAnsweredBy } from './wire-context.js';
 import type { WireOperations } from './wire-operations.js';
 
 // Challenge-response (docs/protocol.md §11.2): a request that needs a proven identity is answered 402 with
@@ -160,6 +161,9 @@ export class ChallengeResponse {
       return refuse(responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
     }
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
+    if (REPLICATION_OPCODES.has(original.header.opCode)) {
+      return this.replicationAnswer(identity, () => this.c.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest)), attempt, as, asOriginal, finish, refuse);
+    }
     const isResolution = original.header.opCode === OpCode.RESOLUTION;
     const adminReq = isResolution ? undefined : decodeAdminRequest(original);
     // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
@@ -181,5 +185,35 @@ export class ChallengeResponse {
     }
     if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
     return finish(this.operations.reply(asOriginal, adminReq, this.operations.run(adminReq!, identity, meta), as));
+  }
+
+  /**
+   * The answer to a challenge issued for a replication request: a replication administrator (before the
+   * proof is looked at, as for any administrator), then the proof, then the answer once.
+   */
+  private replicationAnswer(
+    identity: Identity,
+    proves: () => boolean,
+    attempt: AuthAttempt,
+    as: ReplyOptions,
+    asOriginal: Packet,
+    finish: (reply: Buffer | Buffer[] | MessageStream) => Buffer | Buffer[] | MessageStream,
+    refuse: (reply: Buffer) => Buffer,
+  ): Buffer | Buffer[] | MessageStream {
+    const { responder, opts } = this.c;
+    const replication = opts.replication;
+    if (!replication || !replication.allows(identity)) {
+      opts.authLimits?.rejected(attempt, 'not a replication administrator');
+      return refuse(responder.error(asOriginal, ResponseCode.INVALID_ADMIN, NOT_A_REPLICATION_ADMIN, as));
+    }
+    const locked = opts.authLimits?.check(attempt);
+    if (locked) return responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
+    if (!proves()) {
+      this.c.stats.authFailures++;
+      opts.authLimits?.failed(attempt, 'the signature or MAC does not verify');
+      return refuse(responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
+    }
+    opts.authLimits?.succeeded(attempt);
+    return finish(replication.answer(asOriginal, as));
   }
 }

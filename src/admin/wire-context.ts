@@ -1,6 +1,8 @@
 import type { HandleValue } from '../model/value.js';
-import type { Responder } from '../protocol/responder.js';
+import type { ReplyOptions, Responder } from '../protocol/responder.js';
 import type { Packet } from '../protocol/message.js';
+import type { MessageStream } from '../protocol/message-stream.js';
+import type { Identity } from './permissions.js';
 import type { AuthLimiter } from './auth-limits.js';
 import type { AuditOrigin } from './audit.js';
 import type { IdentityKeys } from './identity.js';
@@ -30,6 +32,18 @@ export interface AdminWireOptions {
   authLimits?: AuthLimiter;
   /** The clock (ms) of challenges, logins and sessions (tests pass a fake one). */
   now?: () => number;
+  /** What answers the replication operations (1000–1002) for this node's mirrors; absent: not served. */
+  replication?: ReplicationAnswerer;
+}
+
+/**
+ * The replication operations (docs/replication.md): served to the identities the node names as its
+ * replication administrators, each proven like any administrator (a challenge or a session).
+ */
+export interface ReplicationAnswerer {
+  allows(identity: Identity): boolean;
+  /** The answer to a request whose sender has proven an identity it allows: one message, or a stream. */
+  answer(req: Packet, opts: ReplyOptions): Buffer | MessageStream;
 }
 
 export interface WireMeta {
@@ -61,6 +75,9 @@ export interface WireContext {
   /** The clock (ms): opts.now, else Date.now. */
   readonly now: () => number;
 }
+
+/** The refusal of a replication request from an identity that is not one of the node's mirrors. */
+export const NOT_A_REPLICATION_ADMIN = 'not a replication administrator of this server';
 
 export const WORKERS_MESSAGE = 'administration and authentication need a node serving from one process (workers: 1); this node runs several';
 

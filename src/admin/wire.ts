@@ -1,13 +1,13 @@
 import { OpCode, ResponseCode } from '../protocol/constants.js';
 import type { ReceivedPacket } from '../protocol/message.js';
 import { decodeAdminRequest } from '../protocol/admin-request.js';
-import { ADMIN_OPCODES, AUTH_OPCODES } from '../protocol/opcode-sets.js';
+import { ADMIN_OPCODES, AUTH_OPCODES, REPLICATION_OPCODES } from '../protocol/opcode-sets.js';
 import type { MessageStream } from '../protocol/message-stream.js';
 import type { ReplyOptions, Responder } from '../protocol/responder.js';
 import type { AdminService } from './operations.js';
 import type { IdentityKeys } from './identity.js';
 import { type Session, SessionTable } from './sessions.js';
-import { type AdminWireOptions, AdminWireStats, WORKERS_MESSAGE, type WireContext, type WireMeta, originOf } from './wire-context.js';
+import { type AdminWireOptions, AdminWireStats, NOT_A_REPLICATION_ADMIN, WORKERS_MESSAGE, type WireContext, type WireMeta, originOf } from './wire-context.js';
 import { SessionWire } from './wire-sessions.js';
 import { ChallengeResponse } from './wire-challenges.js';
 import { LoginWire } from './wire-login.js';
@@ -91,6 +91,7 @@ export class AdminWire {
     if (op === OpCode.HOME_NA || op === OpCode.UNHOME_NA || op === OpCode.LIST_HOMED_NAS) {
       return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'homing prefixes is done with "idres prefix home" on the node', keep);
     }
+    if (REPLICATION_OPCODES.has(op)) return this.replication(req, session, meta, keep);
     if (!ADMIN_OPCODES.has(op)) {
       // Some other opcode inside a session: the handler's usual answer.
       return undefined;
@@ -108,5 +109,19 @@ export class AdminWire {
     if (verdict && verdict.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return this.operations.reply(req, adminReq, this.service.refused(adminReq, asIdentity, originOf(meta), verdict), keep);
     if (!verdict) return this.operations.reply(req, adminReq, this.operations.run(adminReq, asIdentity, meta), keep);
     return this.challenges.challenge(req, session, keep, meta);
+  }
+
+  /**
+   * GET_NEXT_TXN_ID, RETRIEVE_TXN_LOG, DUMP_HANDLES: over TCP, to a proven replication administrator (a
+   * session's identity, or one that answers the challenge); a node that serves no mirrors says so.
+   */
+  private replication(req: ReceivedPacket, session: Session | undefined, meta: WireMeta, keep: ReplyOptions): Buffer | MessageStream {
+    const replication = this.opts.replication;
+    if (!replication) return this.responder.error(req, ResponseCode.OPERATION_NOT_SUPPORTED, 'this node serves no mirrors', keep);
+    if (meta.transport === 'udp') return this.responder.error(req, ResponseCode.PROTOCOL_ERROR, 'Received admin request on non-admin interface', keep);
+    const identity = session?.authenticated ? session.identity : undefined;
+    if (!identity) return this.challenges.challenge(req, session, keep, meta);
+    if (!replication.allows(identity)) return this.responder.error(req, ResponseCode.INVALID_ADMIN, NOT_A_REPLICATION_ADMIN, keep);
+    return replication.answer(req, keep);
   }
 }

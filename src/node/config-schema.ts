@@ -11,7 +11,7 @@ import { LOG_LEVELS } from '../log/levels.js';
 // reference (docs/config.md) all come from this declaration. The descriptions are the documentation: they
 // are written into the JSON Schema and docs/config.md (npm run schema).
 
-export const ROLES = ['top', 'secondary', 'business', 'resolver'] as const;
+export const ROLES = ['top', 'secondary', 'business', 'resolver', 'mirror'] as const;
 export type Role = (typeof ROLES)[number];
 export const SYNCHRONOUS = ['normal', 'full', 'extra'] as const;
 export type Synchronous = (typeof SYNCHRONOUS)[number];
@@ -462,11 +462,52 @@ const durability = z
     ),
   );
 
+const identityList = (description: string) =>
+  z
+    .array(
+      json(
+        z.string().refine((s) => parseIdentity(s) !== undefined, {
+          error: (iss) => `must be an identity such as "301:0.NA/88.118.8", not ${show(iss.input)}`,
+        }),
+        pattern('identity'),
+      ),
+    )
+    .default([])
+    .meta(doc(description));
+
+const replication = z
+  .strictObject({
+    admins: identityList(
+      'Identities ("INDEX:HANDLE") allowed to pull this node\'s registry with the replication operations (GET_NEXT_TXN_ID, RETRIEVE_TXN_LOG, DUMP_HANDLES): its mirrors. Empty: nobody may (the reference\'s replication_admins).',
+    ),
+    retainTxns: intRange(1, Number.MAX_SAFE_INTEGER)
+      .default(1_000_000)
+      .meta(doc('Transaction log entries kept for mirrors; a mirror further behind re-copies the registry. The newest entries are kept whatever their age.')),
+    retainDays: intRange(1, 36500).default(7).meta(doc('Transaction log entries older than this many days are dropped (checked when the node starts and every minute).')),
+    primary: optional(hostPort()).meta(doc('On a mirror (role "mirror"): its primary, "address:port" (TCP).')),
+    primaryKey: nonEmpty()
+      .default('keys/primary.pub')
+      .meta(doc('On a mirror: the primary\'s public key (HS_PUBKEY bytes, as `idres init --role mirror` fetched it), relative to the node folder; replication streams are signed with it.')),
+    identity: optional(
+      json(
+        z.string().refine((s) => parseIdentity(s) !== undefined, { error: (iss) => `must be an identity such as "301:0.NA/88.118.8", not ${show(iss.input)}` }),
+        pattern('identity'),
+      ),
+    ).meta(doc('On a mirror: the identity it pulls as ("INDEX:HANDLE"), proven with the server key; the primary lists it in replication.admins.')),
+    pollMs: intRange(10, 3_600_000).default(200).meta(doc('On a mirror: how often it asks its primary for new transactions once caught up.')),
+    maxLagSeconds: intRange(1, 86400 * 365)
+      .default(30)
+      .meta(doc('On a mirror: /readyz says not ready when it has not been caught up with its primary for longer than this (or while it copies).')),
+    timeoutMs: intRange(100, 3_600_000).default(10_000).meta(doc('On a mirror: how long a pull may wait for its primary before it is abandoned and tried again.')),
+  })
+  .prefault({})
+  .meta(doc('Mirrors and their primary (docs/replication.md): what a primary keeps and serves, where a mirror pulls from.'));
+
 const roles = z
   .union([z.enum(ROLES), z.array(z.enum(ROLES)).min(1)], { error: (iss) => `must be a list of ${ROLES.join(', ')}, not ${show(iss.input)}` })
   .default(['business'])
   .transform((r): Role[] => [...new Set(typeof r === 'string' ? [r] : r)])
-  .meta(doc('What this node does: top (the root of the hierarchy), secondary, business (an enterprise node), resolver; one node may combine roles. A single role may be written as a string.'));
+  .meta(doc('What this node does: top (the root of the hierarchy), secondary, business (an enterprise node), resolver, mirror (a read-only copy of a primary: replication.primary); one node may combine roles. A single role may be written as a string.'));
 
 /** The settings as written in idres.json, defaults filled in; the root-level rules follow. */
 const settings = z
@@ -499,6 +540,7 @@ const settings = z
     durability,
     log,
     audit,
+    replication,
     database: nonEmpty().default('registry.db').meta(doc('The registry\'s SQLite file, relative to the node folder.')),
     serverKey: nonEmpty().default('keys/server.key.pem').meta(doc('The server\'s private key (PEM), relative to the node folder; its public half is in the site record.')),
   })
@@ -601,6 +643,17 @@ export const RULES: readonly Rule[] = [
       if (f.forgetSeconds < f.maxLockoutSeconds) {
         add(['admin', 'failedAuth', 'forgetSeconds'], 'admin.failedAuth.forgetSeconds must not be less than maxLockoutSeconds (the doubling would restart after each lockout)');
       }
+    },
+  },
+  {
+    reads: ['roles', 'replication.primary', 'replication.identity'],
+    doc: 'A mirror (role `mirror`) names its primary (`replication.primary`) and the identity it pulls as (`replication.identity`); only a mirror names a primary.',
+    check(c, add) {
+      const mirror = c.roles.includes('mirror');
+      if (mirror && !c.replication.primary) add(['replication', 'primary'], 'a mirror needs replication.primary (its primary, "address:port")');
+      if (mirror && !c.replication.identity) add(['replication', 'identity'], 'a mirror needs replication.identity (the identity it pulls as)');
+      if (!mirror && c.replication.primary) add(['replication', 'primary'], 'replication.primary is for a mirror: add the role "mirror" or remove it');
+      if (mirror && c.roles.includes('resolver')) add(['roles'], 'a mirror is not also a resolver');
     },
   },
 ];

@@ -32,6 +32,13 @@ export interface InitOptions {
   dns?: Partial<NodeConfig['dns']>;
   /** HTTP settings over the defaults (docs/http.md). Without a port: 8000, or any free port when `port` is 0. */
   http?: Partial<NodeConfig['http']>;
+  /**
+   * A mirror (role "mirror"): its primary ("address:port"), the primary's public key (HS_PUBKEY bytes, asked of
+   * it), the identity it pulls as. Its registry starts empty: the first copy fills it.
+   */
+  mirrorOf?: { primary: string; primaryKey: Buffer; identity: string };
+  /** Replication settings over the defaults (docs/replication.md). */
+  replication?: Partial<NodeConfig['replication']>;
 }
 
 /** Write a private key readable by its owner only. */
@@ -74,6 +81,11 @@ export function initNode(o: InitOptions): NodeConfig {
     // A node on an ephemeral Handle port (tests, `demo --port 0`) takes an ephemeral HTTP port too.
     http: { ...c.http, ...(o.port === 0 ? { port: 0 } : {}), ...o.http },
     site: { ...c.site, description: o.description ?? `idres ${(o.roles ?? c.roles).join('+')} node for ${(o.prefixes ?? []).join(', ') || 'no prefix'}` },
+    replication: {
+      ...c.replication,
+      ...o.replication,
+      ...(o.mirrorOf ? { primary: o.mirrorOf.primary, identity: o.mirrorOf.identity } : {}),
+    },
   };
   if (raw.publicAddress === '0.0.0.0' || raw.publicAddress === '::') {
     throw new ConfigError('listening on a wildcard address needs --public-address (the address clients will use)');
@@ -87,6 +99,12 @@ export function initNode(o: InitOptions): NodeConfig {
 
   if (config.roles.length === 1 && config.roles[0] === 'resolver') return config; // a pure resolver keeps no registry
   const registry = new Registry(path.join(dir, config.database), registryOptions(config));
+  if (o.mirrorOf) {
+    // A mirror's registry is its primary's: nothing of its own is written into it.
+    writeFileSync(path.join(dir, config.replication.primaryKey), o.mirrorOf.primaryKey);
+    registry.close();
+    return config;
+  }
   try {
     for (const prefix of config.prefixes) {
       registry.home(prefix);

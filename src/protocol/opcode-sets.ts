@@ -12,12 +12,16 @@ export const ADMIN_OPCODES: ReadonlySet<number> = new Set([
   OpCode.LIST_HANDLES,
 ]);
 
+/** The reference's replication operations (docs/replication.md), asked by mirrors of their primary. */
+export const REPLICATION_OPCODES: ReadonlySet<number> = new Set([OpCode.GET_NEXT_TXN_ID, OpCode.RETRIEVE_TXN_LOG, OpCode.DUMP_HANDLES]);
+
 /**
  * Opcodes of administration and authentication: the admin layer answers these (besides every request that
  * names a session), never the resolution pipeline.
  */
 export const AUTH_OPCODES: ReadonlySet<number> = new Set([
   ...ADMIN_OPCODES,
+  ...REPLICATION_OPCODES,
   OpCode.RESPONSE_TO_CHALLENGE,
   OpCode.SESSION_SETUP,
   OpCode.SESSION_TERMINATE,
