@@ -61,12 +61,16 @@ function asciiUpper(s: string): string {
  * integer, and takes its absolute value modulo the number of servers.
  */
 export function selectServerIndex(site: Pick<SiteInfo, 'hashOption' | 'servers'>, handle: string): number {
-  const n = site.servers.length;
+  return serverIndexFor(site.hashOption, site.servers.length, handle);
+}
+
+/** selectServerIndex for a site described by its hash option and server count (a replication request's share). */
+export function serverIndexFor(hashOption: number, n: number, handle: string): number {
   if (n <= 1) return 0;
   const slash = handle.indexOf('/');
   let part: string;
-  if (site.hashOption === HashOption.BY_PREFIX) part = slash < 0 ? handle : handle.slice(0, slash);
-  else if (site.hashOption === HashOption.BY_SUFFIX) part = slash < 0 ? '' : handle.slice(slash + 1);
+  if (hashOption === HashOption.BY_PREFIX) part = slash < 0 ? handle : handle.slice(0, slash);
+  else if (hashOption === HashOption.BY_SUFFIX) part = slash < 0 ? '' : handle.slice(slash + 1);
   else part = handle;
   const digest = createHash('md5').update(asciiUpper(part), 'utf8').digest();
   const v = digest.readInt32BE(12);

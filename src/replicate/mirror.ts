@@ -1,0 +1,241 @@
+import { DecodeError } from '../protocol/errors.js';
+import type { StreamVerify } from '../protocol/replication-framing.js';
+import { TxnAction, TxnStreamStatus } from '../protocol/replication-requests.js';
+import { DumpStreamReader, TxnStreamReader } from '../protocol/replication-stream.js';
+import type { ReplicationClient } from '../client/replication-client.js';
+import type { StreamConsumer } from '../client/stream-exchange.js';
+import { type ReplicaChange, ReplicaWriter } from '../store/replica-writer.js';
+import { joinValues } from '../store/value-blob.js';
+import type { Registry } from '../store/registry.js';
+
+// A mirror's loop (docs/replication.md): ask the primary for its next transaction id; when the mirror is
+// behind, pull the transactions after its position and apply them as they stream in, a chunk per
+// transaction (each chunk commits the position it completes, so a mirror killed mid-apply resumes without a
+// gap or a duplicate); when the primary no longer holds the log from there, or the mirror is new, copy the
+// whole registry again. Then wait pollMs and ask again.
+
+export interface MirrorOptions {
+  registry: Registry;
+  client: ReplicationClient;
+  /** Checks the primary's signature on each block of a stream. */
+  verify: StreamVerify;
+  pollMs: number;
+  now: () => number;
+  /** Called after changes were committed: the running node drops the cached answers they made stale. */
+  applied: () => void;
+  log: (level: 'info' | 'warn' | 'error', event: string, fields: Record<string, unknown>, message: string) => void;
+}
+
+/** Changes applied in one transaction (rows of a copy likewise). */
+const APPLY_CHUNK = 2000;
+
+export class MirrorStats {
+  /** The primary's last transaction id, as last heard. */
+  primaryLastTxn = 0;
+  /** The primary's transaction id this mirror has applied up to. */
+  position = 0;
+  transactionsApplied = 0;
+  pulls = 0;
+  recopies = 0;
+  errors = 0;
+  /** When (ms) the last pull ended well; 0 before the first. */
+  lastPullAt = 0;
+  /** When (ms) the mirror last had everything the primary held at that moment; 0 before the first time. */
+  caughtUpAt = 0;
+  copying = false;
+  lastError = '';
+}
+
+export class Mirror {
+  readonly stats = new MirrorStats();
+  private readonly writer: ReplicaWriter;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: MirrorOptions) {
+    this.writer = new ReplicaWriter(o.registry);
+    this.stats.position = this.writer.position();
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Seconds since the mirror last held everything its primary held (0 while caught up on the last poll). */
+  lagSeconds(now = this.o.now()): number {
+    if (this.stats.caughtUpAt === 0) return Infinity;
+    return Math.max(0, (now - this.stats.caughtUpAt) / 1000);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.cycle().finally(() => {
+        this.running = undefined;
+      });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private async cycle(): Promise<void> {
+    let again = false;
+    try {
+      again = await this.syncOnce();
+    } catch (err) {
+      this.stats.errors++;
+      this.stats.lastError = (err as Error).message;
+      this.o.log('warn', 'replication_error', { err: (err as Error).message }, `replication from the primary failed: ${(err as Error).message}`);
+    }
+    this.schedule(again ? 0 : this.o.pollMs);
+  }
+
+  /** One round: true when there is more to pull at once. */
+  async syncOnce(): Promise<boolean> {
+    const asked = this.o.now();
+    const last = (await this.o.client.nextTxnId()) - 1;
+    this.stats.primaryLastTxn = last;
+    if (this.stats.position === 0 && last > 0 && this.writer.position() === 0) {
+      await this.recopy('a new mirror takes its first copy');
+      return true;
+    }
+    if (this.stats.position >= last) {
+      this.stats.caughtUpAt = asked;
+      this.stats.lastPullAt = this.o.now();
+      return false;
+    }
+    const status = await this.pull();
+    this.stats.pulls++;
+    this.stats.lastPullAt = this.o.now();
+    if (status === TxnStreamStatus.NEED_TO_REDUMP) {
+      await this.recopy('the primary no longer holds the transactions after this mirror\'s position');
+      return true;
+    }
+    if (this.stats.position >= last) this.stats.caughtUpAt = asked;
+    return this.stats.position < last;
+  }
+
+  /** RETRIEVE_TXN_LOG after the position, applied as it streams in. */
+  private async pull(): Promise<number> {
+    const reader = new TxnStreamReader(this.o.verify);
+    let pending: ReplicaChange[] = [];
+    // The last transaction whose changes have all been read: a bulk import's rows share one id, so the
+    // position moves past an id only once the next id (or the end) shows it is whole.
+    let complete = this.stats.position;
+    let current = this.stats.position;
+    let status = 0;
+    // Transactions read since the last commit, for the count of transactions applied.
+    let ids = 0;
+    const flush = (position: number, queryDate: number) => {
+      if (pending.length === 0 && position === this.stats.position) return;
+      this.writer.apply(pending, position, queryDate);
+      this.stats.transactionsApplied += ids;
+      ids = 0;
+      this.stats.position = position;
+      pending = [];
+      this.o.applied();
+    };
+    const consumer: StreamConsumer = {
+      data: (chunk) => {
+        for (const rec of reader.push(chunk)) {
+          if (rec.type === 'header') status = rec.status;
+          else if (rec.type === 'txn') {
+            if (rec.txnId < current) throw new DecodeError(`transaction ${rec.txnId} after ${current}: the log goes backwards`);
+            if (rec.txnId > current) {
+              ids++;
+              complete = current;
+              current = rec.txnId;
+              if (pending.length >= APPLY_CHUNK) flush(complete, this.writer.lastQueryDate());
+            }
+            pending.push(changeOf(rec.action, rec.handle, rec.values, rec.date));
+          } else if (rec.type === 'end') {
+            if (status === TxnStreamStatus.SENDING_TRANSACTIONS) flush(current, rec.date ?? this.o.now());
+          }
+        }
+        return reader.done;
+      },
+    };
+    await this.o.client.retrieve(
+      { lastTxnId: this.stats.position, lastQueryDate: this.writer.lastQueryDate(), hashType: 0, numServers: 1, serverNum: 0 },
+      consumer,
+    );
+    return status;
+  }
+
+  /** DUMP_HANDLES: the whole registry again, then the log from where the dump began. */
+  private async recopy(why: string): Promise<void> {
+    this.stats.copying = true;
+    this.stats.recopies++;
+    this.o.log('warn', 'replication_recopy', { position: this.stats.position, primaryLastTxn: this.stats.primaryLastTxn }, `copying the primary's registry: ${why}`);
+    const reader = new DumpStreamReader(this.o.verify);
+    const homed: string[] = [];
+    let rows: Array<{ handle: string; blob: Buffer; at: number }> = [];
+    let from = { date: 0, txnId: 0 };
+    let copied = 0;
+    const at = Math.floor(this.o.now() / 1000);
+    this.writer.beginCopy();
+    const consumer: StreamConsumer = {
+      data: (chunk) => {
+        for (const rec of reader.push(chunk)) {
+          if (rec.type === 'serverInfo') from = { date: rec.date, txnId: rec.txnId };
+          else if (rec.type === 'homedPrefix') homed.push(rec.prefix.toString('utf8'));
+          else if (rec.type === 'handle') {
+            rows.push({ handle: handleText(rec.handle), blob: joinValues(rec.values), at });
+            if (rows.length >= APPLY_CHUNK) {
+              this.writer.copyRows(rows);
+              copied += rows.length;
+              rows = [];
+            }
+          } else if (rec.type === 'end') {
+            this.writer.copyRows(rows);
+            copied += rows.length;
+            rows = [];
+            this.writer.finishCopy(homed, from.txnId, from.date, at);
+            this.stats.position = from.txnId;
+            this.o.applied();
+          }
+        }
+        return reader.done;
+      },
+    };
+    try {
+      await this.o.client.dump({ hashType: 0, numServers: 1, serverNum: 0 }, consumer);
+    } catch (err) {
+      this.writer.abandonCopy();
+      throw err;
+    } finally {
+      this.stats.copying = false;
+    }
+    this.o.log('info', 'replication_copied', { handles: copied, position: this.stats.position }, `copied ${copied} handles from the primary; following its log from transaction ${this.stats.position}`);
+  }
+}
+
+function changeOf(action: number, handle: Buffer, values: Buffer[] | undefined, date: number): ReplicaChange {
+  const at = Math.floor(date / 1000);
+  switch (action) {
+    case TxnAction.CREATE_HANDLE:
+    case TxnAction.UPDATE_HANDLE:
+      return { kind: 'put', handle: handleText(handle), blob: joinValues(values ?? []), at };
+    case TxnAction.DELETE_HANDLE:
+      return { kind: 'delete', handle: handleText(handle), at };
+    case TxnAction.HOME_NA:
+      return { kind: 'home', prefix: handleText(handle), at };
+    case TxnAction.UNHOME_NA:
+      return { kind: 'unhome', prefix: handleText(handle), at };
+    default:
+      throw new DecodeError(`transaction action ${action} is not one a mirror applies`);
+  }
+}
+
+function handleText(b: Buffer): string {
+  const s = b.toString('utf8');
+  if (!Buffer.from(s, 'utf8').equals(b)) throw new DecodeError('a handle in the stream is not UTF-8');
+  return s;
+}
