@@ -19,6 +19,10 @@ export const OpCode = {
   SESSION_SETUP: 400,
   SESSION_TERMINATE: 401,
   SESSION_EXCHANGEKEY: 402,
+  // Replication between servers of the reference (docs/replication.md, "The protocol"): not in RFC 3652.
+  GET_NEXT_TXN_ID: 1000,
+  RETRIEVE_TXN_LOG: 1001,
+  DUMP_HANDLES: 1002,
   LOGIN_ID_SYSTEM: 2001,
 } as const;
 
