@@ -29,7 +29,18 @@ export type StreamSign = (data: Buffer) => Buffer;
 export type StreamVerify = (data: Buffer, signature: Buffer, hashAlgorithm: string) => boolean;
 
 export type WriterFraming =
-  | { kind: 'signed'; sign: StreamSign; hashAlgorithm?: string }
+  | {
+      kind: 'signed';
+      sign: StreamSign;
+      hashAlgorithm?: string;
+      /**
+       * Sign once this many bytes of data have gone unsigned (0: every block, as the reference does). The
+       * blocks in between carry an empty signature (length 0): the next real one covers them all. A
+       * signature costs a private-key operation, about a millisecond; one per record would cap a first copy
+       * near a thousand handles a second.
+       */
+      signEveryBytes?: number;
+    }
   /** The type word -1 and no signatures: for a transport that is secure already (HTTPS). */
   | { kind: 'unsigned' }
   /** Inside TLS, after TLS_STREAM_MARKER: no type word, no signatures. */
@@ -68,24 +79,59 @@ function nodeHash(id: string): string | undefined {
 /** Caps on the framing: a hash id is a short name, a signature at most an RSA-16384 one with room. */
 const HASH_ID_MAX = 64;
 const SIGNATURE_MAX = 16384;
+/** Data a reader holds waiting for a deferred signature (a writer signs every 256 KiB or so). */
+const MAX_UNVERIFIED_BYTES = 64 * 1024 * 1024;
 
-/** Turns blocks into wire bytes: the preamble before the first, a signature after each (when signed). */
+/**
+ * Turns blocks into wire bytes: the preamble before the first, a signature field after each (when signed).
+ * A block's signature field is written with the next block (or by end()), once it is known whether the
+ * signature is due there: a real one covers every data byte since the previous real one; an empty one
+ * defers. A signed stream's last signed block always gets a real signature.
+ */
 export class BlockWriter {
   private started = false;
+  /** Data written since the last real signature (signed streams). */
+  private unsigned: Buffer[] = [];
+  private unsignedBytes = 0;
+  /** The previous block's signature field is still to be written. */
+  private owed = false;
 
   constructor(private readonly framing: WriterFraming) {}
 
-  /** One block; `signed` false for the one byte the reference leaves unsigned (the dump's last record). */
-  block(data: Buffer, signed = true): Buffer {
+  /**
+   * One block. `signed` false for the one byte the reference leaves unsigned (the dump's last record): the
+   * blocks before it get their real signature first. `last`: the stream's last signed block, signed now.
+   */
+  block(data: Buffer, signed = true, last = false): Buffer {
     const w = new Writer(data.length + 64);
     if (!this.started) {
       this.started = true;
       if (this.framing.kind === 'signed') w.u32(StreamType.SIGNED).byteString(Buffer.from(this.framing.hashAlgorithm ?? 'SHA1', 'latin1'));
       else if (this.framing.kind === 'unsigned') w.u32(StreamType.UNSIGNED >>> 0);
     }
+    if (this.framing.kind !== 'signed') return Buffer.from(w.bytes(data).finish());
+    const every = this.framing.signEveryBytes ?? 0;
+    if (this.owed) this.writeSignature(w, !signed || this.unsignedBytes >= every);
     w.bytes(data);
-    if (signed && this.framing.kind === 'signed') w.byteString(this.framing.sign(data));
+    if (signed) {
+      this.unsigned.push(data);
+      this.unsignedBytes += data.length;
+      this.owed = true;
+      if (last) this.writeSignature(w, true);
+    }
     return Buffer.from(w.finish());
+  }
+
+  private writeSignature(w: Writer, real: boolean): void {
+    this.owed = false;
+    if (!real) {
+      w.u32(0);
+      return;
+    }
+    const signed = this.unsigned.length === 1 ? this.unsigned[0]! : Buffer.concat(this.unsigned, this.unsignedBytes);
+    this.unsigned = [];
+    this.unsignedBytes = 0;
+    w.byteString((this.framing as { sign: StreamSign }).sign(signed));
   }
 }
 
@@ -161,6 +207,10 @@ export abstract class BlockStreamReader<R> {
   private phase: 'type' | 'blocks' | 'done' | 'tls' = 'type';
   private signed = false;
   private extra: Buffer[] = [];
+  /** Records read whose signature is still to come (an empty signature defers it), and their data. */
+  private held_: R[] = [];
+  private heldData: Buffer[] = [];
+  private heldBytes = 0;
   /** The hash id a signed stream names ('' until read, or when unsigned). */
   hashAlgorithm = '';
 
@@ -208,11 +258,11 @@ export abstract class BlockStreamReader<R> {
     while (this.held >= this.wanted && this.held > 0 && !this.done && !this.tlsRequested) {
       const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.held);
       const c = new StreamCursor(buf);
-      let record: R | undefined;
+      let records: R[] = [];
       let last = false;
       try {
         if (this.phase === 'type') this.readType(c);
-        else ({ record, last } = this.readBlock(c));
+        else ({ records, last } = this.readBlock(c));
       } catch (e) {
         if (e !== NEED_MORE) throw e;
         this.chunks = [buf];
@@ -223,10 +273,7 @@ export abstract class BlockStreamReader<R> {
       this.chunks = rest.length ? [rest] : [];
       this.held = rest.length;
       this.wanted = 0;
-      if (record !== undefined) {
-        this.accepted(record);
-        out.push(record);
-      }
+      for (const r of records) out.push(r);
       if (last) {
         this.phase = 'done';
         if (rest.length > 0) throw new DecodeError(`${rest.length} bytes after the end of the stream`);
@@ -263,20 +310,44 @@ export abstract class BlockStreamReader<R> {
     this.phase = 'blocks';
   }
 
-  private readBlock(c: StreamCursor): { record: R; last: boolean } {
+  private readBlock(c: StreamCursor): { records: R[]; last: boolean } {
     const start = c.pos;
     const p = this.parse(c);
-    if (p.signed && this.signed) {
-      const data = c.buf.subarray(start, c.pos);
-      const signature = c.byteString('block signature', SIGNATURE_MAX);
-      let good = false;
-      try {
-        good = this.framing.verify!(data, signature, this.hashAlgorithm);
-      } catch {
-        good = false; // an unknown hash id or a malformed signature is a bad signature, not a crash
-      }
-      if (!good) throw new DecodeError('a block of the stream has a bad signature');
+    if (!this.signed) {
+      this.accepted(p.record);
+      return { records: [p.record], last: p.last };
     }
-    return { record: p.record, last: p.last };
+    if (!p.signed) {
+      this.accepted(p.record);
+      // The reference's unsigned last byte: nothing may still be waiting for its signature.
+      if (this.held_.length > 0) throw new DecodeError('the stream ended with records whose signature never came');
+      return { records: [p.record], last: p.last };
+    }
+    const data = Buffer.from(c.buf.subarray(start, c.pos));
+    const signature = c.byteString('block signature', SIGNATURE_MAX);
+    if (signature.length === 0) {
+      // Deferred: the next real signature covers this block too. The last one never defers.
+      if (p.last) throw new DecodeError('the last block of the stream is not signed');
+      if (this.heldBytes + data.length > MAX_UNVERIFIED_BYTES) throw new DecodeError(`more than ${MAX_UNVERIFIED_BYTES} bytes of the stream without a signature`);
+      this.accepted(p.record);
+      this.held_.push(p.record);
+      this.heldData.push(data);
+      this.heldBytes += data.length;
+      return { records: [], last: false };
+    }
+    const covered = this.heldData.length ? Buffer.concat([...this.heldData, data]) : data;
+    let good = false;
+    try {
+      good = this.framing.verify!(covered, signature, this.hashAlgorithm);
+    } catch {
+      good = false; // an unknown hash id or a malformed signature is a bad signature, not a crash
+    }
+    if (!good) throw new DecodeError('a block of the stream has a bad signature');
+    this.accepted(p.record);
+    const records = [...this.held_, p.record];
+    this.held_ = [];
+    this.heldData = [];
+    this.heldBytes = 0;
+    return { records, last: p.last };
   }
 }

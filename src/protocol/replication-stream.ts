@@ -112,7 +112,7 @@ export class TxnStreamWriter {
       if (date === undefined) throw new RangeError('a format 1 stream ends with a date');
       writeI64(w, checkDate(date, 'end date'));
     } else if (date !== undefined) throw new RangeError('a format 2 stream ends without a date');
-    return this.out.block(w.finish());
+    return this.out.block(w.finish(), true, true);
   }
 }
 

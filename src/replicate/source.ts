@@ -114,7 +114,7 @@ export class ReplicationSource {
 /** Whether an item belongs to the receiving server's share of its site (homing always does). */
 function shareOf(q: { hashType: number; numServers: number; serverNum: number }): (item: FeedItem) => boolean {
   if (q.numServers <= 1) return () => true;
-  return (item) => item.kind === 'home' || item.kind === 'unhome' || serverIndexFor(q.hashType, q.numServers, item.handle) === q.serverNum;
+  return (item) => (item.kind === 'put' || item.kind === 'delete' ? serverIndexFor(q.hashType, q.numServers, item.handle) === q.serverNum : true);
 }
 
 function txnRecordOf(item: FeedItem): { txnId: number; handle: Buffer; action: number; date: number; values?: Buffer[] } {
