@@ -152,7 +152,7 @@ export function homePrefixCommand(prefix: string, o: { dir: string; unhome: bool
 
 /** `idres prefix delegate|list|home|mirror add|mirror remove`. */
 export function addPrefixCommand(program: Command): void {
-  const prefix = program.command('prefix').description('prefixes: what this node homes, and what it delegates to other nodes');
+  const prefix = program.command('prefix').description('prefixes: what this node homes, what it delegates to other nodes, and the mirror sites that serve them');
   prefix
     .command('delegate')
     .description(
