@@ -1,10 +1,10 @@
 import { isValidPrefix, prefixHandle } from '../model/handle.js';
-import { HashOption, type SiteInfo, ServiceType, Transport } from '../model/site.js';
+import { HashOption, type SiteInfo, ServiceType, Transport, siteEndpoints } from '../model/site.js';
 import { type HandleValue, makeValue } from '../model/value.js';
 import { prefixAdminValue } from './defaults.js';
-import { encodeSite } from '../protocol/site.js';
+import { decodeSite, encodeSite } from '../protocol/site.js';
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../protocol/constants.js';
-import type { Registry } from '../store/registry.js';
+import { type Registry, RegistryError } from '../store/registry.js';
 
 // Delegation: a parent node (top-level, secondary) holds the prefix handle 0.NA/CHILD of each prefix it
 // delegates. HS_SITE says where CHILD itself is served; HS_SITE.PREFIX says the same for every prefix
@@ -18,14 +18,21 @@ export interface ServerSpec {
   publicKey?: Buffer;
 }
 
-/** One site: its servers (each with UDP and TCP on its port), hashed by whole handle unless told otherwise. */
-export function siteOf(servers: readonly ServerSpec[], opts: { hashOption?: number; description?: string; serial?: number } = {}): SiteInfo {
+/**
+ * One site: its servers (each with UDP and TCP on its port), hashed by whole handle unless told otherwise.
+ * `primary` (default true) is the site's primary flag: the site that takes administration, as opposed to a
+ * mirror that only answers queries.
+ */
+export function siteOf(
+  servers: readonly ServerSpec[],
+  opts: { hashOption?: number; description?: string; serial?: number; primary?: boolean } = {},
+): SiteInfo {
   return {
     dataFormatVersion: 1,
     protocolMajor: PROTOCOL_MAJOR,
     protocolMinor: PROTOCOL_MINOR,
     serial: opts.serial ?? 1,
-    primary: true,
+    primary: opts.primary ?? true,
     multiPrimary: false,
     hashOption: opts.hashOption ?? HashOption.BY_HANDLE,
     hashFilter: Buffer.alloc(0),
@@ -73,4 +80,75 @@ export function delegatePrefix(registry: Registry, d: DelegationSpec, opts: { ov
   const values = delegationValues(d);
   registry.create(prefixHandle(d.prefix), values, { overwrite: opts.overwrite ?? false });
   return values;
+}
+
+// Primary and mirror sites. A prefix served from several sites lists them all as HS_SITE values of its prefix
+// handle (and as HS_SITE.PREFIX when it also serves derived prefixes); the primary flag is set on the
+// primary's only. Resolvers may ask any site; administration goes to the primary.
+
+/** The HS_SITE-like values of a prefix handle that list sites (not HS_SITE.6 or legacy types: idres writes neither). */
+const SITE_LIST_TYPES = ['HS_SITE', 'HS_SITE.PREFIX'];
+
+function decodedOrUndefined(data: Buffer): SiteInfo | undefined {
+  try {
+    return decodeSite(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The lowest free indexes from 2 (1 is the node's own site; 100 and 300 are the admin's by convention). */
+function freeIndexes(values: readonly HandleValue[], n: number): number[] {
+  const used = new Set(values.map((v) => v.index));
+  const out: number[] = [];
+  for (let i = 2; out.length < n && i < 100; i++) if (!used.has(i)) out.push(i);
+  if (out.length < n) throw new RegistryError('no free index below 100 for another site value', 'invalid');
+  return out;
+}
+
+/**
+ * Add a mirror site (written non-primary whatever `site` says) to the prefix handle 0.NA/PREFIX held in this
+ * registry: an HS_SITE, and an HS_SITE.PREFIX beside it when the handle has one (it serves derived prefixes,
+ * and so does the mirror). A site whose servers the handle lists already is refused. Returns the values added.
+ */
+export function addMirrorSite(registry: Registry, prefix: string, site: SiteInfo, opts: { ttl?: number } = {}): HandleValue[] {
+  const ph = prefixHandle(prefix);
+  const values = registry.getValues(ph);
+  if (!values) throw new RegistryError(`${ph} is not held here`, 'not-found');
+  const wanted = siteEndpoints(site).join(',');
+  const siteValues = values.filter((v) => SITE_LIST_TYPES.includes(v.type.toUpperCase()));
+  for (const v of siteValues) {
+    const s = decodedOrUndefined(v.data);
+    if (s && siteEndpoints(s).join(',') === wanted) throw new RegistryError(`${ph} already lists the site ${wanted} (index ${v.index}, ${v.type})`, 'exists');
+  }
+  const types = ['HS_SITE', ...(siteValues.some((v) => v.type.toUpperCase() === 'HS_SITE.PREFIX') ? ['HS_SITE.PREFIX'] : [])];
+  const indexes = freeIndexes(values, types.length);
+  const data = encodeSite({ ...site, primary: false });
+  const ttl = opts.ttl !== undefined ? { ttl: opts.ttl } : {};
+  const added = types.map((t, i) => makeValue(indexes[i]!, t, data, ttl));
+  registry.upsertValues(ph, added);
+  return added;
+}
+
+/**
+ * Remove a mirror site from the prefix handle 0.NA/PREFIX: every HS_SITE and HS_SITE.PREFIX value whose site
+ * has exactly these servers ("address:port", as siteEndpoints gives them). The primary site is refused:
+ * a prefix without a primary takes no administration. Returns the indexes removed.
+ */
+export function removeMirrorSite(registry: Registry, prefix: string, endpoints: readonly string[]): number[] {
+  const ph = prefixHandle(prefix);
+  const values = registry.getValues(ph);
+  if (!values) throw new RegistryError(`${ph} is not held here`, 'not-found');
+  const wanted = [...endpoints].sort().join(',');
+  const matching = values.filter((v) => {
+    if (!SITE_LIST_TYPES.includes(v.type.toUpperCase())) return false;
+    const s = decodedOrUndefined(v.data);
+    return s !== undefined && siteEndpoints(s).join(',') === wanted;
+  });
+  if (matching.length === 0) throw new RegistryError(`${ph} lists no site ${wanted}`, 'not-found');
+  const primary = matching.find((v) => decodedOrUndefined(v.data)?.primary);
+  if (primary) throw new RegistryError(`${wanted} is the primary site of ${prefix} (index ${primary.index}); only a mirror is removed this way`, 'invalid');
+  const indexes = matching.map((v) => v.index);
+  registry.removeValues(ph, indexes);
+  return indexes;
 }

@@ -86,3 +86,14 @@ export function findInterface(server: SiteServer, protocol: number, admin = fals
         : i.type === ServiceType.QUERY || i.type === ServiceType.ADMIN_AND_QUERY),
   );
 }
+
+/**
+ * A site's servers as "address:port" (IPv6 in brackets), sorted: the port is the server's first interface's,
+ * as a site written by idres has one port per server. Two site records with the same endpoints name the
+ * same site whatever their serials, keys or flags say.
+ */
+export function siteEndpoints(site: Pick<SiteInfo, 'servers'>): string[] {
+  return site.servers
+    .map((s) => `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.interfaces[0]?.port ?? '?'}`)
+    .sort();
+}

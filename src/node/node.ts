@@ -442,15 +442,20 @@ async function bindShared(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port
   return port;
 }
 
-/** Keep the HS_SITE of this node's own prefix handles in step with the address and port it serves on. */
+/**
+ * Keep this node's own site in its own prefix handles in step with the address and port it serves on: the
+ * HS_SITE at index 1 (as `init` writes it; primary, from ownSite), and any HS_SITE.PREFIX that was a copy of
+ * it. Every other site value (mirror sites an operator listed with `prefix mirror add`) is left as it is.
+ */
 function refreshOwnSite(registry: Registry, prefixes: readonly string[], site: SiteInfo): void {
   const bytes = encodeSite(site);
   for (const p of prefixes) {
     const ph = prefixHandle(p);
     const h = registry.get(ph);
     if (!h) continue;
-    const v = h.values.find((x) => x.type === 'HS_SITE' && x.index === 1);
-    if (!v || v.data.equals(bytes)) continue;
-    registry.upsertValues(ph, [{ ...v, data: bytes }]);
+    const own = h.values.find((x) => x.type === 'HS_SITE' && x.index === 1);
+    if (!own || own.data.equals(bytes)) continue;
+    const copies = h.values.filter((x) => x.type === 'HS_SITE.PREFIX' && x.data.equals(own.data));
+    registry.upsertValues(ph, [own, ...copies].map((v) => ({ ...v, data: bytes })));
   }
 }

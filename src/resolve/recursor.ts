@@ -43,6 +43,12 @@ export interface RecursorOptions {
   negativeTtlSeconds?: number;
   /** How long a prefix whose walk failed or ended in 301 answers so without a new walk. */
   failureTtlSeconds?: number;
+  /**
+   * How long a server that did not answer is tried after the servers that did (default 30 s): a prefix
+   * whose primary site is down is then answered by its mirror without waiting out the primary's timeouts
+   * on every resolution. 0: always the listed order.
+   */
+  failedServerMs?: number;
   /** Bounds the exchanges with other servers (shared with other upstream users); absent: unbounded. */
   limiter?: UpstreamLimiter;
   /**
@@ -97,6 +103,8 @@ export class Recursor {
   private readonly inflightSites = new Map<string, Promise<SiteInfo[]>>();
   /** Public keys of servers as their site records hold them, decoded once (null: undecodable). */
   private readonly keys = new LRUCache<string, { key: KeyObject | null }>({ max: 1000 });
+  /** Servers ("host:port") that recently failed an exchange, and until when they are tried last. */
+  private readonly failedServers = new LRUCache<string, number>({ max: 1000 });
   private readonly now: () => number;
   private readonly rootSites: SiteInfo[];
 
@@ -295,12 +303,15 @@ export class Recursor {
 
   /**
    * Ask a handle of the first site that answers: within a site, the server its hash option selects first,
-   * then the others; then the next site. A 301 from a server (not responsible) also moves on.
+   * then the others; then the next site. A 301 from a server (not responsible) also moves on. Sites are
+   * tried in their listed order (a delegation lists the primary first), except that a site none of whose
+   * servers answered lately goes after the others. Every site is tried at most once, each server with the
+   * client's retry schedule, so a walk is bounded by the sites listed.
    */
   async askSites(sites: SiteInfo[], handle: string, body: Buffer, recursionCount: number, work = new UpstreamWork()): Promise<Packet> {
     const failures: string[] = [];
     let notResponsible: Packet | undefined;
-    for (const site of sites) {
+    for (const site of this.inTryingOrder(sites)) {
       const n = site.servers.length;
       if (n === 0) continue;
       const first = selectServerIndex(site, handle);
@@ -332,6 +343,7 @@ export class Recursor {
               verifyKey ? { verifyKey } : {},
             );
           });
+          this.failedServers.delete(label);
           if (packet.header.responseCode === ResponseCode.SERVER_NOT_RESP) {
             notResponsible = packet;
             failures.push(`${label}: not responsible`);
@@ -341,6 +353,7 @@ export class Recursor {
         } catch (err) {
           if (!(err instanceof ClientError)) throw err;
           this.stats.upstreamFailures.set(label, (this.stats.upstreamFailures.get(label) ?? 0) + 1);
+          this.noteServerFailed(label);
           failures.push(`${label}: ${err.message}`);
         }
       }
@@ -351,6 +364,26 @@ export class Recursor {
       ResponseCode.ERROR,
       true,
     );
+  }
+
+  /** Sites whose servers all failed lately after the others, otherwise in the order given. */
+  private inTryingOrder(sites: SiteInfo[]): SiteInfo[] {
+    if (sites.length < 2 || this.failedServers.size === 0) return sites;
+    const now = this.now();
+    const down = (site: SiteInfo) =>
+      site.servers.length > 0 &&
+      site.servers.every((server) => {
+        const port = findInterface(server, Transport.UDP)?.port ?? findInterface(server, Transport.TCP)?.port;
+        const until = this.failedServers.get(`${server.address}:${port}`);
+        return until !== undefined && until > now;
+      });
+    const up = sites.filter((s) => !down(s));
+    return up.length === sites.length ? sites : [...up, ...sites.filter(down)];
+  }
+
+  private noteServerFailed(label: string): void {
+    const ms = this.opts.failedServerMs ?? 30_000;
+    if (ms > 0) this.failedServers.set(label, this.now() + ms);
   }
 
   /** A server's key from its site record, decoded (once per distinct key). */
