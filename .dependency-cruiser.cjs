@@ -75,6 +75,9 @@ module.exports = {
     knowsNothingOf('admin-knows-no-transport', 'admin/ checks and carries out operations whatever carried them.', 'admin', [
       'resolve', 'wire', 'http', 'dns', 'server', 'node', 'cli', 'demo',
     ]),
+    knowsNothingOf('replicate-knows-no-transport', 'replicate/ copies registries between nodes (the primary\'s source, the mirror\'s loop); it answers nothing itself and knows no transport, resolution or administration.', 'replicate', [
+      'resolve', 'admin', 'wire', 'http', 'dns', 'server', 'node', 'cli', 'demo',
+    ]),
     knowsNothingOf('fronts-know-no-transport', 'wire/, http/ and dns/ turn requests into answers whatever transport carries them; the transports use them, not the other way round.', '(wire|http|dns)', [
       'server', 'node', 'cli',
     ]),

@@ -5,6 +5,8 @@ import { type InitOptions, initNode } from '../node/init.js';
 import { prefixHandle } from '../model/handle.js';
 import { collect, dirOption } from './options.js';
 import { portOption } from './numbers.js';
+import { UsageError } from './usage-error.js';
+import { fillKeys, parseSiteSpec } from './site-spec.js';
 
 export function initCommand(o: InitOptions): void {
   const c = initNode(o);
@@ -18,7 +20,28 @@ export function initCommand(o: InitOptions): void {
   }
   console.log(`  listens on ${c.listen.host} port ${c.listen.port} (UDP and TCP)`);
   if (c.http.enabled) console.log(`  HTTP API on ${c.http.host ?? c.listen.host} port ${c.http.port}${c.http.port === 0 ? ' (any free port)' : ''}`);
+  if (o.mirrorOf) {
+    console.log(`  mirrors ${o.mirrorOf.primary}, pulling as ${o.mirrorOf.identity} with its server key`);
+    console.log(`  on the primary: idres mirror allow --dir PRIMARY_DIR --site ${c.publicAddress}:${c.listen.port} --identity ${o.mirrorOf.identity}`);
+  }
   console.log(`Next: idres serve --dir ${o.dir}`);
+}
+
+/** A mirror's settings: its primary and that primary's public key, asked of it (GET_SITE_INFO). */
+async function mirrorOptions(o: { role?: string[]; primary?: string; identity?: string; prefix: string[] }): Promise<Partial<InitOptions>> {
+  const mirror = o.role?.includes('mirror') ?? false;
+  if (!mirror) {
+    if (o.primary) throw new UsageError('--primary is for a mirror: add --role mirror');
+    return {};
+  }
+  if (!o.primary) throw new UsageError('a mirror needs --primary address:port');
+  const prefix = o.prefix[0];
+  const identity = o.identity ?? (prefix ? `301:${prefixHandle(prefix)}` : undefined);
+  if (!identity) throw new UsageError('a mirror needs --prefix (or --identity INDEX:HANDLE)');
+  const [server] = parseSiteSpec(o.primary);
+  await fillKeys([server!], false);
+  if (!server!.publicKey?.length) throw new UsageError(`${o.primary} did not give its public key (GET_SITE_INFO); is the primary running?`);
+  return { mirrorOf: { primary: o.primary, primaryKey: server!.publicKey, identity } };
 }
 
 /** `idres init`: create a node folder. */
@@ -42,8 +65,11 @@ export function addInitCommand(program: Command): void {
     .option('--dns-zone <zone>', 'a zone the DNS gateway answers, e.g. id.example.cn (repeatable; opens the gateway)', collect, [])
     .option('--http-port <port>', 'port of the HTTP API, redirect front and /metrics (default 8000; any free port with --port 0)', portOption('--http-port'))
     .option('--no-http', 'no HTTP face at all')
-    .action((o) =>
+    .option('--primary <address:port>', 'with --role mirror: the primary this node copies (its public key is asked of it)')
+    .option('--identity <INDEX:HANDLE>', 'with --role mirror: the identity it pulls as (default 301:0.NA/ the first prefix); list it in the primary\'s replication.admins')
+    .action(async (o) =>
       initCommand({
+        ...(await mirrorOptions(o)),
         dir: o.dir,
         prefixes: o.prefix,
         roles: (o.role as Role[] | undefined) ?? ['business'],

@@ -20,6 +20,7 @@ import { addDemoCommand } from './demo.js';
 import { addBenchCommand } from './bench.js';
 import { addQuickstartCommand } from './quickstart.js';
 import { addAuditCommand } from './audit.js';
+import { addMirrorCommand } from './mirror.js';
 
 // The command line: each command is defined, options and all, in its own file; this is the list, in the
 // order help shows them.
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   addBenchCommand(program);
   addQuickstartCommand(program);
   addAuditCommand(program);
+  addMirrorCommand(program);
   return program;
 }
 

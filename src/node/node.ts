@@ -37,6 +37,7 @@ import { AdminWire } from '../admin/wire.js';
 import { isPrefixHandle, splitHandle } from '../model/handle.js';
 import { type LoggingStartOptions, NodeLogging } from './logging.js';
 import { type AuditTrail, openAuditTrail } from '../admin/audit.js';
+import { type RunningReplication, startReplication } from './replication-start.js';
 
 export interface StartOptions extends LoggingStartOptions {
   host?: string;
@@ -62,6 +63,11 @@ export interface NodeSecurity {
   rrl: ResponseRateLimiter;
   /** The DNS gateway's, when it is on. */
   dnsRrl?: ResponseRateLimiter;
+}
+
+/** A read-only copy of a primary (docs/replication.md). */
+export function isMirror(config: NodeConfig): boolean {
+  return config.roles.includes('mirror');
 }
 
 /** True for a node that only resolves for others and keeps no registry. */
@@ -104,6 +110,8 @@ export class IdresNode {
     readonly logging: NodeLogging,
     /** The audit log of administrative changes (absent on a pure resolver). */
     readonly audit: AuditTrail | undefined,
+    /** Replication: what serves this node's mirrors, or on a mirror what pulls from its primary. */
+    readonly replication: RunningReplication | undefined,
   ) {}
 
   static async start(dir: string, opts: StartOptions = {}): Promise<IdresNode> {
@@ -133,7 +141,8 @@ export class IdresNode {
     let local: LocalAnswerers | undefined;
     if (!isPureResolver(config)) {
       registry = new Registry(path.join(dir, config.database), registryOptions(config));
-      for (const p of config.prefixes) registry.home(p);
+      // A mirror's homed prefixes are its primary's, copied with the rest: it writes nothing of its own.
+      if (!isMirror(config)) for (const p of config.prefixes) registry.home(p);
       const authority = new Authority(registry);
       local = {
         authority,
@@ -155,6 +164,7 @@ export class IdresNode {
         quotas: new Quotas(config.admin.quotas, reg, () => new Date(clock()).toISOString().slice(0, 10)),
         now: clock,
         audit,
+        ...(isMirror(config) ? { primary: () => config.replication.primary } : {}),
       });
       identities = new IdentityKeys((h) => reg.getValues(h));
     }
@@ -213,9 +223,13 @@ export class IdresNode {
       publicKey: serverPublicKey(dir, config),
       description: config.site.description,
     });
+    const replication = registry
+      ? startReplication({ dir, config, registry, responder, serverKey: serverPrivateKey(dir, config), clock, logger: logging.logger, applied: () => local!.changes.check() })
+      : undefined;
     const wire =
       admin && identities && registry
         ? new AdminWire(admin, identities, responder, {
+            ...(replication?.answerer ? { replication: replication.answerer } : {}),
             challengeTimeoutMs: config.admin.challengeTimeoutSeconds * 1000,
             maxSessionMs: config.admin.maxSessionSeconds * 1000,
             requireSessions: config.admin.requireSessions,
@@ -228,7 +242,7 @@ export class IdresNode {
         : undefined;
     handler = new RequestHandler(pipeline, responder, site, logging.handlerProblems, wire);
     if (registry) {
-      refreshOwnSite(registry, config.prefixes, site);
+      if (!isMirror(config)) refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
     }
 
@@ -245,7 +259,7 @@ export class IdresNode {
           onError: (err) => logging.logger.error({ component: 'dns', event: 'socket_error', err }, err.message),
         });
       } catch (err) {
-        await Promise.all([udp.close(), tcp.close()]);
+        await Promise.all([udp.close(), tcp.close(), replication?.stop()]);
         client.close();
         registry?.close();
         throw err;
@@ -281,7 +295,7 @@ export class IdresNode {
           opts.httpPort ?? config.http.port,
         );
       } catch (err) {
-        await Promise.all([udp.close(), tcp.close(), dns?.server.close()]);
+        await Promise.all([udp.close(), tcp.close(), dns?.server.close(), replication?.stop()]);
         client.close();
         registry?.close();
         throw err;
@@ -297,7 +311,7 @@ export class IdresNode {
       audit?.maybePrune(config.audit.retainDays);
     }, securityLog.intervalMs).unref();
     const security: NodeSecurity = { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) };
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer, logging, audit);
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer, logging, audit, replication);
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -346,6 +360,7 @@ export class IdresNode {
 
   async stop(): Promise<void> {
     clearInterval(this.flushTimer);
+    await this.replication?.stop();
     this.security.log.flush(true);
     this.audit?.flush(true);
     this.logging.close();

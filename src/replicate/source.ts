@@ -12,7 +12,7 @@ import {
   streamOpeningBody,
 } from '../protocol/replication-requests.js';
 import { DumpStreamWriter, TxnStreamWriter } from '../protocol/replication-stream.js';
-import type { StreamSign } from '../protocol/replication-framing.js';
+import type { StreamSign, WriterFraming } from '../protocol/replication-framing.js';
 import { splitValues } from '../store/value-blob.js';
 import type { FeedItem, TxnFeed } from '../store/txn-feed.js';
 
@@ -25,7 +25,7 @@ export interface SourceOptions {
   feed: TxnFeed;
   responder: Responder;
   /** Signs the blocks of a stream with the server's key. */
-  sign: StreamSign;
+  sign: WriterFraming | StreamSign;
   /** Log entries one RETRIEVE_TXN_LOG answer carries at most; the mirror asks again for the rest. */
   maxEntriesPerPull?: number;
   /** Stream bytes made before they are handed to the connection. */

@@ -6,6 +6,9 @@ import type { Registry } from './registry.js';
 // A bulk import's one log entry carries the keys it wrote, so its rows go as rows, not as the whole
 // registry. Everything is read a page at a time, so a mirror far behind never costs a registry in memory.
 
+/** Identities allowed to pull besides replication.admins, as `idres mirror allow` records them (JSON list). */
+export const ALLOWED_MIRRORS_SETTING = 'replication.allowed';
+
 /** One change as a mirror applies it: a handle's current state, its removal, or a prefix homed or unhomed. */
 export type FeedItem =
   | { txnId: number; at: number; kind: 'put'; handle: string; blob: Buffer }
@@ -132,6 +135,16 @@ export class TxnFeed {
 
   homedPrefixes(): string[] {
     return this.registry.homedPrefixes();
+  }
+
+  /** The identities `idres mirror allow` recorded ("INDEX:HANDLE"). */
+  allowedMirrors(): string[] {
+    try {
+      const v = JSON.parse(this.registry.getSetting(ALLOWED_MIRRORS_SETTING) ?? '[]') as unknown;
+      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+    } catch {
+      return [];
+    }
   }
 }
 

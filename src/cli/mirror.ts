@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../node/config.js';
+import { parseIdentity } from '../admin/permissions.js';
+import { addMirrorSite, siteOf } from '../admin/delegation.js';
+import { makeValue } from '../model/value.js';
+import { splitHandle } from '../model/handle.js';
+import { ALLOWED_MIRRORS_SETTING } from '../store/txn-feed.js';
+import { openRegistry } from './open-registry.js';
+import { fillKeys, parseSiteSpec } from './site-spec.js';
+import { UsageError } from './usage-error.js';
+import { dirOption } from './options.js';
+
+// `idres mirror allow`, on a primary: let a mirror pull (docs/replication.md). The mirror's public key is
+// asked of it and stored as the HS_PUBKEY of the identity it pulls as; the identity becomes a replication
+// administrator at once (no restart); the mirror's site is listed beside the primary's in the prefix handle.
+
+export async function allowMirror(o: { dir: string; site: string; identity: string; listSite: boolean }): Promise<void> {
+  const identity = parseIdentity(o.identity);
+  if (!identity) throw new UsageError(`"${o.identity}" is not an identity INDEX:HANDLE, e.g. 301:0.NA/88.118.8`);
+  const config = loadConfig(o.dir);
+  const servers = parseSiteSpec(o.site);
+  await fillKeys(servers, false);
+  const key = servers[0]!.publicKey;
+  if (!key?.length) throw new UsageError(`${o.site} did not give its public key (GET_SITE_INFO); start the mirror first`);
+  const registry = openRegistry(o.dir);
+  try {
+    if (!registry.exists(identity.handle)) throw new UsageError(`${identity.handle} is not held by this node: name a prefix handle it holds`);
+    registry.upsertValues(identity.handle, [makeValue(identity.index, 'HS_PUBKEY', key)]);
+    const allowed = new Set<string>(JSON.parse(registry.getSetting(ALLOWED_MIRRORS_SETTING) ?? '[]') as string[]);
+    allowed.add(`${identity.index}:${identity.handle}`);
+    registry.setSetting(ALLOWED_MIRRORS_SETTING, JSON.stringify([...allowed]));
+    let listed = '';
+    if (o.listSite) {
+      const prefix = splitHandle(identity.handle).suffix;
+      if (config.prefixes.some((p) => p.toUpperCase() === prefix.toUpperCase())) {
+        try {
+          addMirrorSite(registry, prefix, siteOf(servers, { primary: false, description: `mirror site of ${prefix}` }));
+          listed = `; its site is listed in ${identity.handle}`;
+        } catch (err) {
+          listed = `; its site was not listed: ${(err as Error).message}`;
+        }
+      }
+    }
+    console.log(`${o.site} may pull this node's registry as ${identity.index}:${identity.handle}${listed}`);
+  } finally {
+    registry.close();
+  }
+}
+
+export function addMirrorCommand(program: Command): void {
+  const mirror = program.command('mirror').description('mirrors of a primary (docs/replication.md)');
+  mirror
+    .command('allow')
+    .description("on a primary: let a mirror pull this node's registry, as an identity proven with the mirror's server key")
+    .addOption(dirOption())
+    .requiredOption('--site <address:port>', 'the mirror (running: its key is asked of it)')
+    .requiredOption('--identity <INDEX:HANDLE>', 'the identity the mirror pulls as (its `idres init --role mirror` printed it)')
+    .option('--no-list-site', 'do not list the mirror among the sites of the prefix handle')
+    .action((o) => allowMirror({ dir: o.dir, site: o.site, identity: o.identity, listSite: o.listSite !== false }));
+}
