@@ -1,11 +1,14 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
+import { isPureResolver } from '../node/node.js';
 import { type RegistrySummary, REPLICATION_POSITION, backupRegistry } from '../store/backup.js';
 import { openRegistry } from './open-registry.js';
 import { printJson } from './values.js';
 import { dirOption } from './options.js';
 import { formatCount } from './progress-bar.js';
+import { UsageError } from './usage-error.js';
 
 // `idres backup --out FILE`: a consistent copy of the node's registry, taken while the node serves and
 // writes (docs/operations.md, Backup and restore). What the copy holds on stdout, progress on stderr.
@@ -48,7 +51,10 @@ export function summaryJson(s: RegistrySummary): Record<string, unknown> {
 }
 
 export async function backupCommand(o: BackupOptions): Promise<void> {
-  loadConfig(o.dir); // a missing or bad configuration is named before anything is opened
+  const config = loadConfig(o.dir); // a missing or bad configuration is named before anything is opened
+  if (isPureResolver(config)) throw new UsageError(`the node in ${o.dir} is a pure resolver: it keeps no registry to back up`);
+  // Opening a registry that is not there would make an empty one.
+  if (!existsSync(path.join(o.dir, config.database))) throw new UsageError(`${path.join(o.dir, config.database)} does not exist: nothing to back up`);
   const registry = openRegistry(o.dir);
   let shown = -1;
   let summary: RegistrySummary;

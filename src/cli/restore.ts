@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
+import { isPureResolver } from '../node/node.js';
 import { normalisePrefix } from '../model/handle.js';
 import { stageRestore } from '../store/backup.js';
 import { UsageError } from './usage-error.js';
@@ -21,7 +22,7 @@ export interface RestoreOptions {
 
 export function restoreCommand(o: RestoreOptions): void {
   const config = loadConfig(o.dir);
-  if (config.roles.length === 1 && config.roles[0] === 'resolver') throw new UsageError(`the node in ${o.dir} is a pure resolver: it keeps no registry to restore`);
+  if (isPureResolver(config)) throw new UsageError(`the node in ${o.dir} is a pure resolver: it keeps no registry to restore`);
   const live = path.join(o.dir, config.database);
   if (existsSync(live) && !o.force) {
     throw new UsageError(`${live} exists; use --force to replace it with the backup (it is kept as ${path.basename(live)}.before-restore-TIMESTAMP)`);
