@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../node/config.js';
 import { HandleSyntaxError } from '../model/handle.js';
 import { RegistryError } from '../store/registry.js';
+import { BackupError } from '../store/backup.js';
 import { ClientError } from '../client/handle-client.js';
 import { DnsMappingError } from '../dns/mapping.js';
 import { KeyFileError } from '../protocol/keyfile.js';
@@ -21,6 +22,8 @@ import { addBenchCommand } from './bench.js';
 import { addQuickstartCommand } from './quickstart.js';
 import { addAuditCommand } from './audit.js';
 import { addMirrorCommand } from './mirror.js';
+import { addBackupCommand } from './backup.js';
+import { addRestoreCommand } from './restore.js';
 
 // The command line: each command is defined, options and all, in its own file; this is the list, in the
 // order help shows them.
@@ -50,6 +53,8 @@ export function buildProgram(): Command {
   addQuickstartCommand(program);
   addAuditCommand(program);
   addMirrorCommand(program);
+  addBackupCommand(program);
+  addRestoreCommand(program);
   return program;
 }
 
@@ -67,6 +72,7 @@ export async function main(argv: string[]): Promise<void> {
       err instanceof UsageError ||
       err instanceof ConfigError ||
       err instanceof RegistryError ||
+      err instanceof BackupError ||
       err instanceof HandleSyntaxError ||
       err instanceof ClientError ||
       err instanceof DnsMappingError ||
