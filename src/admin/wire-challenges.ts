@@ -162,7 +162,12 @@ export class ChallengeResponse {
     }
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
     if (REPLICATION_OPCODES.has(original.header.opCode)) {
-      return this.replicationAnswer(identity, () => this.c.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest)), attempt, as, asOriginal, finish, refuse);
+      // Replication goes over TCP only, where no answer is retransmitted: a proven challenge is done with.
+      const once = (reply: Buffer | Buffer[] | MessageStream) => {
+        table.dropChallenge(challenge, session);
+        return reply;
+      };
+      return this.replicationAnswer(identity, () => this.c.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest)), attempt, as, asOriginal, once, refuse);
     }
     const isResolution = original.header.opCode === OpCode.RESOLUTION;
     const adminReq = isResolution ? undefined : decodeAdminRequest(original);
