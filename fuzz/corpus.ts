@@ -3,6 +3,7 @@
 // server's and the SDK's captured requests, and the mutations that turn them into hostile input.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import dnsPacket from 'dns-packet';
 import { encodeRequest } from '../src/client/request.js';
 import { OpCode, OpFlag } from '../src/protocol/constants.js';
@@ -12,6 +13,17 @@ import { encodeChallengeAnswer, encodeLoginRequest, encodeSessionSetupRequest } 
 import { makeValue } from '../src/model/value.js';
 import { Limits } from '../src/protocol/constants.js';
 import { seededRandom } from '../src/demo/products.js';
+import { Writer } from '../src/protocol/writer.js';
+import { writeValue } from '../src/protocol/values.js';
+import {
+  DumpStreamWriter,
+  TxnAction,
+  TxnStreamWriter,
+  encodeDumpHandlesRequest,
+  encodeNextTxnIdResponse,
+  encodeRetrieveTxnRequest,
+  streamOpeningBody,
+} from '../src/protocol/replication.js';
 
 /** The seeded generator of the demo data: the same seed gives the same campaign. */
 export const rng = seededRandom;
@@ -48,6 +60,11 @@ export function handleSeeds(repoRoot: string): Buffer[] {
   req(OpCode.SESSION_SETUP, encodeSessionSetupRequest({ mode: 4, timeoutSeconds: 60, identityHandle: `0.NA/${PREFIX}`, identityIndex: 300, publicKey: Buffer.alloc(40, 3) }), OpFlag.CT);
   req(OpCode.SESSION_TERMINATE, Buffer.alloc(0), 0, { sessionId: 777 });
   req(OpCode.LOGIN_ID_SYSTEM, encodeLoginRequest({ identityHandle: `0.NA/${PREFIX}`, identityIndex: 300 }), OpFlag.REC | OpFlag.RD, { sessionId: 10001 });
+  // Replication requests, as a mirror sends them to its primary (the node answers them as it can).
+  req(OpCode.GET_NEXT_TXN_ID, encodeHandleOnly('/'), OpFlag.CT);
+  for (const body of replicationRequestBodies()) {
+    req(body.length > 20 ? OpCode.RETRIEVE_TXN_LOG : OpCode.DUMP_HANDLES, body, OpFlag.CT | OpFlag.RD);
+  }
   req(9999, Buffer.alloc(8));
   for (const dir of ['test/vectors/handle-golden', 'test/vectors/handle-golden/admin', 'test/vectors/idis-golden']) {
     const full = path.join(repoRoot, dir);
@@ -71,6 +88,49 @@ export function dnsSeeds(zone: string): Buffer[] {
   }
   out.push(dnsPacket.encode({ type: 'query', id: 2, questions: [{ type: 'TXT', name: names[0]! }], additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as dnsPacket.Answer] }));
   return out;
+}
+
+/** Bodies of the replication requests: RETRIEVE_TXN_LOG at 2.11 and at 2.8, DUMP_HANDLES plain and resumed. */
+export function replicationRequestBodies(): Buffer[] {
+  return [
+    encodeRetrieveTxnRequest({ lastTxnId: 0, lastQueryDate: 0, hashType: 0, numServers: 1, serverNum: 0 }),
+    encodeRetrieveTxnRequest({ lastTxnId: 2 ** 40, lastQueryDate: 1_700_000_000_000, hashType: 2, numServers: 3, serverNum: 2 }),
+    encodeRetrieveTxnRequest({ lastTxnId: 7, lastQueryDate: -1, hashType: 1, numServers: 2, serverNum: 1 }, [2, 8]),
+    encodeDumpHandlesRequest({ hashType: 0, numServers: 1, serverNum: 0 }),
+    encodeDumpHandlesRequest({ hashType: 2, numServers: 4, serverNum: 3, startingPoint: { key: Buffer.from(`${PREFIX}/FUZZ-1`), type: 2 } }),
+  ];
+}
+
+/**
+ * What a primary sends a mirror after the opening message (the mirror's decoder input): transaction streams of
+ * both formats and a dump, signed with a stand-in signature (the SHA-1 of the block, which fuzzSign checks), and
+ * the bodies of the GET_NEXT_TXN_ID answer and of the openings.
+ */
+export const fuzzSign = (data: Buffer): Buffer => createHash('sha1').update(data).digest();
+
+export function replicationStreamSeeds(): Buffer[] {
+  const value = (i: number, type: string, data: string) => {
+    const w = new Writer(64);
+    writeValue(w, makeValue(i, type, data));
+    return Buffer.from(w.finish());
+  };
+  const h = Buffer.from(`${PREFIX}/FUZZ-1`);
+  const vs = [value(1, 'URL', 'https://example.cn/f'), value(100, 'HS_ADMIN', 'x')];
+  const t1 = new TxnStreamWriter(fuzzSign);
+  const t2 = new TxnStreamWriter({ kind: 'unsigned' });
+  const d = new DumpStreamWriter(fuzzSign);
+  return [
+    Buffer.concat([
+      t1.header(1, 2),
+      t1.txn({ txnId: 1, handle: h, action: TxnAction.CREATE_HANDLE, date: 1, values: vs }),
+      t1.txn({ txnId: 2, handle: h, action: TxnAction.DELETE_HANDLE, date: 2 }),
+      t1.end(3),
+    ]),
+    Buffer.concat([t2.header(2, 2), t2.queue(`0:${PREFIX}`), t2.txn({ txnId: 9, handle: h, action: TxnAction.UPDATE_HANDLE, date: 4, values: vs }), t2.queueEnd(5), t2.end()]),
+    Buffer.concat([d.header(), d.otherSites('{}'), d.serverInfo(1, 2), d.handleDate(h, 3, 0), d.handle(h, vs), d.homedPrefix(Buffer.from(`0.NA/${PREFIX}`)), d.end()]),
+    encodeNextTxnIdResponse(12345),
+    streamOpeningBody(OpCode.RETRIEVE_TXN_LOG),
+  ];
 }
 
 const LIES = [0, 1, 2, 3, 4, 0x7f, 0xff, 0x100, 0xffff, 0x10000, Limits.MAX_MESSAGE_LENGTH, Limits.MAX_MESSAGE_LENGTH + 1, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];

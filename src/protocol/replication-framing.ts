@@ -55,11 +55,14 @@ export interface ReaderFraming {
   insideTls?: boolean;
 }
 
-/** Signs blocks with a server key, as the reference does with its private key ("SHA1" with RSA or DSA). */
-export function keySigner(key: KeyObject, hashAlgorithm = 'SHA1'): StreamSign {
+/**
+ * The framing of a stream signed with a server key, as the reference signs with its private key ("SHA1" with
+ * RSA or DSA): the hash id goes into the preamble, so it travels with the signing function.
+ */
+export function keySigner(key: KeyObject, hashAlgorithm = 'SHA1'): WriterFraming {
   const hash = nodeHash(hashAlgorithm);
   if (!hash) throw new RangeError(`unknown stream hash ${hashAlgorithm}`);
-  return (data) => createSign(hash).update(data).sign(key);
+  return { kind: 'signed', sign: (data) => createSign(hash).update(data).sign(key), hashAlgorithm };
 }
 
 /** Checks blocks against a server's public key, for the hash ids the reference writes (SHA1, SHA-256). */

@@ -1,29 +1,12 @@
-import { isUtf8 } from 'node:buffer';
-import { Limits } from './constants.js';
 import { DecodeError } from './errors.js';
-import { Reader } from './reader.js';
 import { BlockStreamReader, BlockWriter, type Parsed, type ReaderFraming, type StreamCursor, type StreamSign, type StreamVerify, type WriterFraming } from './replication-framing.js';
-import { STREAM_HANDLE_MAX, TxnAction, checkDate, checkTxnId, writeI64 } from './replication-requests.js';
-import { readValue } from './values.js';
+import { StreamLimits, framingOf, readValues, readerFramingOf, utf8Text, writeValues } from './replication-records.js';
+import { TxnAction, checkDate, checkTxnId, writeI64 } from './replication-requests.js';
 import { Writer } from './writer.js';
 
-// The records of the two replication streams (docs/replication.md, "The protocol"), inside the block framing
-// of replication-framing.ts. Every record is one block: the reader checks its signature before returning it.
-// Handles are bytes as stored; each value is one value's protocol encoding (values.ts), passed through as it
-// is, but checked to be exactly one well-formed value.
-
-/** Caps on what one record may claim, checked before its bytes are waited for. */
-export const StreamLimits = {
-  HANDLE: STREAM_HANDLE_MAX,
-  VALUES: Limits.MAX_VALUES,
-  /** One value: what fits in a message. */
-  VALUE_BYTES: Limits.MAX_MESSAGE_LENGTH,
-  /** All of one record: the handle and its values. */
-  RECORD_BYTES: 4 * 1024 * 1024,
-  QUEUE_NAME: 4096,
-  /** The dump's replication status of other sites (the reference's StreamTable text). */
-  STATUS_TEXT: 1024 * 1024,
-} as const;
+// The transaction stream, the answer to RETRIEVE_TXN_LOG (docs/replication.md, "The protocol"), inside the
+// block framing of replication-framing.ts: a header block, then one block per record, each one's signature
+// checked before the reader returns it.
 
 export interface TxnRecord {
   type: 'txn';
@@ -46,26 +29,9 @@ export type TxnStreamRecord =
   /** Format 1 carries the date to send as lastQueryDate next time; format 2 has none. */
   | { type: 'end'; date?: number };
 
-export type DumpStreamRecord =
-  | { type: 'header'; formatVersion: number }
-  /** Where to pull transactions from after the dump: the date and the last transaction id when it began. */
-  | { type: 'serverInfo'; date: number; txnId: number }
-  | { type: 'handle'; handle: Buffer; values: Buffer[] }
-  | { type: 'homedPrefix'; prefix: Buffer }
-  /** The last create or delete of a handle, and the last home or unhome of a prefix (multi-primary bookkeeping). */
-  | { type: 'handleDate'; handle: Buffer; date: number; priority: number }
-  | { type: 'prefixDate'; prefix: Buffer; date: number; priority: number }
-  /** The replication state of other primaries, as the reference's StreamTable text. */
-  | { type: 'otherSites'; status: string }
-  | { type: 'end' };
-
 const Txn = { END: 0, HANDLE: 1, QUEUE_NAME: 2, QUEUE_END: 3 } as const;
-const Dump = { SERVER_INFO: 0, HANDLE: 1, HOMED_PREFIX: 2, HANDLE_DATE: 3, PREFIX_DATE: 4, OTHER_SITES: 5, END: 0xff } as const;
 
 const hasValues = (action: number): boolean => action === TxnAction.CREATE_HANDLE || action === TxnAction.UPDATE_HANDLE;
-
-const framingOf = (f: WriterFraming | StreamSign): WriterFraming => (typeof f === 'function' ? { kind: 'signed', sign: f } : f);
-const readerFramingOf = (f: ReaderFraming | StreamVerify): ReaderFraming => (typeof f === 'function' ? { verify: f } : f);
 
 // ---------------------------------------------------------------------------------------------------------
 // Writers
@@ -116,64 +82,6 @@ export class TxnStreamWriter {
   }
 }
 
-export class DumpStreamWriter {
-  private readonly out: BlockWriter;
-
-  constructor(framing: WriterFraming | StreamSign) {
-    this.out = new BlockWriter(framingOf(framing));
-  }
-
-  /** Format 2 is the reference's current dump; in format 1 the serverInfo record ends the stream. */
-  header(formatVersion = 2): Buffer {
-    return this.out.block(new Writer(4).u32(formatVersion).finish());
-  }
-
-  serverInfo(date: number, txnId: number): Buffer {
-    const w = new Writer(17).u8(Dump.SERVER_INFO);
-    writeI64(w, checkDate(date, 'dump date'));
-    writeI64(w, checkTxnId(txnId, 'dump transaction id'));
-    return this.out.block(w.finish());
-  }
-
-  handle(handle: Buffer, values: readonly Buffer[]): Buffer {
-    const w = new Writer(256).u8(Dump.HANDLE).byteString(handle);
-    writeValues(w, values);
-    return this.out.block(w.finish());
-  }
-
-  homedPrefix(prefix: Buffer): Buffer {
-    return this.out.block(new Writer(32).u8(Dump.HOMED_PREFIX).byteString(prefix).finish());
-  }
-
-  handleDate(handle: Buffer, date: number, priority: number): Buffer {
-    return this.out.block(dated(Dump.HANDLE_DATE, handle, date, priority));
-  }
-
-  prefixDate(prefix: Buffer, date: number, priority: number): Buffer {
-    return this.out.block(dated(Dump.PREFIX_DATE, prefix, date, priority));
-  }
-
-  otherSites(status: string): Buffer {
-    return this.out.block(new Writer(256).u8(Dump.OTHER_SITES).utf8(status).finish());
-  }
-
-  /** The last byte: the reference writes it after the last signature and signs it not. */
-  end(): Buffer {
-    return this.out.block(Buffer.from([Dump.END]), false);
-  }
-}
-
-function writeValues(w: Writer, values: readonly Buffer[]): void {
-  w.u32(values.length);
-  for (const v of values) w.byteString(v);
-}
-
-function dated(type: number, key: Buffer, date: number, priority: number): Buffer {
-  const w = new Writer(key.length + 20).u8(type).byteString(key);
-  writeI64(w, checkDate(date, 'date'));
-  return w.u32(priority >>> 0).finish();
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Readers
 
@@ -215,7 +123,7 @@ export class TxnStreamReader extends BlockStreamReader<TxnStreamRecord> {
         return { record, signed: true, last: false };
       }
       case Txn.QUEUE_NAME:
-        return { record: { type: 'queue', name: utf8(c.byteString('queue name', StreamLimits.QUEUE_NAME), 'queue name') }, signed: true, last: false };
+        return { record: { type: 'queue', name: utf8Text(c.byteString('queue name', StreamLimits.QUEUE_NAME), 'queue name') }, signed: true, last: false };
       case Txn.QUEUE_END:
         return { record: { type: 'queueEnd', lastTimestamp: c.i64('queue timestamp') }, signed: true, last: false };
       default:
@@ -224,83 +132,3 @@ export class TxnStreamReader extends BlockStreamReader<TxnStreamRecord> {
   }
 }
 
-export class DumpStreamReader extends BlockStreamReader<DumpStreamRecord> {
-  formatVersion = 0;
-
-  constructor(framing: ReaderFraming | StreamVerify) {
-    super(readerFramingOf(framing));
-  }
-
-  protected override accepted(r: DumpStreamRecord): void {
-    if (r.type === 'header') this.formatVersion = r.formatVersion;
-  }
-
-  protected parse(c: StreamCursor): Parsed<DumpStreamRecord> {
-    if (this.formatVersion === 0) {
-      const formatVersion = c.i32();
-      if (formatVersion !== 1 && formatVersion !== 2) throw new DecodeError(`unknown dump stream format ${formatVersion}`);
-      return { record: { type: 'header', formatVersion }, signed: true, last: false };
-    }
-    const type = c.u8();
-    switch (type) {
-      case Dump.END:
-        return { record: { type: 'end' }, signed: false, last: true };
-      case Dump.SERVER_INFO: {
-        const date = c.i64('dump date');
-        const txnId = c.i64('dump transaction id');
-        if (txnId < 0) throw new DecodeError(`dump transaction id ${txnId} is negative`);
-        // A format 1 dump ends with this record.
-        return { record: { type: 'serverInfo', date, txnId }, signed: true, last: this.formatVersion < 2 };
-      }
-      case Dump.HANDLE: {
-        const handle = Buffer.from(c.byteString('dump handle', StreamLimits.HANDLE));
-        return { record: { type: 'handle', handle, values: readValues(c, handle.length) }, signed: true, last: false };
-      }
-      case Dump.HOMED_PREFIX:
-        return { record: { type: 'homedPrefix', prefix: Buffer.from(c.byteString('homed prefix', StreamLimits.HANDLE)) }, signed: true, last: false };
-      case Dump.HANDLE_DATE:
-      case Dump.PREFIX_DATE: {
-        const key = Buffer.from(c.byteString('dated key', StreamLimits.HANDLE));
-        const date = c.i64('date');
-        const priority = c.i32();
-        const record: DumpStreamRecord =
-          type === Dump.HANDLE_DATE ? { type: 'handleDate', handle: key, date, priority } : { type: 'prefixDate', prefix: key, date, priority };
-        return { record, signed: true, last: false };
-      }
-      case Dump.OTHER_SITES:
-        return { record: { type: 'otherSites', status: utf8(c.byteString('replication status', StreamLimits.STATUS_TEXT), 'replication status') }, signed: true, last: false };
-      default:
-        throw new DecodeError(`unknown dump stream record type ${type}`);
-    }
-  }
-}
-
-/** A count of values, each a length and one value's encoding; the record's total is capped as it is read. */
-function readValues(c: StreamCursor, used: number): Buffer[] {
-  const n = c.i32();
-  if (n < 0 || n > StreamLimits.VALUES) throw new DecodeError(`value count ${n} is outside 0..${StreamLimits.VALUES}`);
-  const out = new Array<Buffer>(n);
-  let total = used;
-  for (let i = 0; i < n; i++) {
-    const size = c.i32();
-    if (size < 0 || size > StreamLimits.VALUE_BYTES) throw new DecodeError(`value of ${size} bytes is outside 0..${StreamLimits.VALUE_BYTES}`);
-    total += 4 + size;
-    if (total > StreamLimits.RECORD_BYTES) throw new DecodeError(`a record of more than ${StreamLimits.RECORD_BYTES} bytes`);
-    const bytes = c.bytes(size);
-    checkOneValue(bytes);
-    out[i] = Buffer.from(bytes);
-  }
-  return out;
-}
-
-/** The bytes are exactly one value as values.ts reads it (the reference decodes each; a mirror stores them). */
-function checkOneValue(bytes: Buffer): void {
-  const r = new Reader(bytes);
-  readValue(r);
-  r.expectEnd('a value in the stream');
-}
-
-function utf8(b: Buffer, what: string): string {
-  if (!isUtf8(b)) throw new DecodeError(`${what} is not valid UTF-8`);
-  return b.toString('utf8');
-}
