@@ -171,10 +171,13 @@ describe('the configuration schema', () => {
   });
 
   test('each rule across settings', () => {
-    assert.equal(RULES.length, 6);
+    assert.equal(RULES.length, 7);
     const refused = (raw: Json, re: RegExp) => assert.ok(problemsOf(() => validateConfig(raw)).some((p) => re.test(p)), `${JSON.stringify(raw)}: ${re}`);
     // Recursion needs somewhere to start; the resolver role turns it on.
     refused({ roles: ['resolver'] }, /^recursion needs recursion\.roots/);
+    refused({ roles: ['mirror'] }, /^a mirror needs replication\.primary/);
+    refused({ roles: ['mirror'], replication: { primary: '127.0.0.1:2641' } }, /^a mirror needs replication\.identity/);
+    refused({ replication: { primary: '127.0.0.1:2641' } }, /^replication\.primary is for a mirror/);
     refused({ recursion: { allow: true } }, /^recursion needs recursion\.roots/);
     assert.equal(validateConfig({ roles: 'resolver', recursion: { roots: ['127.0.0.1:2642'] } }).recursion.allow, true);
     assert.equal(validateConfig({ recursion: { allow: true, upstream: '127.0.0.1:2642' } }).recursion.upstream, '127.0.0.1:2642');

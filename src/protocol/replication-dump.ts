@@ -24,6 +24,7 @@ const Dump = { SERVER_INFO: 0, HANDLE: 1, HOMED_PREFIX: 2, HANDLE_DATE: 3, PREFI
 
 export class DumpStreamWriter {
   private readonly out: BlockWriter;
+  private formatVersion = 2;
 
   constructor(framing: WriterFraming | StreamSign) {
     this.out = new BlockWriter(framingOf(framing));
@@ -31,6 +32,7 @@ export class DumpStreamWriter {
 
   /** Format 2 is the reference's current dump; in format 1 the serverInfo record ends the stream. */
   header(formatVersion = 2): Buffer {
+    this.formatVersion = formatVersion;
     return this.out.block(new Writer(4).u32(formatVersion).finish());
   }
 
@@ -38,7 +40,8 @@ export class DumpStreamWriter {
     const w = new Writer(17).u8(Dump.SERVER_INFO);
     writeI64(w, checkDate(date, 'dump date'));
     writeI64(w, checkTxnId(txnId, 'dump transaction id'));
-    return this.out.block(w.finish());
+    // In format 1 it is the last record, so its signature cannot wait for another block.
+    return this.out.block(w.finish(), true, this.formatVersion < 2);
   }
 
   handle(handle: Buffer, values: readonly Buffer[]): Buffer {

@@ -1,7 +1,7 @@
 import { DecodeError } from '../protocol/errors.js';
 import type { StreamVerify } from '../protocol/replication-framing.js';
 import { TxnAction, TxnStreamStatus } from '../protocol/replication-requests.js';
-import { DumpStreamReader, TxnStreamReader } from '../protocol/replication-stream.js';
+import { DumpStreamReader, TxnStreamReader } from '../protocol/replication.js';
 import type { ReplicationClient } from '../client/replication-client.js';
 import type { StreamConsumer } from '../client/stream-exchange.js';
 import { type ReplicaChange, ReplicaWriter } from '../store/replica-writer.js';

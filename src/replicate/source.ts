@@ -11,7 +11,7 @@ import {
   encodeNextTxnIdResponse,
   streamOpeningBody,
 } from '../protocol/replication-requests.js';
-import { DumpStreamWriter, TxnStreamWriter } from '../protocol/replication-stream.js';
+import { DumpStreamWriter, TxnStreamWriter } from '../protocol/replication.js';
 import type { StreamSign, WriterFraming } from '../protocol/replication-framing.js';
 import { splitValues } from '../store/value-blob.js';
 import type { FeedItem, TxnFeed } from '../store/txn-feed.js';
