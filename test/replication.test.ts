@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HandleClient } from '../src/client/handle-client.js';
 import { ReplicationClient, ReplicationRefused } from '../src/client/replication-client.js';
@@ -103,6 +103,21 @@ describe('a primary and two mirrors', () => {
     assert.equal(changed.values[0]!.data.toString(), 'https://example.cn/changed');
     assert.equal((await client.resolve(server(mirrorB), `${PREFIX}/SEED-2`)).responseCode, ResponseCode.HANDLE_NOT_FOUND);
     assert.equal((await client.resolve(server(mirrorB), `${PREFIX}/BULK-2999`)).values[0]!.data.toString(), 'https://example.cn/bulk/2999');
+  });
+
+  test('idres init --role mirror asks the primary for its key; --primary without the role is refused', async () => {
+    const dir = path.join(nodes.root, 'mirror-cli');
+    const r = await cli(['init', '--dir', dir, '--role', 'mirror', '--prefix', PREFIX, '--primary', `127.0.0.1:${primary.port}`, '--port', '0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`idres mirror allow --dir PRIMARY_DIR --site 127\\.0\\.0\\.1:0 --identity 301:0\\.NA/${PREFIX.replace(/\./g, '\\.')}`));
+    assert.deepEqual(readFileSync(path.join(dir, 'keys', 'primary.pub')), primary.site.servers[0]!.publicKey);
+    const config = JSON.parse(readFileSync(path.join(dir, 'idres.json'), 'utf8')) as { roles: string[]; replication: { primary: string; identity: string } };
+    assert.deepEqual(config.roles, ['mirror']);
+    assert.equal(config.replication.primary, `127.0.0.1:${primary.port}`);
+    assert.equal(config.replication.identity, `301:0.NA/${PREFIX}`);
+    const bad = await cli(['init', '--dir', path.join(nodes.root, 'not-mirror'), '--prefix', PREFIX, '--primary', `127.0.0.1:${primary.port}`]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--primary is for a mirror/);
   });
 
   test('a write sent to a mirror is refused with RC 301 naming the primary, over the wire and HTTP; nothing changes', async () => {
