@@ -10,7 +10,8 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { startTestNode, type TestNode } from './helpers/node.js';
 import { TestClock } from './helpers/clock.js';
 import { HandleClient } from '../src/client/handle-client.js';
-import { AdminClient, AdminError } from '../src/client/admin-client.js';
+import { AdminClient } from '../src/client/admin-client.js';
+import { rcOf } from './helpers/admin.js';
 import { readPrivateKey } from '../src/protocol/keyfile.js';
 import { makeValue, Perm } from '../src/model/value.js';
 import { AdminPerm } from '../src/model/admin.js';
@@ -49,15 +50,6 @@ after(async () => {
 
 const admin = (opts: { session?: boolean } = {}) => new AdminClient(client, t.server, { ...ADMIN, key: adminKey }, opts);
 
-async function rcOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return ResponseCode.SUCCESS;
-  } catch (err) {
-    if (err instanceof AdminError) return err.responseCode;
-    throw err;
-  }
-}
 
 test('create, add, modify, remove, list and delete with the prefix administrator key (challenge-response, no session)', async () => {
   const a = admin();

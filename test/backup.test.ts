@@ -11,7 +11,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { IdresNode } from '../src/node/node.js';
 import { Registry } from '../src/store/registry.js';
-import { REPLICATION_POSITION, backupRegistry } from '../src/store/backup.js';
+import { backupRegistry } from '../src/store/backup.js';
+import { POSITION_SETTING } from '../src/store/replication-settings.js';
 import { SCHEMA_VERSION } from '../src/store/schema.js';
 import { makeValue } from '../src/model/value.js';
 import { HandleClient } from '../src/client/handle-client.js';
@@ -197,14 +198,14 @@ describe('idres restore', () => {
     work = tempDir('idres-restore-');
     const r = t.node.registry!;
     for (let i = 0; i < 50; i++) r.create(`88.118.8/KEPT-${i}`, [makeValue(1, 'URL', `https://example.com/kept/${i}`)]);
-    r.setSetting(REPLICATION_POSITION, '4711');
+    r.setSetting(POSITION_SETTING, '4711');
     backup = path.join(work, 'node.backup');
     const b = await cli(['backup', '--dir', dir, '--out', backup]);
     assert.equal(b.code, 0, b.stderr);
-    assert.equal(facts(b.stdout).get(REPLICATION_POSITION), '4711');
+    assert.equal(facts(b.stdout).get(POSITION_SETTING), '4711');
     // Written after the backup: the restore takes it away.
     r.create('88.118.8/AFTER', [makeValue(1, 'URL', 'https://example.com/after')]);
-    r.setSetting(REPLICATION_POSITION, '5000');
+    r.setSetting(POSITION_SETTING, '5000');
     await t.node.stop();
   });
   after(() => {
@@ -268,7 +269,7 @@ describe('idres restore', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     const shown = facts(r.stdout);
-    assert.equal(shown.get(REPLICATION_POSITION), '4711');
+    assert.equal(shown.get(POSITION_SETTING), '4711');
     const kept = /^kept as (.+)$/.exec(shown.get('previous registry') ?? '')?.[1];
     assert.ok(kept, r.stdout);
     assert.match(path.basename(kept), /^registry\.db\.before-restore-\d{8}T\d{6}Z$/);
@@ -279,7 +280,7 @@ describe('idres restore', () => {
     try {
       assert.ok(old.get('88.118.8/AFTER'));
       assert.equal(old.count(), countBefore);
-      assert.equal(old.getSetting(REPLICATION_POSITION), '5000');
+      assert.equal(old.getSetting(POSITION_SETTING), '5000');
     } finally {
       old.close();
     }
@@ -294,7 +295,7 @@ describe('idres restore', () => {
       }
       const gone = await client.resolve(server, '88.118.8/AFTER');
       assert.equal(gone.responseCode, ResponseCode.HANDLE_NOT_FOUND);
-      assert.equal(node.registry!.getSetting(REPLICATION_POSITION), '4711');
+      assert.equal(node.registry!.getSetting(POSITION_SETTING), '4711');
       assert.equal(String(node.registry!.count()), shown.get('handles'));
     } finally {
       await node.stop();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startTestNode, type TestNode } from './helpers/node.js';
-import { RawTcp, udpExchange } from './helpers/raw.js';
+import { RawTcp, tcpText, udpExchange } from './helpers/raw.js';
 import { USER, USER_SECRET, addIdentities, basic } from './helpers/http.js';
 import { query } from './helpers/dns.js';
 import { HandleClient } from '../src/client/handle-client.js';
@@ -49,23 +49,7 @@ async function tcpResolve(port: number, handle: string, localAddress?: string): 
 
 /** One HTTP/1.1 exchange on a raw socket from `localAddress` (Connection: close); everything received. */
 function httpRaw(port: number, text: string, localAddress?: string, timeoutMs = 10000, onData?: () => void): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
-    let out = '';
-    const done = () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(out);
-    };
-    const timer = setTimeout(done, timeoutMs);
-    s.on('data', (d) => {
-      out += d.toString('latin1');
-      onData?.();
-    });
-    s.on('close', done);
-    s.on('error', done);
-    s.write(text);
-  });
+  return tcpText(port, text, { ...(localAddress ? { localAddress } : {}), timeoutMs, ...(onData ? { onData } : {}) });
 }
 
 /** The body of a chunked HTTP response. */

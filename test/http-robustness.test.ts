@@ -2,7 +2,7 @@
 // hang or a crash, and the node keeps answering others; oversized and slow requests are cut off.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { tcpText } from './helpers/raw.js';
 import fc from 'fast-check';
 import { makeValue } from '../src/model/value.js';
 import { startTestNode, type TestNode } from './helpers/node.js';
@@ -84,22 +84,5 @@ describe('the HTTP face under bad input', () => {
 
 /** Write raw bytes to the HTTP port, read until the server closes (or the time runs out). */
 function rawExchange(base: string, text: string, timeoutMs = 5000): Promise<string> {
-  const port = Number(new URL(base).port);
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    let out = '';
-    const done = () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(out);
-    };
-    const timer = setTimeout(done, timeoutMs);
-    s.on('data', (d) => {
-      out += d.toString('latin1');
-      if (/\r\n\r\n/.test(out) && /Connection: close/i.test(out)) done();
-    });
-    s.on('close', done);
-    s.on('error', done);
-    s.write(text);
-  });
+  return tcpText(Number(new URL(base).port), text, { timeoutMs, until: (out) => /\r\n\r\n/.test(out) && /Connection: close/i.test(out) });
 }

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AdminClient, AdminError } from '../src/client/admin-client.js';
+import { AdminClient } from '../src/client/admin-client.js';
+import { rcOf } from './helpers/admin.js';
 import { HandleClient } from '../src/client/handle-client.js';
 import { HttpApiClient } from '../src/client/http-api-client.js';
 import { ALL_ADMIN_PERMISSIONS, AdminPerm } from '../src/model/admin.js';
@@ -19,15 +20,6 @@ import { baseOf } from './helpers/http.js';
 
 const PREFIX = '88.118.8';
 
-async function rcOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return ResponseCode.SUCCESS;
-  } catch (err) {
-    if (err instanceof AdminError) return err.responseCode;
-    throw err;
-  }
-}
 
 /** Write a node folder's configured HTTP port (a node started on a free port reads its file only at start). */
 function withHttpPort(dir: string, port: number): { restore: () => void } {

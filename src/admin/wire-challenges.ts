@@ -161,20 +161,20 @@ export class ChallengeResponse {
       return refuse(responder.error(asOriginal, ResponseCode.INVALID_ADMIN, 'the identity must name the index of its key', as));
     }
     const identity: Identity = { handle: answer.identityHandle, index: answer.identityIndex };
-    if (REPLICATION_OPCODES.has(original.header.opCode)) {
-      // Replication goes over TCP only, where no answer is retransmitted: a proven challenge is done with.
-      const once = (reply: Buffer | Buffer[] | MessageStream) => {
-        table.dropChallenge(challenge, session);
-        return reply;
-      };
-      return this.replicationAnswer(identity, () => this.c.identities.verifyAnswer(answer, challengeMessage(challenge.nonce, challenge.digest)), attempt, as, asOriginal, once, refuse);
-    }
+    const replicating = REPLICATION_OPCODES.has(original.header.opCode);
     const isResolution = original.header.opCode === OpCode.RESOLUTION;
-    const adminReq = isResolution ? undefined : decodeAdminRequest(original);
+    const adminReq = isResolution || replicating ? undefined : decodeAdminRequest(original);
     // Permission before proof: a non-administrator gets 400 whatever it signed (as the reference).
-    const refused = adminReq ? this.c.service.check(adminReq, identity) : this.c.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
-    // (Recorded in the audit log with the identity as claimed: its proof has not been looked at.)
-    if (refused) return refuse(this.operations.reply(asOriginal, adminReq, adminReq ? this.c.service.refused(adminReq, identity, originOf(meta), refused, false) : refused, as) as Buffer);
+    if (replicating) {
+      if (!opts.replication?.allows(identity)) {
+        opts.authLimits?.rejected(attempt, 'not a replication administrator');
+        return refuse(responder.error(asOriginal, ResponseCode.INVALID_ADMIN, NOT_A_REPLICATION_ADMIN, as));
+      }
+    } else {
+      const refused = adminReq ? this.c.service.check(adminReq, identity) : this.c.service.authorizeRead(decodeResolutionRequest(original.body).handle, identity);
+      // (Recorded in the audit log with the identity as claimed: its proof has not been looked at.)
+      if (refused) return refuse(this.operations.reply(asOriginal, adminReq, adminReq ? this.c.service.refused(adminReq, identity, originOf(meta), refused, false) : refused, as) as Buffer);
+    }
     // Locked: refused before the proof is looked at, and the challenge stays for its client.
     const locked = opts.authLimits?.check(attempt);
     if (locked) return responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
@@ -188,37 +188,12 @@ export class ChallengeResponse {
       // The session now belongs to this identity (its requests, the original among them, carry the MAC).
       table.authenticate(session);
     }
+    if (replicating) {
+      // Replication goes over TCP only, where no answer is retransmitted: a proven challenge is done with.
+      table.dropChallenge(challenge, session);
+      return opts.replication!.answer(asOriginal, as);
+    }
     if (isResolution) return finish(this.authenticatedResolution(asOriginal, identity, {}, session, as));
     return finish(this.operations.reply(asOriginal, adminReq, this.operations.run(adminReq!, identity, meta), as));
-  }
-
-  /**
-   * The answer to a challenge issued for a replication request: a replication administrator (before the
-   * proof is looked at, as for any administrator), then the proof, then the answer once.
-   */
-  private replicationAnswer(
-    identity: Identity,
-    proves: () => boolean,
-    attempt: AuthAttempt,
-    as: ReplyOptions,
-    asOriginal: Packet,
-    finish: (reply: Buffer | Buffer[] | MessageStream) => Buffer | Buffer[] | MessageStream,
-    refuse: (reply: Buffer) => Buffer,
-  ): Buffer | Buffer[] | MessageStream {
-    const { responder, opts } = this.c;
-    const replication = opts.replication;
-    if (!replication || !replication.allows(identity)) {
-      opts.authLimits?.rejected(attempt, 'not a replication administrator');
-      return refuse(responder.error(asOriginal, ResponseCode.INVALID_ADMIN, NOT_A_REPLICATION_ADMIN, as));
-    }
-    const locked = opts.authLimits?.check(attempt);
-    if (locked) return responder.error(asOriginal, ResponseCode.SERVER_TOO_BUSY, locked.message, as);
-    if (!proves()) {
-      this.c.stats.authFailures++;
-      opts.authLimits?.failed(attempt, 'the signature or MAC does not verify');
-      return refuse(responder.error(asOriginal, ResponseCode.AUTHENTICATION_FAILED, 'the signature or MAC does not verify for this identity', as));
-    }
-    opts.authLimits?.succeeded(attempt);
-    return finish(replication.answer(asOriginal, as));
   }
 }

@@ -5,24 +5,20 @@ import { encodeKeyFile } from '../protocol/keyfile.js';
 import { describePublicKey } from '../protocol/json.js';
 import { encodePublicKey } from '../protocol/pubkey.js';
 import { generateSm2KeyPair } from '../protocol/sm2.js';
-import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
+import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson, type SpecSources } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { withRegistry } from './open-registry.js';
 import { checkHandleArgument } from './register.js';
 import { audited } from './local-audit.js';
-import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions, valueOptions } from './options.js';
+import { VALUE_FORMS_HELP, collect, dirOption, remoteOf, remoteOptions, valueOptions, valueSourcesOf } from './options.js';
 import { nonNegativeIntOption, positiveIntOption, ttlOption } from './numbers.js';
 
 // update, delete and list: on the local registry (the operator of the node, trusted by the file system), or
 // on a remote node (over the wire or HTTP) with an administrator's key (the same checks as any Handle client meets).
 // keys generate: a key pair in the reference's formats.
 
-export interface UpdateOptions extends RemoteOptions {
+export interface UpdateOptions extends RemoteOptions, Required<SpecSources> {
   dir: string;
-  values: string[];
-  privateValues: string[];
-  hexValues: string[];
-  jsonValues: string[];
   remove: string[];
   ttl: number;
   json: boolean;
@@ -163,10 +159,7 @@ export function addUpdateCommand(program: Command): void {
       updateCommand(handle, {
         ...remoteOf(o),
         dir: o.dir,
-        values: o.value,
-        privateValues: o.private,
-        hexValues: o.hex,
-        jsonValues: o.jsonValue,
+        ...valueSourcesOf(o),
         remove: o.remove,
         ttl: o.ttl,
         json: Boolean(o.json),

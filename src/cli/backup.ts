@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
 import { isPureResolver } from '../node/node.js';
-import { type RegistrySummary, REPLICATION_POSITION, backupRegistry } from '../store/backup.js';
+import { type RegistrySummary, backupRegistry } from '../store/backup.js';
+import { POSITION_SETTING } from '../store/replication-settings.js';
 import { openRegistry } from './open-registry.js';
 import { printJson } from './values.js';
 import { dirOption } from './options.js';
@@ -30,7 +31,7 @@ export function summaryLines(s: RegistrySummary): string[] {
     `schema version: ${s.schemaVersion}`,
     `handles: ${s.handles}`,
     `last txn: ${s.lastTxnId}`,
-    `${REPLICATION_POSITION}: ${s.primaryTxn ?? 'none'}`,
+    `${POSITION_SETTING}: ${s.primaryTxn ?? 'none'}`,
     `homed prefixes: ${s.homedPrefixes.join(' ') || 'none'}`,
     `fold suffix: ${s.foldSuffix ? 'on' : 'off'}`,
     `size: ${s.bytes} bytes`,

@@ -4,7 +4,7 @@ import { parseIdentity } from '../admin/permissions.js';
 import { addMirrorSite, siteOf } from '../admin/delegation.js';
 import { makeValue } from '../model/value.js';
 import { splitHandle } from '../model/handle.js';
-import { ALLOWED_MIRRORS_SETTING } from '../store/txn-feed.js';
+import { allowMirror } from '../store/replication-settings.js';
 import { openRegistry } from './open-registry.js';
 import { fillKeys, parseSiteSpec } from './site-spec.js';
 import { UsageError } from './usage-error.js';
@@ -14,7 +14,7 @@ import { dirOption } from './options.js';
 // asked of it and stored as the HS_PUBKEY of the identity it pulls as; the identity becomes a replication
 // administrator at once (no restart); the mirror's site is listed beside the primary's in the prefix handle.
 
-export async function allowMirror(o: { dir: string; site: string; identity: string; listSite: boolean }): Promise<void> {
+export async function allowMirrorCommand(o: { dir: string; site: string; identity: string; listSite: boolean }): Promise<void> {
   const identity = parseIdentity(o.identity);
   if (!identity) throw new UsageError(`"${o.identity}" is not an identity INDEX:HANDLE, e.g. 301:0.NA/88.118.8`);
   const config = loadConfig(o.dir);
@@ -26,9 +26,7 @@ export async function allowMirror(o: { dir: string; site: string; identity: stri
   try {
     if (!registry.exists(identity.handle)) throw new UsageError(`${identity.handle} is not held by this node: name a prefix handle it holds`);
     registry.upsertValues(identity.handle, [makeValue(identity.index, 'HS_PUBKEY', key)]);
-    const allowed = new Set<string>(JSON.parse(registry.getSetting(ALLOWED_MIRRORS_SETTING) ?? '[]') as string[]);
-    allowed.add(`${identity.index}:${identity.handle}`);
-    registry.setSetting(ALLOWED_MIRRORS_SETTING, JSON.stringify([...allowed]));
+    allowMirror(registry, `${identity.index}:${identity.handle}`);
     let listed = '';
     if (o.listSite) {
       const prefix = splitHandle(identity.handle).suffix;
@@ -56,5 +54,5 @@ export function addMirrorCommand(program: Command): void {
     .requiredOption('--site <address:port>', 'the mirror (running: its key is asked of it)')
     .requiredOption('--identity <INDEX:HANDLE>', 'the identity the mirror pulls as (its `idres init --role mirror` printed it)')
     .option('--no-list-site', 'do not list the mirror among the sites of the prefix handle')
-    .action((o) => allowMirror({ dir: o.dir, site: o.site, identity: o.identity, listSite: o.listSite !== false }));
+    .action((o) => allowMirrorCommand({ dir: o.dir, site: o.site, identity: o.identity, listSite: o.listSite !== false }));
 }

@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_DIR } from '../node/config.js';
 import { LOG_LEVELS, type LogLevel } from '../log/levels.js';
 import { PERMISSION_NAMES } from './admin-perms.js';
+import type { SpecSources } from './values.js';
 
 // Options and their parsers that several commands share.
 
@@ -63,4 +64,9 @@ export function valueOptions(command: Command, indexed: boolean): Command {
     .option(`--private <${spec}=data>`, 'a value only administrators may read (repeatable)', collect, [])
     .option(`--hex <${spec}=hex>`, 'a public value given as hex bytes (repeatable)', collect, [])
     .option('--json-value <json>', 'a value in the REST API\'s JSON shape, as resolve --json prints it (repeatable)', collect, []);
+}
+
+/** What valueOptions parsed, as specsFrom (values.ts) reads it. */
+export function valueSourcesOf(o: { value: string[]; private: string[]; hex: string[]; jsonValue: string[] }): Required<SpecSources> {
+  return { values: o.value, privateValues: o.private, hexValues: o.hex, jsonValues: o.jsonValue };
 }

@@ -1,19 +1,15 @@
 import type { Command } from 'commander';
 import { NA_PREFIX, isValidPrefix, normalisePrefix, prefixOfPrefixHandle, validateHandle } from '../model/handle.js';
 import { parseIdentity } from '../admin/permissions.js';
-import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson } from './values.js';
+import { UsageError, buildValues, completeSpecs, formatValues, printJson, specsFrom, valuesToJson, type SpecSources } from './values.js';
 import { type RemoteOptions, isRemote, remoteName, withRemote } from './remote-wire.js';
 import { openRegistry } from './open-registry.js';
 import { audited } from './local-audit.js';
-import { VALUE_FORMS_HELP, dirOption, remoteOf, remoteOptions, valueOptions } from './options.js';
+import { VALUE_FORMS_HELP, dirOption, remoteOf, remoteOptions, valueOptions, valueSourcesOf } from './options.js';
 import { ttlOption } from './numbers.js';
 
-export interface RegisterOptions extends RemoteOptions {
+export interface RegisterOptions extends RemoteOptions, Required<SpecSources> {
   dir: string;
-  values: string[];
-  privateValues: string[];
-  hexValues: string[];
-  jsonValues: string[];
   ttl: number;
   admin: boolean;
   overwrite: boolean;
@@ -98,10 +94,7 @@ export function addRegisterCommand(program: Command): void {
       registerCommand(handle, {
         ...remoteOf(o),
         dir: o.dir,
-        values: o.value,
-        privateValues: o.private,
-        hexValues: o.hex,
-        jsonValues: o.jsonValue,
+        ...valueSourcesOf(o),
         ttl: o.ttl,
         admin: o.admin,
         overwrite: Boolean(o.overwrite),

@@ -78,20 +78,7 @@ export class AdminClient {
     const first = await this.client.tcpSend(this.server, packet);
     const head = first[0]!;
     if (head.header.responseCode !== ResponseCode.AUTHENTICATION_NEEDED) return first;
-    const { nonce, digest } = decodeChallenge(head.body);
-    const message = challengeMessage(nonce, digest.digest);
-    const version: [number, number] = [head.envelope.major, head.envelope.minor];
-    const signed = this.auth.key
-      ? { authType: AuthType.PUBKEY, signedResponse: signPubkeyAnswer(this.auth.key, message, version, this.auth.handle) }
-      : this.auth.secret
-        ? { authType: AuthType.SECKEY, signedResponse: seckeyAnswer(this.auth.secret, message, randomBytes(16)) }
-        : undefined;
-    if (!signed) throw new AdminError('the server asks for authentication: give --auth HANDLE:INDEX with --key or --secret', ResponseCode.AUTHENTICATION_NEEDED);
-    const answerBody = encodeChallengeAnswer({ ...signed, identityHandle: this.auth.handle, identityIndex: this.auth.index });
-    return this.client.tcpSend(
-      this.server,
-      encodeRequest({ opCode: OpCode.RESPONSE_TO_CHALLENGE, body: answerBody, flags: flags | OpFlag.REC, sessionId: head.envelope.sessionId, version }),
-    );
+    return this.client.tcpSend(this.server, challengeAnswer(head, this.auth, flags | OpFlag.REC));
   }
 
   private macd(spec: { opCode: number; body: Buffer; flags: number; requestId: number; sessionId: number }): Buffer {
@@ -159,7 +146,26 @@ export class AdminClient {
   }
 }
 
-function failure(p: Packet, what: string): AdminError {
+/**
+ * RESPONSE_TO_CHALLENGE for a 402: the nonce and digest signed with the identity's key (or its secret), under
+ * the challenge's SessionId and version.
+ */
+export function challengeAnswer(head: Packet, auth: AdminAuth, flags: number): Buffer {
+  const { nonce, digest } = decodeChallenge(head.body);
+  const message = challengeMessage(nonce, digest.digest);
+  const version: [number, number] = [head.envelope.major, head.envelope.minor];
+  const signed = auth.key
+    ? { authType: AuthType.PUBKEY, signedResponse: signPubkeyAnswer(auth.key, message, version, auth.handle) }
+    : auth.secret
+      ? { authType: AuthType.SECKEY, signedResponse: seckeyAnswer(auth.secret, message, randomBytes(16)) }
+      : undefined;
+  if (!signed) throw new AdminError('the server asks for authentication: give --auth HANDLE:INDEX with --key or --secret', ResponseCode.AUTHENTICATION_NEEDED);
+  const body = encodeChallengeAnswer({ ...signed, identityHandle: auth.handle, identityIndex: auth.index });
+  return encodeRequest({ opCode: OpCode.RESPONSE_TO_CHALLENGE, body, flags, sessionId: head.envelope.sessionId, version });
+}
+
+/** An error response as text: its code's name, and its message when the body carries one. */
+export function refusalText(p: Packet): string {
   const rc = p.header.responseCode;
   let message = '';
   try {
@@ -167,7 +173,11 @@ function failure(p: Packet, what: string): AdminError {
   } catch {
     // the code says enough
   }
-  return new AdminError(`${what}: ${rc} ${responseCodeName(rc)}${message ? `: ${message}` : ''}`, rc);
+  return `${rc} ${responseCodeName(rc)}${message ? `: ${message}` : ''}`;
+}
+
+function failure(p: Packet, what: string): AdminError {
+  return new AdminError(`${what}: ${refusalText(p)}`, p.header.responseCode);
 }
 
 function ok(packets: Packet[], what: string): Packet {

@@ -1,9 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { OpCode, OpFlag, ResponseCode, responseCodeName } from '../protocol/constants.js';
+import { OpCode, OpFlag, ResponseCode } from '../protocol/constants.js';
 import type { Packet } from '../protocol/message.js';
-import { decodeChallenge, decodeErrorBody } from '../protocol/bodies.js';
-import { AuthType, challengeMessage, encodeChallengeAnswer } from '../protocol/auth-bodies.js';
-import { signPubkeyAnswer } from '../protocol/auth-crypto.js';
 import { encodeHandleOnly } from '../protocol/admin-bodies.js';
 import {
   type DumpHandlesRequest,
@@ -14,17 +11,15 @@ import {
 } from '../protocol/replication-requests.js';
 import { ClientError, type ServerAddress } from './handle-client.js';
 import { encodeRequest } from './request.js';
+import { type AdminAuth, challengeAnswer, refusalText } from './admin-client.js';
 import { type StreamConsumer, streamExchange } from './stream-exchange.js';
 
 // A mirror's client of its primary (docs/replication.md): each replication request over TCP, answered 402,
 // then proven on a new connection with RESPONSE_TO_CHALLENGE signed by the mirror's key, whose answer is the
 // original request's: one message (GET_NEXT_TXN_ID) or a message and a stream (RETRIEVE_TXN_LOG, DUMP_HANDLES).
 
-export interface ReplicationIdentity {
-  handle: string;
-  index: number;
-  key: KeyObject;
-}
+/** Who a mirror pulls as: an identity proven with its server key. */
+export type ReplicationIdentity = AdminAuth & { key: KeyObject };
 
 export class ReplicationRefused extends ClientError {
   constructor(
@@ -68,28 +63,14 @@ export class ReplicationClient {
   }
 
   private async exchange(opCode: number, body: Buffer, consumer: StreamConsumer, streamed: boolean): Promise<Packet> {
-    const follows = () => streamed;
-    const first = await streamExchange(this.server, encodeRequest({ opCode, body, flags: FLAGS }), consumer, { idleMs: this.idleMs, streamFollows: follows });
+    const first = await streamExchange(this.server, encodeRequest({ opCode, body, flags: FLAGS }), consumer, { idleMs: this.idleMs, streamed });
     let answer = first;
     if (first.packet.header.responseCode === ResponseCode.AUTHENTICATION_NEEDED) {
-      const head = first.packet;
-      const { nonce, digest } = decodeChallenge(head.body);
-      const version: [number, number] = [head.envelope.major, head.envelope.minor];
-      const signed = signPubkeyAnswer(this.identity.key, challengeMessage(nonce, digest.digest), version, this.identity.handle);
-      const proof = encodeChallengeAnswer({ authType: AuthType.PUBKEY, signedResponse: signed, identityHandle: this.identity.handle, identityIndex: this.identity.index });
-      const request = encodeRequest({ opCode: OpCode.RESPONSE_TO_CHALLENGE, body: proof, flags: FLAGS, sessionId: head.envelope.sessionId, version });
-      answer = await streamExchange(this.server, request, consumer, { idleMs: this.idleMs, streamFollows: follows });
+      const request = challengeAnswer(first.packet, this.identity, FLAGS);
+      answer = await streamExchange(this.server, request, consumer, { idleMs: this.idleMs, streamed });
     }
     const p = answer.packet;
-    if (p.header.responseCode !== ResponseCode.SUCCESS) {
-      let message = '';
-      try {
-        message = decodeErrorBody(p.body, (p.header.opFlags & OpFlag.RD) !== 0).message;
-      } catch {
-        // the code says enough
-      }
-      throw new ReplicationRefused(`${responseCodeName(p.header.responseCode)}${message ? `: ${message}` : ''}`, p.header.responseCode);
-    }
+    if (p.header.responseCode !== ResponseCode.SUCCESS) throw new ReplicationRefused(refusalText(p), p.header.responseCode);
     if (streamed && !answer.streamed) throw new ClientError('the answer ended without its stream', 'protocol');
     return p;
   }

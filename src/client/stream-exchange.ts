@@ -22,15 +22,15 @@ export interface StreamExchangeResult {
 }
 
 /**
- * Send `packet` and read the answer. When `streamFollows(packet)` says the opening message is followed by a
- * stream, its bytes go to the consumer. `idleMs` bounds the wait for each next piece, not the whole stream
+ * Send `packet` and read the answer. With `streamed`, a successful answer is the message that opens a
+ * stream, whose bytes go to the consumer. `idleMs` bounds the wait for each next piece, not the whole stream
  * (a first copy of millions of handles takes as long as it takes).
  */
 export function streamExchange(
   server: ServerAddress,
   request: Buffer,
   consumer: StreamConsumer,
-  opts: { idleMs: number; streamFollows: (p: Packet) => boolean; localAddress?: string },
+  opts: { idleMs: number; streamed: boolean; localAddress?: string },
 ): Promise<StreamExchangeResult> {
   return new Promise<StreamExchangeResult>((resolve, reject) => {
     let head: Packet | undefined;
@@ -63,7 +63,7 @@ export function streamExchange(
         head = decodePacket(pending.subarray(0, ENVELOPE_SIZE + len));
         const rest = pending.subarray(ENVELOPE_SIZE + len);
         pending = Buffer.alloc(0);
-        if (head.header.responseCode !== ResponseCode.SUCCESS || !opts.streamFollows(head)) return done();
+        if (head.header.responseCode !== ResponseCode.SUCCESS || !opts.streamed) return done();
         if (rest.length > 0 && consumer.data(rest)) done(undefined, true);
       } catch (err) {
         done(err instanceof ClientError ? err : new ClientError(`malformed answer from ${server.host}:${server.port}: ${(err as Error).message}`, 'protocol'));

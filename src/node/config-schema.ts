@@ -104,6 +104,12 @@ const hostPort = () => {
   const error = (iss: { input?: unknown }) => `must be "address:port" such as "192.0.2.1:2641" or "[2001:db8::1]:2641", not ${show(iss.input)}`;
   return json(z.string({ error }).refine(isHostPort, { error }), pattern('hostPort'));
 };
+/** An identity "INDEX:HANDLE"; `example` is what the message offers. */
+const identity = (example: string) =>
+  json(
+    z.string().refine((s) => parseIdentity(s) !== undefined, { error: (iss) => `must be an identity such as "${example}", not ${show(iss.input)}` }),
+    pattern('identity'),
+  );
 /** Absent, or null (the same): a setting with no default. */
 const optional = <T extends z.ZodType<string>>(s: T) => s.nullish().transform((v) => v ?? undefined);
 
@@ -374,14 +380,7 @@ const failedAuth = z
 const admin = z
   .strictObject({
     serverAdmins: z
-      .array(
-        json(
-          z.string().refine((s) => parseIdentity(s) !== undefined, {
-            error: (iss) => `must be an identity such as "300:0.NA/88.118.8", not ${show(iss.input)}`,
-          }),
-          pattern('identity'),
-        ),
-      )
+      .array(identity('300:0.NA/88.118.8'))
       .optional()
       .meta(doc('Identities that pass every permission check on this node, as "INDEX:HANDLE" (the reference\'s server_admins). Absent: the administrator of each homed prefix, 300:0.NA/PREFIX.')),
     allowListHandles: bool().default(true).meta(doc('Answer LIST_HANDLES (the reference\'s allow_list_hdls).')),
@@ -462,24 +461,11 @@ const durability = z
     ),
   );
 
-const identityList = (description: string) =>
-  z
-    .array(
-      json(
-        z.string().refine((s) => parseIdentity(s) !== undefined, {
-          error: (iss) => `must be an identity such as "301:0.NA/88.118.8", not ${show(iss.input)}`,
-        }),
-        pattern('identity'),
-      ),
-    )
-    .default([])
-    .meta(doc(description));
-
 const replication = z
   .strictObject({
-    admins: identityList(
+    admins: z.array(identity('301:0.NA/88.118.8')).default([]).meta(doc(
       'Identities ("INDEX:HANDLE") allowed to pull this node\'s registry with the replication operations (GET_NEXT_TXN_ID, RETRIEVE_TXN_LOG, DUMP_HANDLES): its mirrors. Empty: nobody may (the reference\'s replication_admins).',
-    ),
+    )),
     retainTxns: intRange(1, Number.MAX_SAFE_INTEGER)
       .default(1_000_000)
       .meta(doc('Transaction log entries kept for mirrors; a mirror further behind re-copies the registry. The newest entries are kept whatever their age.')),
@@ -488,12 +474,7 @@ const replication = z
     primaryKey: nonEmpty()
       .default('keys/primary.pub')
       .meta(doc('On a mirror: the primary\'s public key (HS_PUBKEY bytes, as `idres init --role mirror` fetched it), relative to the node folder; replication streams are signed with it.')),
-    identity: optional(
-      json(
-        z.string().refine((s) => parseIdentity(s) !== undefined, { error: (iss) => `must be an identity such as "301:0.NA/88.118.8", not ${show(iss.input)}` }),
-        pattern('identity'),
-      ),
-    ).meta(doc('On a mirror: the identity it pulls as ("INDEX:HANDLE"), proven with the server key; the primary lists it in replication.admins.')),
+    identity: optional(identity('301:0.NA/88.118.8')).meta(doc('On a mirror: the identity it pulls as ("INDEX:HANDLE"), proven with the server key; the primary lists it in replication.admins.')),
     pollMs: intRange(10, 3_600_000).default(200).meta(doc('On a mirror: how often it asks its primary for new transactions once caught up.')),
     maxLagSeconds: intRange(1, 86400 * 365)
       .default(30)

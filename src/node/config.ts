@@ -93,6 +93,11 @@ export function loadConfig(dir: string, env: NodeJS.ProcessEnv = process.env): N
   return parse(raw, file, isObject(raw) ? applyEnv(raw, env) : new Map());
 }
 
+/** A read-only copy of a primary (docs/replication.md). */
+export function isMirror(config: NodeConfig): boolean {
+  return config.roles.includes('mirror');
+}
+
 /**
  * How to open the node's registry: its case folding, and the durability of commits — the node's and the
  * CLI's writes, or a bulk import's (docs/security.md, Durability).

@@ -69,28 +69,18 @@ export class NodeMetrics {
 
   constructor(s: MetricSources) {
     const registers = [this.registry];
-    const counter = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string | number>, v: number) => void) => void) =>
-      new client.Counter({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          read((labels, v) => this.inc(labels, v));
-        },
-      });
-    const gauge = (name: string, help: string, labelNames: string[], read: (set: (labels: Record<string, string | number>, v: number) => void) => void) =>
-      new client.Gauge({
-        name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          this.reset();
-          read((labels, v) => this.set(labels, v));
-        },
-      });
+    type Read = (set: (labels: Record<string, string | number>, v: number) => void) => void;
+    // Every metric is read from its source when scraped: cleared, then each labelled value put back.
+    const collected =
+      <M extends { reset(): void }>(read: Read, put: (m: M, labels: Record<string, string | number>, v: number) => void) =>
+      function (this: M): void {
+        this.reset();
+        read((labels, v) => put(this, labels, v));
+      };
+    const counter = (name: string, help: string, labelNames: string[], read: Read) =>
+      new client.Counter({ name, help, labelNames, registers, collect: collected<client.Counter<string>>(read, (m, l, v) => m.inc(l, v)) });
+    const gauge = (name: string, help: string, labelNames: string[], read: Read) =>
+      new client.Gauge({ name, help, labelNames, registers, collect: collected<client.Gauge<string>>(read, (m, l, v) => m.set(l, v)) });
 
     counter('idres_requests_total', 'Handle protocol requests answered, by transport, opcode and response code', ['transport', 'opcode', 'code'], (set) => {
       for (const r of s.wire.rows()) set({ transport: r.transport, opcode: r.opcode === 'other' ? 'other' : opCodeName(r.opcode), code: r.code }, r.count);

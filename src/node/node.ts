@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, type NodeConfig, canonicalHostPort, loadConfig, registryOptions } from './config.js';
+import { ConfigError, type NodeConfig, canonicalHostPort, isMirror, loadConfig, registryOptions } from './config.js';
 import { decodePublicKey, encodePublicKey } from '../protocol/pubkey.js';
 import { UpstreamLimiter } from '../resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './init.js';
@@ -63,11 +63,6 @@ export interface NodeSecurity {
   rrl: ResponseRateLimiter;
   /** The DNS gateway's, when it is on. */
   dnsRrl?: ResponseRateLimiter;
-}
-
-/** A read-only copy of a primary (docs/replication.md). */
-export function isMirror(config: NodeConfig): boolean {
-  return config.roles.includes('mirror');
 }
 
 /** True for a node that only resolves for others and keeps no registry. */

@@ -1,16 +1,17 @@
-import { type KeyObject, createSign, createVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, type NodeConfig } from './config.js';
+import { ConfigError, type NodeConfig, isMirror } from './config.js';
 import { decodePublicKey } from '../protocol/pubkey.js';
 import type { Responder } from '../protocol/responder.js';
-import type { StreamVerify } from '../protocol/replication-framing.js';
+import { keySigner, keyVerifier } from '../protocol/replication-framing.js';
 import { parseServer } from '../client/handle-client.js';
 import { ReplicationClient } from '../client/replication-client.js';
 import { type Identity, parseIdentity } from '../admin/permissions.js';
 import type { ReplicationAnswerer } from '../admin/wire-context.js';
 import type { Registry } from '../store/registry.js';
 import { TxnFeed } from '../store/txn-feed.js';
+import { allowedMirrors } from '../store/replication-settings.js';
 import { ReplicationSource } from '../replicate/source.js';
 import { Mirror } from '../replicate/mirror.js';
 import type { Logger } from '../log/logger.js';
@@ -45,14 +46,14 @@ export function startReplication(o: {
 }): RunningReplication {
   const { config, registry } = o;
   const r = config.replication;
-  if (config.roles.includes('mirror')) {
+  if (isMirror(config)) {
     const identity = parseIdentity(r.identity!)!;
     const primary = parseServer(r.primary!);
     const client = new ReplicationClient(primary, { handle: identity.handle, index: identity.index, key: o.serverKey }, r.timeoutMs);
     const mirror = new Mirror({
       registry,
       client,
-      verify: streamVerifier(primaryKey(o.dir, config)),
+      verify: keyVerifier(primaryKey(o.dir, config)),
       pollMs: r.pollMs,
       now: o.clock,
       applied: o.applied,
@@ -65,13 +66,13 @@ export function startReplication(o: {
   const source = new ReplicationSource({
     feed,
     responder: o.responder,
-    sign: { kind: 'signed', hashAlgorithm: STREAM_HASH, signEveryBytes: SIGN_EVERY_BYTES, sign: (data) => createSign(STREAM_HASH).update(data).sign(o.serverKey) },
+    sign: keySigner(o.serverKey, STREAM_HASH, SIGN_EVERY_BYTES),
     now: o.clock,
   });
   const admins: Identity[] = r.admins.map((s) => parseIdentity(s)!);
   const answerer: ReplicationAnswerer = {
     allows: (id) =>
-      [...admins, ...feed.allowedMirrors().flatMap((x) => parseIdentity(x) ?? [])].some((a) => a.index === id.index && a.handle.toUpperCase() === id.handle.toUpperCase()),
+      [...admins, ...allowedMirrors(registry).flatMap((x) => parseIdentity(x) ?? [])].some((a) => a.index === id.index && a.handle.toUpperCase() === id.handle.toUpperCase()),
     answer: (req, opts) => source.answer(req, opts),
   };
   const prune = () => {
@@ -95,13 +96,4 @@ function primaryKey(dir: string, config: NodeConfig): KeyObject {
   } catch (err) {
     throw new ConfigError(`replication.primaryKey: cannot read the primary's public key from ${file}: ${(err as Error).message}`);
   }
-}
-
-/** Checks a block of a stream against the primary's key, with the hash the stream names (SHA1 or SHA256). */
-function streamVerifier(key: KeyObject): StreamVerify {
-  return (data, signature, hash) => {
-    const alg = hash.replace('-', '').toUpperCase();
-    if (alg !== 'SHA1' && alg !== 'SHA256') return false;
-    return createVerify(alg).update(data).verify(key, signature);
-  };
 }

@@ -57,12 +57,13 @@ export interface ReaderFraming {
 
 /**
  * The framing of a stream signed with a server key, as the reference signs with its private key ("SHA1" with
- * RSA or DSA): the hash id goes into the preamble, so it travels with the signing function.
+ * RSA or DSA): the hash id goes into the preamble, so it travels with the signing function. With
+ * `signEveryBytes`, one signature covers that much data (see WriterFraming).
  */
-export function keySigner(key: KeyObject, hashAlgorithm = 'SHA1'): WriterFraming {
+export function keySigner(key: KeyObject, hashAlgorithm = 'SHA1', signEveryBytes = 0): WriterFraming {
   const hash = nodeHash(hashAlgorithm);
   if (!hash) throw new RangeError(`unknown stream hash ${hashAlgorithm}`);
-  return { kind: 'signed', sign: (data) => createSign(hash).update(data).sign(key), hashAlgorithm };
+  return { kind: 'signed', sign: (data) => createSign(hash).update(data).sign(key), hashAlgorithm, signEveryBytes };
 }
 
 /** Checks blocks against a server's public key, for the hash ids the reference writes (SHA1, SHA-256). */

@@ -5,7 +5,7 @@ import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 import { readDigest } from './bodies.js';
 import type { Packet } from './message.js';
-import type { Responder } from './responder.js';
+import type { ReplyOptions, Responder } from './responder.js';
 
 // The message bodies of the reference server's replication operations (docs/replication.md, "The protocol"):
 // GET_NEXT_TXN_ID (1000), RETRIEVE_TXN_LOG (1001), DUMP_HANDLES (1002). None of them is in RFC 3652; the
@@ -148,8 +148,8 @@ export function streamOpeningBody(opCode: number, keepAlive = false): Buffer {
  * RequestId, SessionId, opcode and flags less CN/KC, the digest when RD, signed when CT): the stream follows it
  * on the same connection, outside MessageLength.
  */
-export function openStreamedResponse(responder: Responder, req: Packet): Buffer {
-  return responder.reply(req, ResponseCode.SUCCESS, streamOpeningBody(req.header.opCode));
+export function openStreamedResponse(responder: Responder, req: Packet, opts: ReplyOptions = {}): Buffer {
+  return responder.reply(req, ResponseCode.SUCCESS, streamOpeningBody(req.header.opCode), opts);
 }
 
 export function decodeStreamOpening(body: Buffer, opCode: number, hasDigest = false): { keepAlive: boolean } {

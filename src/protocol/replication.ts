@@ -5,4 +5,4 @@ export * from './replication-requests.js';
 export * from './replication-framing.js';
 export * from './replication-stream.js';
 export * from './replication-dump.js';
-export { StreamLimits } from './replication-records.js';
+export { StreamLimits, utf8Text } from './replication-records.js';

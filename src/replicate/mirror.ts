@@ -1,7 +1,5 @@
 import { DecodeError } from '../protocol/errors.js';
-import type { StreamVerify } from '../protocol/replication-framing.js';
-import { TxnAction, TxnStreamStatus } from '../protocol/replication-requests.js';
-import { DumpStreamReader, TxnStreamReader } from '../protocol/replication.js';
+import { DumpStreamReader, type StreamVerify, TxnAction, TxnStreamReader, TxnStreamStatus, utf8Text } from '../protocol/replication.js';
 import type { ReplicationClient } from '../client/replication-client.js';
 import type { StreamConsumer } from '../client/stream-exchange.js';
 import { type ReplicaChange, ReplicaWriter } from '../store/replica-writer.js';
@@ -102,7 +100,7 @@ export class Mirror {
     const asked = this.o.now();
     const last = (await this.o.client.nextTxnId()) - 1;
     this.stats.primaryLastTxn = last;
-    if (this.stats.position === 0 && last > 0 && this.writer.position() === 0) {
+    if (this.stats.position === 0 && last > 0) {
       await this.recopy('a new mirror takes its first copy');
       return true;
     }
@@ -126,11 +124,9 @@ export class Mirror {
   private async pull(): Promise<number> {
     const reader = new TxnStreamReader(this.o.verify);
     let pending: ReplicaChange[] = [];
-    // The last transaction whose changes have all been read: a bulk import's rows share one id, so the
-    // position moves past an id only once the next id (or the end) shows it is whole.
-    let complete = this.stats.position;
+    // The transaction being read. A bulk import's rows share one id, so the position moves past an id only
+    // once the next id (or the end) shows it is whole: a chunk is committed just before a new id starts.
     let current = this.stats.position;
-    let status = 0;
     // Transactions read since the last commit, for the count of transactions applied.
     let ids = 0;
     const flush = (position: number, queryDate: number) => {
@@ -145,18 +141,16 @@ export class Mirror {
     const consumer: StreamConsumer = {
       data: (chunk) => {
         for (const rec of reader.push(chunk)) {
-          if (rec.type === 'header') status = rec.status;
-          else if (rec.type === 'txn') {
+          if (rec.type === 'txn') {
             if (rec.txnId < current) throw new DecodeError(`transaction ${rec.txnId} after ${current}: the log goes backwards`);
             if (rec.txnId > current) {
+              if (pending.length >= APPLY_CHUNK) flush(current, this.writer.lastQueryDate());
               ids++;
-              complete = current;
               current = rec.txnId;
-              if (pending.length >= APPLY_CHUNK) flush(complete, this.writer.lastQueryDate());
             }
             pending.push(changeOf(rec.action, rec.handle, rec.values, rec.date));
-          } else if (rec.type === 'end') {
-            if (status === TxnStreamStatus.SENDING_TRANSACTIONS) flush(current, rec.date ?? this.o.now());
+          } else if (rec.type === 'end' && reader.status === TxnStreamStatus.SENDING_TRANSACTIONS) {
+            flush(current, rec.date ?? this.o.now());
           }
         }
         return reader.done;
@@ -166,7 +160,7 @@ export class Mirror {
       { lastTxnId: this.stats.position, lastQueryDate: this.writer.lastQueryDate(), hashType: 0, numServers: 1, serverNum: 0 },
       consumer,
     );
-    return status;
+    return reader.status;
   }
 
   /** DUMP_HANDLES: the whole registry again, then the log from where the dump began. */
@@ -185,9 +179,9 @@ export class Mirror {
       data: (chunk) => {
         for (const rec of reader.push(chunk)) {
           if (rec.type === 'serverInfo') from = { date: rec.date, txnId: rec.txnId };
-          else if (rec.type === 'homedPrefix') homed.push(rec.prefix.toString('utf8'));
+          else if (rec.type === 'homedPrefix') homed.push(utf8Text(rec.prefix, 'a homed prefix in the stream'));
           else if (rec.type === 'handle') {
-            rows.push({ handle: handleText(rec.handle), blob: joinValues(rec.values), at });
+            rows.push({ handle: utf8Text(rec.handle, 'a handle in the stream'), blob: joinValues(rec.values), at });
             if (rows.length >= APPLY_CHUNK) {
               this.writer.copyRows(rows);
               copied += rows.length;
@@ -219,23 +213,18 @@ export class Mirror {
 
 function changeOf(action: number, handle: Buffer, values: Buffer[] | undefined, date: number): ReplicaChange {
   const at = Math.floor(date / 1000);
+  const text = utf8Text(handle, 'a handle in the stream');
   switch (action) {
     case TxnAction.CREATE_HANDLE:
     case TxnAction.UPDATE_HANDLE:
-      return { kind: 'put', handle: handleText(handle), blob: joinValues(values ?? []), at };
+      return { kind: 'put', handle: text, blob: joinValues(values ?? []), at };
     case TxnAction.DELETE_HANDLE:
-      return { kind: 'delete', handle: handleText(handle), at };
+      return { kind: 'delete', handle: text, at };
     case TxnAction.HOME_NA:
-      return { kind: 'home', prefix: handleText(handle), at };
+      return { kind: 'home', prefix: text, at };
     case TxnAction.UNHOME_NA:
-      return { kind: 'unhome', prefix: handleText(handle), at };
+      return { kind: 'unhome', prefix: text, at };
     default:
       throw new DecodeError(`transaction action ${action} is not one a mirror applies`);
   }
-}
-
-function handleText(b: Buffer): string {
-  const s = b.toString('utf8');
-  if (!Buffer.from(s, 'utf8').equals(b)) throw new DecodeError('a handle in the stream is not UTF-8');
-  return s;
 }

@@ -4,15 +4,17 @@ import type { Packet } from '../protocol/message.js';
 import { MessageStream } from '../protocol/message-stream.js';
 import type { ReplyOptions, Responder } from '../protocol/responder.js';
 import {
+  DumpStreamWriter,
+  type StreamSign,
   TxnAction,
   TxnStreamStatus,
+  TxnStreamWriter,
+  type WriterFraming,
   decodeDumpHandlesRequest,
   decodeRetrieveTxnRequest,
   encodeNextTxnIdResponse,
-  streamOpeningBody,
-} from '../protocol/replication-requests.js';
-import { DumpStreamWriter, TxnStreamWriter } from '../protocol/replication.js';
-import type { StreamSign, WriterFraming } from '../protocol/replication-framing.js';
+  openStreamedResponse,
+} from '../protocol/replication.js';
 import { splitValues } from '../store/value-blob.js';
 import type { FeedItem, TxnFeed } from '../store/txn-feed.js';
 
@@ -61,7 +63,7 @@ export class ReplicationSource {
 
   private retrieve(req: Packet, opts: ReplyOptions): MessageStream {
     const q = decodeRetrieveTxnRequest(req.body, [req.envelope.major, req.envelope.minor]);
-    const opening = this.o.responder.reply(req, ResponseCode.SUCCESS, streamOpeningBody(OpCode.RETRIEVE_TXN_LOG), opts);
+    const opening = openStreamedResponse(this.o.responder, req, opts);
     const share = shareOf(q);
     this.stats.pulls++;
     return new MessageStream(req.header.opCode, ResponseCode.SUCCESS, () => {
@@ -70,7 +72,7 @@ export class ReplicationSource {
       const now = this.o.now();
       if (!feed.canFollow(q.lastTxnId)) {
         this.stats.redumpsAsked++;
-        return [[opening, w.header(1, TxnStreamStatus.NEED_TO_REDUMP), w.end(q.lastQueryDate)]][Symbol.iterator]();
+        return [[opening, w.header(1, TxnStreamStatus.NEED_TO_REDUMP), w.end(q.lastQueryDate)]].values();
       }
       const items = feed.after(q.lastTxnId, this.maxEntries);
       const stats = this.stats;
@@ -87,7 +89,7 @@ export class ReplicationSource {
 
   private dump(req: Packet, opts: ReplyOptions): MessageStream {
     const q = decodeDumpHandlesRequest(req.body);
-    const opening = this.o.responder.reply(req, ResponseCode.SUCCESS, streamOpeningBody(OpCode.DUMP_HANDLES), opts);
+    const opening = openStreamedResponse(this.o.responder, req, opts);
     const inShare = q.numServers <= 1 ? () => true : (h: string) => serverIndexFor(q.hashType, q.numServers, h) === q.serverNum;
     this.stats.dumps++;
     return new MessageStream(req.header.opCode, ResponseCode.SUCCESS, () => {

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { murmurFinish, murmurRound } from '../model/murmur.js';
 import { type Cidr, type Family, cidrContains, ipv4Word, ipv6Head, parseAddress, parseCidr, prefixHigh, prefixLow, prefixText } from '../model/address.js';
 
 // Response-rate limiting for UDP (DESIGN 8: UDP must not become an amplifier), as NSD and Knot do it. A
@@ -277,15 +278,7 @@ export class ResponseRateLimiter {
 
   /** MurmurHash3's mixing of the two words and the family, seeded per process. */
   private hash(hi: number, lo: number, family: number): number {
-    let h = this.seed ^ family;
-    h = mix(h, hi);
-    h = mix(h, lo);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return h >>> 0;
+    return murmurFinish(murmurRound(murmurRound(this.seed ^ family, hi), lo));
   }
 }
 
@@ -294,13 +287,4 @@ function mask32(bits: number): number {
   if (bits <= 0) return 0;
   if (bits >= 32) return 0xffffffff;
   return (0xffffffff << (32 - bits)) >>> 0;
-}
-
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }

@@ -3,14 +3,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Registry } from './registry.js';
 import { SCHEMA_VERSION } from './schema.js';
+import { POSITION_SETTING } from './replication-settings.js';
 
 // Backups of a registry and restores from them (docs/operations.md, Backup and restore). A backup is taken
 // with SQLite's online backup API while the node serves and writes: the copy is one committed state of the
 // registry, a whole file in rollback-journal mode (no -wal beside it). A restore checks a backup, then puts
 // it in place of a registry no process has open, keeping the one it replaces.
-
-/** The setting in which a mirror records the primary's last transaction it applied (it travels with a backup). */
-export const REPLICATION_POSITION = 'replication.primary_txn';
 
 export class BackupError extends Error {
   override name = 'BackupError';
@@ -103,7 +101,7 @@ export function describeRegistry(file: string): RegistrySummary {
       schemaVersion: registry.db.pragma('user_version', { simple: true }) as number,
       handles: registry.count(),
       lastTxnId: registry.lastTxnId(),
-      primaryTxn: registry.getSetting(REPLICATION_POSITION),
+      primaryTxn: registry.getSetting(POSITION_SETTING),
       foldSuffix: registry.foldSuffix,
       homedPrefixes: registry.homedPrefixes(),
     };

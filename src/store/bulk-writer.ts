@@ -26,7 +26,6 @@ const PROGRESS_PREFIX = 'import.progress:';
 export class BulkWriter {
   private readonly db: Database.Database;
   private readonly insertHandle: Database.Statement;
-  private readonly log: Database.Statement;
   /** Handles inserted in the open transaction, added to the registry's count when it commits. */
   private inserted = 0;
   /**
@@ -44,7 +43,6 @@ export class BulkWriter {
     this.insertHandle = this.db.prepare(
       'INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?) ON CONFLICT (handle_key) DO NOTHING',
     );
-    this.log = this.db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)');
     this.getSetting = this.db.prepare('SELECT value FROM settings WHERE name = ?');
     this.putSetting = this.db.prepare(
       'INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
@@ -107,7 +105,7 @@ export class BulkWriter {
   logBatch(written: readonly WrittenHandle[], total: number, now: number): void {
     if (total === 0) return;
     if (total <= PER_HANDLE_LOG_LIMIT && written.length === total) {
-      for (const w of written) this.log.run(now, w.op, w.handle, w.key, JSON.stringify({ indexes: w.indexes }));
+      for (const w of written) this.registry.logChange(now, w.op, w.handle, w.key, JSON.stringify({ indexes: w.indexes }));
     } else {
       this.registry.logBulk(total, now, this.keys);
     }

@@ -97,6 +97,7 @@ export class Registry {
       exists: db.prepare<[string], [number]>('SELECT 1 FROM handles WHERE handle_key = ?').raw(true),
       insertHandle: db.prepare('INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?)'),
       updateValues: db.prepare('UPDATE handles SET vals = ?, updated = ? WHERE handle_key = ?'),
+      replaceRow: db.prepare('UPDATE handles SET handle = ?, vals = ?, updated = ? WHERE handle_key = ?'),
       deleteHandle: db.prepare('DELETE FROM handles WHERE handle_key = ?'),
       list: db.prepare<[string, string, string, number], { handle: string; handle_key: string }>(
         'SELECT handle, handle_key FROM handles WHERE handle_key > ? AND handle_key >= ? AND handle_key < ? ORDER BY handle_key LIMIT ?',
@@ -129,6 +130,33 @@ export class Registry {
   get(handle: string): StoredHandle | undefined {
     const row = this.s.row.get(this.key(handle));
     return row ? { handle: row[0], values: decodeValues(row[1]) } : undefined;
+  }
+
+  /** A stored row by lookup key, its values still one blob (value-blob.ts): for copying it elsewhere as it is. */
+  rowAt(key: string): { handle: string; blob: Buffer } | undefined {
+    const row = this.s.row.get(key);
+    return row ? { handle: row[0], blob: row[1] } : undefined;
+  }
+
+  /**
+   * Set a row to a handle and its values as one blob, inside the caller's transaction and without a log
+   * entry (the caller logs what it wrote): a mirror applying its primary's rows. Says what it did.
+   */
+  putRowInTxn(key: string, handle: string, blob: Buffer, at: number): 'create' | 'overwrite' {
+    if (this.s.exists.get(key)) {
+      this.s.replaceRow.run(handle, blob, at, key);
+      return 'overwrite';
+    }
+    this.s.insertHandle.run(key, handle, at, at, blob);
+    this.s.addCount.run(1);
+    return 'create';
+  }
+
+  /** Remove a row by key inside the caller's transaction, without a log entry; false when there was none. */
+  removeRowInTxn(key: string): boolean {
+    if (this.s.deleteHandle.run(key).changes === 0) return false;
+    this.s.addCount.run(-1);
+    return true;
   }
 
   /** A handle's values, ordered by index, or undefined when the handle does not exist. */
@@ -179,10 +207,11 @@ export class Registry {
 
   /**
    * One log entry for many writes made quietly in one transaction (bulk import): readers drop all they
-   * cached; a mirror copies the rows of `keys` (txn-feed.ts).
+   * cached; a mirror copies the rows of `keys` (txn-feed.ts). Without keys (a mirror's re-copy) the rows
+   * cannot be told apart, and whoever follows this log from before it must copy everything.
    */
-  logBulk(count: number, now: number, keys: readonly string[]): void {
-    this.s.log.run(now, 'bulk', null, null, JSON.stringify({ count, keys }));
+  logBulk(count: number, now: number, keys?: readonly string[]): void {
+    this.s.log.run(now, 'bulk', null, null, JSON.stringify(keys ? { count, keys } : { count }));
   }
 
   /** The oldest transaction id the log still holds (0 when it is empty). */
@@ -198,6 +227,11 @@ export class Registry {
     const last = this.lastTxnId();
     if (last === 0) return 0;
     return this.s.pruneLog.run(Math.max(last - keep, 0) + 1, olderThan, last).changes;
+  }
+
+  /** One log entry for a write made quietly in the current transaction (bulk import, a mirror's apply). */
+  logChange(now: number, op: string, handle: string, key: string, detail: string | null = null): void {
+    this.s.log.run(now, op, handle, key, detail);
   }
 
   /** Log entries after a transaction id, oldest first. */
@@ -291,15 +325,13 @@ export class Registry {
     return this.s.homed.all().map((r) => r.display);
   }
 
-  home(prefix: string): void {
-    const now = Math.floor(Date.now() / 1000);
+  home(prefix: string, now = Math.floor(Date.now() / 1000)): void {
     this.db.transaction(() => {
       if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.s.log.run(now, 'home', prefix, null, null);
     })();
   }
 
-  unhome(prefix: string): boolean {
-    const now = Math.floor(Date.now() / 1000);
+  unhome(prefix: string, now = Math.floor(Date.now() / 1000)): boolean {
     return this.db.transaction(() => {
       const gone = this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
       if (gone) this.s.log.run(now, 'unhome', prefix, null, null);

@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import { normalisePrefix } from '../model/handle.js';
 import type { Registry } from './registry.js';
+import { POSITION_SETTING, QUERY_DATE_SETTING } from './replication-settings.js';
+import { PER_HANDLE_LOG_LIMIT } from './bulk-writer.js';
 
 // A mirror's writes (docs/replication.md): the changes its primary sends, applied in order, in
 // transactions, each recording the primary's transaction id it reached in the same commit, so a mirror
@@ -8,42 +10,19 @@ import type { Registry } from './registry.js';
 // state to set (a handle's values, its absence, a prefix homed or not), so applying one twice changes
 // nothing. The mirror's own transaction log gets the entries its running node needs to drop cached answers.
 
-/** The primary's transaction id this registry has applied up to (settings; travels with a backup). */
-export const POSITION_SETTING = 'replication.primary_txn';
-/** When the mirror last heard from its primary (ms), sent back as the request's last query date. */
-export const QUERY_DATE_SETTING = 'replication.query_date';
-
 /** One change to apply: a handle set to these values (one blob), a handle gone, a prefix homed or unhomed. */
 export type ReplicaChange =
   | { kind: 'put'; handle: string; blob: Buffer; at: number }
   | { kind: 'delete'; handle: string; at: number }
   | { kind: 'home' | 'unhome'; prefix: string; at: number };
 
-/** Below this many changes in a commit, each gets a log entry; above it, one bulk entry with their keys. */
-const PER_CHANGE_LOG_LIMIT = 64;
 
 export class ReplicaWriter {
   private readonly db: Database.Database;
-  private readonly exists: Database.Statement<[string], [number]>;
-  private readonly insert: Database.Statement;
-  private readonly update: Database.Statement;
-  private readonly remove: Database.Statement;
-  private readonly log: Database.Statement;
-  private readonly home: Database.Statement;
-  private readonly unhome: Database.Statement;
-  private readonly addCount: Database.Statement;
   private copying = false;
 
   constructor(private readonly registry: Registry) {
-    const db = (this.db = registry.db);
-    this.exists = db.prepare<[string], [number]>('SELECT 1 FROM handles WHERE handle_key = ?').raw(true);
-    this.insert = db.prepare('INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?)');
-    this.update = db.prepare('UPDATE handles SET handle = ?, vals = ?, updated = ? WHERE handle_key = ?');
-    this.remove = db.prepare('DELETE FROM handles WHERE handle_key = ?');
-    this.log = db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)');
-    this.home = db.prepare('INSERT INTO homed_prefixes (prefix, display, homed_at) VALUES (?, ?, ?) ON CONFLICT (prefix) DO NOTHING');
-    this.unhome = db.prepare('DELETE FROM homed_prefixes WHERE prefix = ?');
-    this.addCount = db.prepare("UPDATE counters SET n = n + ? WHERE name = 'handles'");
+    this.db = registry.db;
   }
 
   /** The primary's transaction id applied so far (0: nothing yet, a first copy is due). */
@@ -66,40 +45,27 @@ export class ReplicaWriter {
       for (const c of changes) {
         if (c.kind === 'put') {
           const key = this.registry.key(c.handle);
-          entries.push([c.at, this.put(key, c.handle, c.blob, c.at), c.handle, key]);
+          entries.push([c.at, this.registry.putRowInTxn(key, c.handle, c.blob, c.at), c.handle, key]);
           keys.push(key);
         } else if (c.kind === 'delete') {
           const key = this.registry.key(c.handle);
-          if (this.remove.run(key).changes > 0) {
-            this.addCount.run(-1);
+          if (this.registry.removeRowInTxn(key)) {
             entries.push([c.at, 'delete', c.handle, key]);
             keys.push(key);
           }
+        } else if (c.kind === 'home') {
+          this.registry.home(c.prefix, c.at);
         } else {
-          const p = normalisePrefix(c.prefix);
-          if (c.kind === 'home') this.home.run(p, c.prefix, c.at);
-          else this.unhome.run(p);
-          this.log.run(c.at, c.kind, c.prefix, null, null);
+          this.registry.unhome(c.prefix, c.at);
         }
       }
-      if (entries.length <= PER_CHANGE_LOG_LIMIT) {
-        for (const [at, op, handle, key] of entries) this.log.run(at, op, handle, key, null);
+      if (entries.length <= PER_HANDLE_LOG_LIMIT) {
+        for (const [at, op, handle, key] of entries) this.registry.logChange(at, op, handle, key);
       } else {
         this.registry.logBulk(entries.length, entries[entries.length - 1]![0], keys);
       }
       this.setPosition(position, queryDate);
     })();
-  }
-
-  /** Set a handle's row to these values; 'create' or 'overwrite' for the log. */
-  private put(key: string, handle: string, blob: Buffer, at: number): string {
-    if (this.exists.get(key)) {
-      this.update.run(handle, blob, at, key);
-      return 'overwrite';
-    }
-    this.insert.run(key, handle, at, at, blob);
-    this.addCount.run(1);
-    return 'create';
   }
 
   // A re-copy: every handle of the primary, in chunks each committed, then whatever the copy did not name
@@ -118,7 +84,7 @@ export class ReplicaWriter {
     this.db.transaction(() => {
       for (const r of rows) {
         const key = this.registry.key(r.handle);
-        this.put(key, r.handle, r.blob, r.at);
+        this.registry.putRowInTxn(key, r.handle, r.blob, r.at);
         seen.run(key);
       }
     })();
@@ -131,12 +97,11 @@ export class ReplicaWriter {
   finishCopy(homed: readonly string[], position: number, queryDate: number, at: number): void {
     if (!this.copying) throw new Error('finishCopy outside a copy');
     this.db.transaction(() => {
-      const gone = this.db.prepare('DELETE FROM handles WHERE handle_key NOT IN (SELECT handle_key FROM temp.copy_seen)').run().changes;
-      if (gone > 0) this.addCount.run(-gone);
-      this.db.prepare('DELETE FROM homed_prefixes').run();
-      for (const p of homed) this.home.run(normalisePrefix(p), p, at);
-      this.log.run(at, 'home', null, null, null);
-      this.log.run(at, 'bulk', null, null, JSON.stringify({ count: 0, copy: true }));
+      this.registry.countAdded(-this.db.prepare('DELETE FROM handles WHERE handle_key NOT IN (SELECT handle_key FROM temp.copy_seen)').run().changes);
+      const wanted = new Set(homed.map(normalisePrefix));
+      for (const p of this.registry.homedPrefixes()) if (!wanted.has(normalisePrefix(p))) this.registry.unhome(p, at);
+      for (const p of homed) this.registry.home(p, at);
+      this.registry.logBulk(0, at);
       this.setPosition(position, queryDate);
     })();
     this.db.exec('DROP TABLE IF EXISTS temp.copy_seen');

@@ -6,9 +6,6 @@ import type { Registry } from './registry.js';
 // A bulk import's one log entry carries the keys it wrote, so its rows go as rows, not as the whole
 // registry. Everything is read a page at a time, so a mirror far behind never costs a registry in memory.
 
-/** Identities allowed to pull besides replication.admins, as `idres mirror allow` records them (JSON list). */
-export const ALLOWED_MIRRORS_SETTING = 'replication.allowed';
-
 /** One change as a mirror applies it: a handle's current state, its removal, or a prefix homed or unhomed. */
 export type FeedItem =
   | { txnId: number; at: number; kind: 'put'; handle: string; blob: Buffer }
@@ -40,14 +37,12 @@ const ROW_PAGE = 2000;
 export class TxnFeed {
   private readonly db: Database.Database;
   private readonly logAfter: Database.Statement<[number, number], LogRow>;
-  private readonly row: Database.Statement<[string], [string, Buffer]>;
   private readonly rowsAfter: Database.Statement<[string, number], [string, string, Buffer, number]>;
   private readonly keylessBulk: Database.Statement<[number], [number]>;
 
   constructor(private readonly registry: Registry) {
     this.db = registry.db;
     this.logAfter = this.db.prepare('SELECT txn_id, at, op, handle, handle_key, detail FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?');
-    this.row = this.db.prepare<[string], [string, Buffer]>('SELECT handle, vals FROM handles WHERE handle_key = ?').raw(true);
     this.rowsAfter = this.db
       .prepare<[string, number], [string, string, Buffer, number]>('SELECT handle_key, handle, vals, updated FROM handles WHERE handle_key > ? ORDER BY handle_key LIMIT ?')
       .raw(true);
@@ -106,17 +101,17 @@ export class TxnFeed {
         const keys = bulkKeys(e.detail);
         for (let i = 0; i < keys.length; i += ROW_PAGE) {
           for (const k of keys.slice(i, i + ROW_PAGE)) {
-            const r = this.row.get(k);
+            const r = this.registry.rowAt(k);
             // A row written by the batch and deleted since: its delete entry follows in the log.
-            if (r) yield { ...base, kind: 'put', handle: r[0], blob: r[1] };
+            if (r) yield { ...base, kind: 'put', handle: r.handle, blob: r.blob };
           }
         }
         return;
       }
       default: {
         if (!e.handle_key || !e.handle) return;
-        const r = this.row.get(e.handle_key);
-        if (r) yield { ...base, kind: 'put', handle: r[0], blob: r[1] };
+        const r = this.registry.rowAt(e.handle_key);
+        if (r) yield { ...base, kind: 'put', handle: r.handle, blob: r.blob };
         else yield { ...base, kind: 'delete', handle: e.handle };
       }
     }
@@ -135,16 +130,6 @@ export class TxnFeed {
 
   homedPrefixes(): string[] {
     return this.registry.homedPrefixes();
-  }
-
-  /** The identities `idres mirror allow` recorded ("INDEX:HANDLE"). */
-  allowedMirrors(): string[] {
-    try {
-      const v = JSON.parse(this.registry.getSetting(ALLOWED_MIRRORS_SETTING) ?? '[]') as unknown;
-      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-    } catch {
-      return [];
-    }
   }
 }
 

@@ -1,7 +1,7 @@
 import type { HandleValue } from '../model/value.js';
 import { DecodeError } from '../protocol/errors.js';
 import { Reader } from '../protocol/reader.js';
-import { readValue, readValueList, writeValue } from '../protocol/values.js';
+import { MIN_VALUE_SIZE, readValue, readValueList, writeValue } from '../protocol/values.js';
 import { Writer } from '../protocol/writer.js';
 
 // How a handle's values are stored: one blob per handle, a format byte and then the value list exactly as
@@ -94,23 +94,25 @@ export function splitValues(blob: Buffer): Buffer[] {
 }
 
 /**
- * The blob of values received one encoding each (a mirror's copy of its primary's). Each must decode whole
- * as one value and the indexes must be distinct: a DecodeError otherwise, and nothing is stored. Values
- * are kept as sent (their timestamps are the primary's), sorted by index as every blob is.
+ * The blob of values received one encoding each (a mirror's copy of its primary's). Each is one well-formed
+ * value already (the replication stream's reader checks every one); here the indexes must be distinct, or it
+ * is a DecodeError and nothing is stored. Values are kept as sent (their timestamps are the primary's), sorted
+ * by index as every blob is.
  */
 export function joinValues(encoded: readonly Buffer[]): Buffer {
   const parsed: Array<{ index: number; bytes: Buffer }> = [];
   const seen = new Set<number>();
-  for (const bytes of encoded) {
-    const r = new Reader(bytes);
-    const v = readValue(r);
-    if (r.remaining !== 0) throw new DecodeError(`a value of ${bytes.length} bytes has ${r.remaining} bytes after it`);
-    if (seen.has(v.index)) throw new DecodeError(`two values with index ${v.index}`);
-    seen.add(v.index);
-    parsed.push({ index: v.index, bytes });
+  let bytes = 5;
+  for (const b of encoded) {
+    if (b.length < MIN_VALUE_SIZE) throw new DecodeError(`a value of ${b.length} bytes is shorter than any value`);
+    const index = b.readUInt32BE(0);
+    if (seen.has(index)) throw new DecodeError(`two values with index ${index}`);
+    seen.add(index);
+    parsed.push({ index, bytes: b });
+    bytes += b.length;
   }
   parsed.sort((a, b) => a.index - b.index);
-  const w = new Writer(5 + encoded.reduce((n, b) => n + b.length, 0));
+  const w = new Writer(bytes);
   w.u8(VALUE_BLOB_FORMAT).u32(parsed.length);
   for (const p of parsed) w.bytes(p.bytes);
   return w.finish();

@@ -13,6 +13,35 @@ export async function udpExchange(port: number, datagrams: Buffer[], waitMs = 40
   return got;
 }
 
+/**
+ * Write text to a TCP port on loopback and collect what comes back (latin1) until the server closes, the time
+ * runs out, or `until` says the answer is whole.
+ */
+export function tcpText(
+  port: number,
+  text: string,
+  o: { localAddress?: string; timeoutMs?: number; onData?: () => void; until?: (received: string) => boolean } = {},
+): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+    let out = '';
+    const done = () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(out);
+    };
+    const timer = setTimeout(done, o.timeoutMs ?? 10000);
+    s.on('data', (d) => {
+      out += d.toString('latin1');
+      o.onData?.();
+      if (o.until?.(out)) done();
+    });
+    s.on('close', done);
+    s.on('error', done);
+    s.write(text);
+  });
+}
+
 /** A raw TCP connection that collects everything received and notices the server's close. */
 export class RawTcp {
   readonly socket: net.Socket;

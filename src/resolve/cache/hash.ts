@@ -16,36 +16,5 @@ export function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, 
   return true;
 }
 
-/** MurmurHash3 (x86, 32-bit) of bytes[start, end): four bytes a step, well mixed, and cheap in JavaScript. */
-export function murmur3(bytes: Uint8Array, start: number, end: number, seed: number): number {
-  let h = seed | 0;
-  let i = start;
-  const blocks = end - ((end - start) & 3);
-  for (; i < blocks; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  let k = 0;
-  const rest = end - i;
-  if (rest === 3) k ^= bytes[i + 2]! << 16;
-  if (rest >= 2) k ^= bytes[i + 1]! << 8;
-  if (rest >= 1) {
-    k ^= bytes[i]!;
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-  }
-  h ^= end - start;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+/** The cache's hash: MurmurHash3 (model/murmur.ts), seeded per process. */
+export { murmur3 } from '../../model/murmur.js';
