@@ -24,6 +24,7 @@ import { addAuditCommand } from './audit.js';
 import { addMirrorCommand } from './mirror.js';
 import { addBackupCommand } from './backup.js';
 import { addRestoreCommand } from './restore.js';
+import { addCheckCommand } from './check.js';
 
 // The command line: each command is defined, options and all, in its own file; this is the list, in the
 // order help shows them.
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   addMirrorCommand(program);
   addBackupCommand(program);
   addRestoreCommand(program);
+  addCheckCommand(program);
   return program;
 }
 
