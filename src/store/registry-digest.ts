@@ -104,7 +104,9 @@ class Accumulator {
 
 /** The summaries of one registry's rows, built a row at a time. */
 export class RegistryDigest {
-  private readonly ranges = new Map<string, { id: RangeId; acc: Accumulator }>();
+  /** Per prefix, its buckets' accumulators (made when first needed). */
+  private readonly prefixes = new Map<string, Array<Accumulator | undefined>>();
+  private readonly homedAcc = new Accumulator();
   private readonly hasher = new RowHasher();
   /** Homed prefixes, normalised (they are few: kept whole so their differences can be named). */
   readonly homed = new Set<string>();
@@ -117,31 +119,37 @@ export class RegistryDigest {
   /** One handle row: its lookup key (which places it), the handle as registered and its stored blob. */
   addRow(key: string, handle: string, blob: Buffer): void {
     this.handles++;
-    this.accumulator(rangeOfKey(key, this.buckets)).add(this.hasher.hash(handle, blob));
+    this.accumulator(prefixOfKey(key), bucketOfKey(key, this.buckets)).add(this.hasher.hash(handle, blob));
   }
 
   addHomed(prefix: string): void {
     const p = normalisePrefix(prefix);
     if (this.homed.has(p)) return;
     this.homed.add(p);
-    this.accumulator({ prefix: '', bucket: HOMED_BUCKET }).add(hash('sha256', Buffer.from(p), 'buffer'));
+    this.homedAcc.add(hash('sha256', Buffer.from(p), 'buffer'));
   }
 
   /** Every range that has anything, homed prefixes first, then by prefix and bucket. */
   summaries(): RangeSummary[] {
-    return [...this.ranges.values()]
-      .map(({ id, acc }) => ({ ...id, count: acc.count, digest: acc.hex() }))
-      .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : a.bucket - b.bucket));
+    const out: RangeSummary[] = [];
+    if (this.homedAcc.count > 0) out.push({ prefix: '', bucket: HOMED_BUCKET, count: this.homedAcc.count, digest: this.homedAcc.hex() });
+    for (const prefix of [...this.prefixes.keys()].sort()) {
+      this.prefixes.get(prefix)!.forEach((acc, bucket) => {
+        if (acc) out.push({ prefix, bucket, count: acc.count, digest: acc.hex() });
+      });
+    }
+    return out;
   }
 
-  private accumulator(id: RangeId): Accumulator {
-    const name = rangeName(id);
-    let r = this.ranges.get(name);
-    if (!r) {
-      r = { id, acc: new Accumulator() };
-      this.ranges.set(name, r);
+  // A map lookup per row by a short string is cheap; no object or name is made per row (the garbage of a
+  // million rows is what costs).
+  private accumulator(prefix: string, bucket: number): Accumulator {
+    let slots = this.prefixes.get(prefix);
+    if (!slots) {
+      slots = [];
+      this.prefixes.set(prefix, slots);
     }
-    return r.acc;
+    return (slots[bucket] ??= new Accumulator());
   }
 }
 
