@@ -118,6 +118,14 @@ describe('idres check', () => {
     assert.deepEqual(doc.handles.map((h) => h.handle).sort(), [added, changed, removed].sort());
     assert.equal(doc.differences.reduce((n, d) => n + d.mirror - d.primary, 0), 0, 'one removed and one added: the counts balance');
 
+    // A write on the primary that the stopped mirror never pulls: after one second of standing still the
+    // check says the mirror is not pulling, and lists the handle as the primary's alone.
+    primary.registry!.create(`${PREFIX}/LATE`, [makeValue(1, 'URL', 'https://example.cn/late')]);
+    const s = await cli(['check', '--dir', dir('mirror'), '--wait', '1', '--list']);
+    assert.equal(s.code, 1, s.stdout + s.stderr);
+    assert.match(s.stdout, /^note: the mirror stayed at txn \d+ for 1 s while the primary is at \d+: it is not pulling/m);
+    assert.match(s.stdout, new RegExp(`^  ${PREFIX}/LATE  only on the primary$`, 'm'));
+
     // The same three, comparing the two folders directly.
     const d = await cli(['check', '--dir', dir('mirror'), '--against-dir', dir('primary'), '--list']);
     assert.equal(d.code, 1, d.stdout + d.stderr);
@@ -141,6 +149,7 @@ describe('idres check', () => {
       [['check', '--dir', dir('primary')], /is not a mirror: name its primary with --primary/],
       [['check', '--dir', dir('mirror'), '--against-dir', dir('nowhere')], /nowhere does not exist/],
       [['check', '--dir', dir('mirror'), '--buckets', '0'], /--buckets must be a whole number from 1/],
+      [['check', '--dir', dir('mirror'), '--against-dir', dir('primary'), '--primary', '127.0.0.1:1'], /leave out --primary/],
       [['check', '--dir', dir('mirror'), '--primary', '127.0.0.1:1'], /127\.0\.0\.1:1/],
     ];
     for (const [args, message] of cases) {

@@ -56,7 +56,10 @@ export interface CheckOptions {
 
 /** One side of a comparison, as reported. */
 interface Side {
+  /** As printed: "mirror", "primary", or a folder's path. */
   name: string;
+  /** The JSON field of this side: mirror, primary, dir, against. */
+  key: string;
   handles: number;
   /** A mirror's position, a primary's last id, or a registry's own last id. */
   txn: number | undefined;
@@ -72,6 +75,8 @@ interface Outcome {
   attempts: number;
   /** The primary wrote during the last dump or the mirror was not at the dump's position: differences may be in flight. */
   moving: boolean;
+  /** The mirror stood still behind the primary for the whole wait: it is not pulling (stopped, refused, cut off). */
+  stalled?: number;
   handles?: { total: number; listed: HandleDifference[] };
 }
 
@@ -79,6 +84,9 @@ const POLL_MS = 100;
 
 export async function checkCommand(o: CheckOptions): Promise<number> {
   if (!Number.isInteger(o.buckets) || o.buckets < 1 || o.buckets > MAX_BUCKETS) throw new UsageError(`--buckets must be 1 to ${MAX_BUCKETS}`);
+  if (o.againstDir !== undefined && (o.primary !== undefined || o.identity !== undefined)) {
+    throw new UsageError('--against-dir compares two local registries: leave out --primary and --identity');
+  }
   const outcome = o.againstDir !== undefined ? checkAgainstDir(o, o.againstDir) : await checkMirror(o);
   report(outcome, o);
   return outcome.differences.length === 0 ? 0 : 1;
@@ -103,8 +111,8 @@ function checkAgainstDir(o: CheckOptions, other: string): Outcome {
       const here = digestRegistry(a, o.buckets);
       const there = digestRegistry(b, o.buckets);
       const outcome = outcomeOf(
-        { name: o.dir, handles: here.digest.handles, txn: here.lastTxnId },
-        { name: other, handles: there.digest.handles, txn: there.lastTxnId },
+        { name: o.dir, key: 'dir', handles: here.digest.handles, txn: here.lastTxnId },
+        { name: other, key: 'against', handles: there.digest.handles, txn: there.lastTxnId },
         here.digest,
         there.digest,
         1,
@@ -177,19 +185,26 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
     for (let attempt = 1; attempt <= o.retries + 1; attempt++) {
       const primary = await digestPrimary(client, verify, keyOf, o.buckets);
       // The mirror has what the primary had when the dump ended once its position reaches endTxn.
+      const before = positionOf(registry);
       const position = await positionReaching(registry, primary.endTxn, o.waitSeconds * 1000);
       const mirror = digestRegistry(registry, o.buckets);
       const at = mirror.position ?? position;
       const moving = primary.startTxn !== primary.endTxn || at !== primary.endTxn;
       outcome = outcomeOf(
-        { name: 'mirror', handles: mirror.digest.handles, txn: at },
-        { name: 'primary', handles: primary.digest.handles, txn: primary.endTxn },
+        { name: 'mirror', key: 'mirror', handles: mirror.digest.handles, txn: at },
+        { name: 'primary', key: 'primary', handles: primary.digest.handles, txn: primary.endTxn },
         mirror.digest,
         primary.digest,
         attempt,
         moving,
       );
       if (outcome.differences.length === 0 || !moving) break;
+      // A mirror that did not move at all while it waited behind the primary is not pulling: looking again
+      // would see the same, so say so instead.
+      if (position < primary.endTxn && position === before && o.waitSeconds > 0) {
+        outcome.stalled = o.waitSeconds;
+        break;
+      }
       if (attempt <= o.retries && !o.json) {
         process.stderr.write(
           `check: ${outcome.differences.length} range(s) differ while the primary moved (txn ${primary.startTxn} to ${primary.endTxn} during the dump, mirror at ${at}); checking again\n`,
@@ -207,11 +222,14 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
   }
 }
 
+/** A mirror's position as committed now (each read sees the running mirror's latest commit). */
+const positionOf = (registry: Registry) => Number(registry.getSetting(POSITION_SETTING) ?? 0);
+
 /** The mirror's position once it reaches `txn`, or whatever it is when `waitMs` runs out (a stopped mirror). */
 async function positionReaching(registry: Registry, txn: number, waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const position = Number(registry.getSetting(POSITION_SETTING) ?? 0);
+    const position = positionOf(registry);
     if (position >= txn || Date.now() >= deadline) return position;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
@@ -240,8 +258,8 @@ function report(out: Outcome, o: CheckOptions): void {
   if (o.json) {
     printJson({
       identical,
-      [out.here.name]: { handles: out.here.handles, txn: out.here.txn ?? null },
-      [out.there.name]: { handles: out.there.handles, txn: out.there.txn ?? null },
+      [out.here.key]: { handles: out.here.handles, txn: out.here.txn ?? null },
+      [out.there.key]: { handles: out.there.handles, txn: out.there.txn ?? null },
       buckets: out.buckets,
       ranges: out.ranges,
       attempts: out.attempts,
@@ -250,12 +268,12 @@ function report(out: Outcome, o: CheckOptions): void {
         range: describeRange(d, out.buckets),
         prefix: d.bucket < 0 ? null : d.prefix,
         bucket: d.bucket < 0 ? null : d.bucket,
-        [out.here.name]: d.here,
-        [out.there.name]: d.there,
+        [out.here.key]: d.here,
+        [out.there.key]: d.there,
       })),
-      homedPrefixes: { [`only${cap(out.here.name)}`]: out.homed.onlyHere, [`only${cap(out.there.name)}`]: out.homed.onlyThere },
+      homedPrefixes: { [`only${cap(out.here.key)}`]: out.homed.onlyHere, [`only${cap(out.there.key)}`]: out.homed.onlyThere },
       ...(out.handles
-        ? { handles: out.handles.listed.map((h) => ({ handle: h.handle, difference: KIND_TEXT(out, h.kind) })), handlesDiffering: out.handles.total }
+        ? { handles: out.handles.listed.map((h) => ({ handle: h.handle, difference: h.kind === 'only-here' ? `only-${out.here.key}` : h.kind === 'only-there' ? `only-${out.there.key}` : 'values-differ' })), handlesDiffering: out.handles.total }
         : {}),
     });
     return;
@@ -280,7 +298,9 @@ function report(out: Outcome, o: CheckOptions): void {
     for (const h of out.handles.listed) console.log(`  ${h.handle}  ${KIND_TEXT(out, h.kind)}`);
     if (out.handles.total > out.handles.listed.length) console.log(`  … and ${formatCount(out.handles.total - out.handles.listed.length)} more (--list-max)`);
   }
-  if (out.moving) {
+  if (out.stalled !== undefined) {
+    console.log(`note: the mirror stayed at txn ${here.txn} for ${out.stalled} s while the primary is at ${there.txn}: it is not pulling (is it running, and allowed?); the differences include what it lacks`);
+  } else if (out.moving) {
     console.log(
       `note: the primary was writing (or the mirror had not caught up) on each of ${out.attempts} attempt${out.attempts === 1 ? '' : 's'}: ` +
         'some of these differences may be changes in flight; run the check again, or with more --retries and --wait',
