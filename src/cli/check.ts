@@ -135,7 +135,7 @@ function checkAgainstDir(o: CheckOptions, other: string): Outcome {
 }
 
 /** How the mirror in `dir` reaches its primary: address, identity, its key, the primary's key. */
-async function primaryOf(o: CheckOptions, config: NodeConfig): Promise<{ client: ReplicationClient; verify: StreamVerify; address: string }> {
+async function primaryOf(o: CheckOptions, config: NodeConfig): Promise<{ client: ReplicationClient; verify: StreamVerify }> {
   const r = config.replication;
   const address = o.primary ?? r.primary;
   if (!isMirror(config) && o.primary === undefined) {
@@ -153,7 +153,7 @@ async function primaryOf(o: CheckOptions, config: NodeConfig): Promise<{ client:
     throw new UsageError(`the primary's address ${address}: ${(err as Error).message}`);
   }
   const client = new ReplicationClient(server, { handle: identity.handle, index: identity.index, key: serverPrivateKey(o.dir, config) }, r.timeoutMs);
-  return { client, verify: keyVerifier(await primaryKey(o, config, address)), address };
+  return { client, verify: keyVerifier(await primaryKey(o, config, address)) };
 }
 
 /**
@@ -180,16 +180,18 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
   try {
     if (!config) throw new UsageError(`${o.dir} is a registry file, not a node folder: compare it with --against-dir`);
     const { client, verify } = await primaryOf(o, config);
+    // A node that is not a mirror (checked with --primary) follows nobody: it is compared as it stands.
+    const follows = isMirror(config);
     const keyOf = (h: string) => registry.key(h);
     let outcome: Outcome | undefined;
     for (let attempt = 1; attempt <= o.retries + 1; attempt++) {
       const primary = await digestPrimary(client, verify, keyOf, o.buckets);
       // The mirror has what the primary had when the dump ended once its position reaches endTxn.
       const before = positionOf(registry);
-      const position = await positionReaching(registry, primary.endTxn, o.waitSeconds * 1000);
+      const position = follows ? await positionReaching(registry, primary.endTxn, o.waitSeconds * 1000) : before;
       const mirror = digestRegistry(registry, o.buckets);
       const at = mirror.position ?? position;
-      const moving = primary.startTxn !== primary.endTxn || at !== primary.endTxn;
+      const moving = primary.startTxn !== primary.endTxn || (follows && at !== primary.endTxn);
       outcome = outcomeOf(
         { name: 'mirror', key: 'mirror', handles: mirror.digest.handles, txn: at },
         { name: 'primary', key: 'primary', handles: primary.digest.handles, txn: primary.endTxn },
@@ -201,7 +203,7 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
       if (outcome.differences.length === 0 || !moving) break;
       // A mirror that did not move at all while it waited behind the primary is not pulling: looking again
       // would see the same, so say so instead.
-      if (position < primary.endTxn && position === before && o.waitSeconds > 0) {
+      if (follows && position < primary.endTxn && position === before && o.waitSeconds > 0) {
         outcome.stalled = o.waitSeconds;
         break;
       }
