@@ -68,18 +68,21 @@ describe('idres check', () => {
   });
 
   test('while the primary keeps writing, the check waits for the mirror and looks again: identical once it has caught up', async () => {
-    let writing = true;
+    // Writes for at most a second (150 at most), while the check runs: it must outlast them.
+    let written = 0;
+    const deadline = Date.now() + 1000;
     const writer = (async () => {
-      for (let i = 0; i < 150 && writing; i++) {
-        primary.registry!.create(`${PREFIX}/LIVE-${i}`, [makeValue(1, 'URL', `https://example.cn/live/${i}`)]);
+      for (; written < 150 && Date.now() < deadline; written++) {
+        primary.registry!.create(`${PREFIX}/LIVE-${written}`, [makeValue(1, 'URL', `https://example.cn/live/${written}`)]);
         await new Promise((r) => setTimeout(r, 5));
       }
     })();
-    const r = await cli(['check', '--dir', dir('mirror'), '--retries', '20', '--wait', '10']);
-    writing = false;
+    const r = await cli(['check', '--dir', dir('mirror'), '--retries', '100', '--wait', '10']);
     await writer;
+    assert.ok(written > 0);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /: identical$/m);
+    assert.equal(primary.registry!.exists(`${PREFIX}/LIVE-${written - 1}`), true);
   });
 
   test('rows changed, removed and added in the mirror\'s file behind its back are found in their ranges and, with --list, by name', async () => {
