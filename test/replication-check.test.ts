@@ -152,6 +152,7 @@ describe('idres check', () => {
       [['check', '--dir', dir('primary')], /is not a mirror: name its primary with --primary/],
       [['check', '--dir', dir('mirror'), '--against-dir', dir('nowhere')], /nowhere does not exist/],
       [['check', '--dir', dir('mirror'), '--buckets', '0'], /--buckets must be a whole number from 1/],
+      [['check', '--dir', dir('mirror'), '--against-dir', path.join(dir('primary'), 'idres.json')], /cannot read a registry: file is not a database/],
       [['check', '--dir', dir('mirror'), '--against-dir', dir('primary'), '--primary', '127.0.0.1:1'], /leave out --primary/],
       [['check', '--dir', dir('mirror'), '--primary', '127.0.0.1:1'], /127\.0\.0\.1:1/],
     ];

@@ -87,7 +87,14 @@ export async function checkCommand(o: CheckOptions): Promise<number> {
   if (o.againstDir !== undefined && (o.primary !== undefined || o.identity !== undefined)) {
     throw new UsageError('--against-dir compares two local registries: leave out --primary and --identity');
   }
-  const outcome = o.againstDir !== undefined ? checkAgainstDir(o, o.againstDir) : await checkMirror(o);
+  let outcome: Outcome;
+  try {
+    outcome = o.againstDir !== undefined ? checkAgainstDir(o, o.againstDir) : await checkMirror(o);
+  } catch (err) {
+    // A file that is not a registry (not SQLite, or without the tables): an error to report, not a difference.
+    if ((err as Error).name === 'SqliteError') throw new UsageError(`cannot read a registry: ${(err as Error).message}`);
+    throw err;
+  }
   report(outcome, o);
   return outcome.differences.length === 0 ? 0 : 1;
 }
