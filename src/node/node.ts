@@ -286,6 +286,7 @@ export class IdresNode {
             noticeWrites: () => local?.changes.check(),
             connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
             security: { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) },
+            replication: () => replication,
           },
           opts.httpPort ?? config.http.port,
         );
