@@ -10,6 +10,7 @@ import type { IdresNode } from '../src/node/node.js';
 import { mirrorReadiness } from '../src/http/health.js';
 import { cli } from './helpers/node.js';
 import { Nodes } from './helpers/tiers.js';
+import { TestClock } from './helpers/clock.js';
 
 const PREFIX = '88.118.9';
 const MIRROR = `301:0.NA/${PREFIX}`;
@@ -44,9 +45,9 @@ async function until(what: string, ok: () => Promise<boolean> | boolean, timeout
 describe("a mirror's metrics and readiness", () => {
   const nodes = new Nodes();
   let primary: IdresNode, mirror: IdresNode;
-  // The mirror's clock: the real one, moved on by `ahead` ms when the test says so.
-  let ahead = 0;
-  const clock = () => Date.now() + ahead;
+  // The mirror's clock: real time, moved forward when the test says so.
+  const testClock = new TestClock();
+  const clock = testClock.now;
   const primaryDir = () => path.join(nodes.root, 'primary');
   const register = async (name: string) => {
     const r = await cli(['register', `${PREFIX}/${name}`, '--dir', primaryDir(), '--value', `URL=https://example.cn/${name}`]);
@@ -143,7 +144,7 @@ describe("a mirror's metrics and readiness", () => {
     await nodes.stop(primary);
     const errors = mirror.replication!.mirror!.stats.errors;
     await until('a poll failed', () => mirror.replication!.mirror!.stats.errors > errors);
-    ahead += 45_000;
+    testClock.advance(45_000);
     const down = await readyz(mirror);
     assert.equal(down.status, 503);
     assert.equal(down.body.status, 'not ready');
