@@ -120,6 +120,9 @@ describe("a mirror's metrics and readiness", () => {
     assert.ok(m.get('idres_replication_pulls_total')! > (before.get('idres_replication_pulls_total') ?? 0));
     const p = await scrape(primary);
     assert.ok(p.get('idres_replication_items_sent_total{kind="transaction"}')! >= writes);
+    // The primary's log dates each entry to the millisecond, within its whole second.
+    const dated = primary.registry!.db.prepare('SELECT at, at_ms FROM txn_log ORDER BY txn_id DESC LIMIT ?').all(writes) as Array<{ at: number; at_ms: number | null }>;
+    for (const e of dated) assert.ok(e.at_ms !== null && Math.floor(e.at_ms / 1000) === e.at, JSON.stringify(e));
   });
 
   test('a mirror whose place in the log was pruned counts its re-copy', async () => {
