@@ -55,7 +55,7 @@ describe('the audit log of a running node', () => {
   });
 
   test('the registry has the audit table (migration 4), empty on a fresh node', () => {
-    assert.equal(SCHEMA_VERSION, 4);
+    assert.ok(SCHEMA_VERSION >= 4, `schema version ${SCHEMA_VERSION}`);
     assert.equal(new AuditStore(t.node.registry!.db).count(), 0, 'setting up a node is not an administrative change');
   });
 

@@ -3,8 +3,8 @@
 // hierarchy is started on loopback, given traffic and scraped), promtool accepts the rules and their alerts
 // fire as intended (where promtool is on PATH), and the container recipe has its essentials: lockfile
 // installs, a non-root user, the node folder a volume, the ports, a health check on /readyz that works, and an
-// entry point that runs `idres serve`. (The example configurations deploy/*.idres.json are validated in
-// model.test.ts.)
+// entry point that runs `idres serve`. (The example configurations deploy/*.idres.json are validated against
+// the schema in config-schema.test.ts; here, that the mirror's follows the top-level node's.)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { delegatePrefix } from '../src/admin/delegation.js';
 import { HandleClient } from '../src/client/handle-client.js';
 import { makeValue } from '../src/model/value.js';
+import { validateConfig } from '../src/node/config.js';
 import type { IdresNode } from '../src/node/node.js';
 import { cli } from './helpers/node.js';
 import { Nodes, at, server } from './helpers/tiers.js';
@@ -368,7 +369,7 @@ describe('rules and dashboard against the metrics of running nodes', () => {
 
   before(async () => {
     // A top-level node delegating 88.118.8 to a business node and 88.119 to a node that is gone, a resolver
-    // walking from the top, and a resolver whose only root is gone (not ready).
+    // walking from the top, a resolver whose only root is gone (not ready), and a mirror of the top.
     const top = await nodes.start('top', { roles: ['top'], prefixes: ['88'] });
     const business = await nodes.start('business', { roles: ['business'], prefixes: ['88.118.8'] });
     const gone = await nodes.start('gone', { prefixes: ['88.119'] });
@@ -382,6 +383,21 @@ describe('rules and dashboard against the metrics of running nodes', () => {
     business.noticeWrites();
     resolver = await nodes.start('resolver', { roles: ['resolver'], roots: [at(top)] });
     stranded = await nodes.start('stranded', { roles: ['resolver'], roots: [goneAt] });
+    const mirror = await nodes.start('mirror', { roles: ['mirror'], prefixes: ['88'], mirrorOf: { primary: at(top), primaryKey: top.site.servers[0]!.publicKey, identity: '301:0.NA/88' } }, (c) => {
+      (c.replication as Record<string, unknown>).pollMs = 30;
+    });
+    const allowed = await cli(['mirror', 'allow', '--dir', path.join(nodes.root, 'top'), '--site', at(mirror), '--identity', '301:0.NA/88']);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    // The mirror's first copy, then a transaction it applies from the log (for the apply delay histogram).
+    const stats = mirror.replication!.mirror!.stats;
+    const caughtUp = async (what: string, ok: () => boolean) => {
+      for (const deadline = Date.now() + 15000; !ok(); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > deadline) assert.fail(`the mirror never ${what} (${stats.lastError})`);
+      }
+    };
+    await caughtUp('took its first copy', () => stats.position >= top.registry!.lastTxnId() && !stats.copying);
+    top.registry!.create('88/MIRRORED-1', [makeValue(1, 'URL', 'https://example.com/mirrored-1')]);
+    await caughtUp('applied a transaction', () => stats.transactionsApplied > 0);
 
     // Traffic: enough Handle requests for the sampled latency histogram (one in 64), a miss, a walk that
     // fails upstream (RC 2, a failure by server), HTTP requests, and an import on the business node.
@@ -397,7 +413,7 @@ describe('rules and dashboard against the metrics of running nodes', () => {
       await call(baseOf(n), 'GET', '/readyz');
       await call(baseOf(n), 'GET', '/healthz');
     }
-    for (const n of [top, business, resolver]) {
+    for (const n of [top, business, resolver, mirror]) {
       const m = await call(baseOf(n), 'GET', '/metrics');
       assert.equal(m.status, 200);
       readExposition(m.text, families);
@@ -415,10 +431,14 @@ describe('rules and dashboard against the metrics of running nodes', () => {
       ['idres_upstream_failures_total', 'server'],
       ['idres_http_requests_total', 'status'],
       ['idres_import_done', 'file'],
+      ['idres_replication_served_total', 'kind'],
     ] as const) {
       assert.ok(families.get(name)?.labels.has(label), `${name}{${label}} is in the scrape`);
     }
     assert.ok(families.get('idres_requests_total')!.labels.get('code')!.has('2'), 'an RC 2 answer was counted');
+    for (const name of ['idres_replication_lag_seconds', 'idres_replication_errors_total', 'idres_replication_recopies_total', 'idres_replication_apply_delay_seconds']) {
+      assert.ok((families.get(name)?.samples ?? 0) > 0, `${name} is in the mirror's scrape`);
+    }
   });
 
   test('every metric, label and label value of every alert is exported by a node', () => {
@@ -547,6 +567,25 @@ function ignoredByDockerignore(rel: string, patterns: string[]): boolean {
   }
   return ignored;
 }
+
+describe('the example configurations', () => {
+  test("mirror.idres.json is a mirror of top.idres.json's node, pulling as an identity of its prefix, with a lag bound", () => {
+    type Example = { prefixes: string[]; publicAddress: string; listen: { port: number }; http: { port: number } };
+    const read = (f: string) => JSON.parse(readFileSync(path.join(deployDir, f), 'utf8')) as Example;
+    const top = read('top.idres.json');
+    const mirror = read('mirror.idres.json');
+    const config = validateConfig(mirror, 'deploy/mirror.idres.json');
+    assert.deepEqual(config.roles, ['mirror']);
+    assert.deepEqual(config.prefixes, top.prefixes);
+    assert.equal(config.replication.primary, `${top.publicAddress}:${top.listen.port}`);
+    assert.equal(config.replication.identity, `301:0.NA/${top.prefixes[0]!}`);
+    assert.equal(config.replication.primaryKey, 'keys/primary.pub');
+    assert.equal(config.replication.maxLagSeconds, 30, 'the bound IdresMirrorLagHigh assumes');
+    assert.match(readFileSync(rulesFile, 'utf8'), /idres_replication_lag_seconds > 30\b/, 'the alert uses the same bound');
+    const ports = ['resolver', 'top', 'secondary', 'business'].map((r) => read(`${r}.idres.json`)).flatMap((c) => [c.listen.port, c.http.port]);
+    assert.ok(!ports.includes(config.listen.port) && !ports.includes(config.http.port), 'its ports are its own');
+  });
+});
 
 describe('the container recipe (deploy/Dockerfile; docker itself is not run here)', () => {
   const text = readFileSync(dockerfile, 'utf8');
@@ -690,6 +729,20 @@ const PROMTOOL_TESTS = {
         series('idres_security_events_total', { ...B, event: 'auth_lockout' }, '0x10'),
         series('idres_import_done', { ...A, file: 'products.csv' }, '0x200'),
         series('idres_import_done', { ...B, file: 'products.csv' }, '1x200'),
+        // Mirror A loses its primary at 3 minutes, fails 5 rounds a minute, re-copies at 3 minutes and sees
+        // most writes a second or more late; mirror B keeps up, with one copy (its first) and fast applies.
+        series('idres_replication_lag_seconds', A, '0 0 0 60 120 180 240 300 360 420'),
+        series('idres_replication_lag_seconds', B, '0x10'),
+        series('idres_replication_errors_total', A, '0+5x60'),
+        series('idres_replication_errors_total', B, '0x60'),
+        series('idres_replication_recopies_total', A, '1 1 1 2 2 2 2 2'),
+        series('idres_replication_recopies_total', B, '1x10'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...A, le: '1' }, '0+1x60'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...A, le: '2.5' }, '0+100x60'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...A, le: '+Inf' }, '0+100x60'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...B, le: '1' }, '0+100x60'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...B, le: '2.5' }, '0+100x60'),
+        series('idres_replication_apply_delay_seconds_bucket', { ...B, le: '+Inf' }, '0+100x60'),
       ],
       alert_rule_test: [
         firing('IdresDown', '8m', { severity: 'critical', ...A }),
@@ -703,7 +756,12 @@ const PROMTOOL_TESTS = {
         firing('IdresConnectionsAtLimit', '12m', { severity: 'critical', ...A, transport: 'tcp' }),
         firing('IdresAuthLockout', '6m', { severity: 'warning', ...A }),
         firing('IdresImportIncomplete', '150m', { severity: 'info', ...A, file: 'products.csv' }),
+        firing('IdresMirrorLagHigh', '6m', { severity: 'warning', ...A }),
+        firing('IdresMirrorErrors', '20m', { severity: 'warning', ...A }),
+        firing('IdresMirrorRecopied', '5m', { severity: 'info', ...A }),
+        firing('IdresMirrorApplyDelayHigh', '25m', { severity: 'info', ...A }),
         // Nothing fires too early.
+        firing('IdresMirrorLagHigh', '3m'),
         firing('IdresErrorAnswersHigh', '5m'),
         firing('IdresImportIncomplete', '60m'),
       ],

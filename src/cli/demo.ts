@@ -17,6 +17,8 @@ export async function demoCommand(o: { dir: string; port: number; count: number;
   console.log(`  top-level  88     ${at(h.top)}   (delegates 88.118)`);
   console.log(`  secondary  88.118 ${at(h.secondary)}   (delegates 88.118.8)`);
   console.log(`  business 88.118.8 ${at(h.business)}   (${h.business.registry!.count()} handles)`);
+  const mirrorHttp = h.topMirror.http ? `; HTTP 127.0.0.1:${h.topMirror.http.port}` : '';
+  console.log(`  top-level DR mirror ${at(h.topMirror)}   (mirror of the top-level node ${at(h.top)}, 88${mirrorHttp})`);
   console.log('');
   console.log('Try it, in another terminal:');
   console.log(`  npx idres resolve ${h.sample} --server ${at(h.resolver)}            # through the resolver`);
@@ -28,6 +30,11 @@ export async function demoCommand(o: { dir: string; port: number; count: number;
     console.log(`  curl ${base}/api/handles/${h.sample}               # the JSON API of the resolver (docs/http.md)`);
     console.log(`  curl -i ${base}/${h.sample}                        # the redirect front: 302 to its URL`);
     console.log(`  curl ${base}/metrics                                # Prometheus metrics`);
+  }
+  if (h.topMirror.http) {
+    const base = `http://127.0.0.1:${h.topMirror.http.port}`;
+    console.log(`  npx idres resolve 0.NA/88.118 --server ${at(h.topMirror)}          # the mirror answers as the top-level node`);
+    console.log(`  curl ${base}/readyz; curl -s ${base}/metrics | grep idres_replication_   # the mirror's lag (docs/replication.md)`);
   }
   console.log('Stop with Ctrl-C.');
   let stopping = false;
@@ -47,9 +54,9 @@ export async function demoCommand(o: { dir: string; port: number; count: number;
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8) and a resolver')
-    .option('-d, --dir <path>', 'folder for the four node folders', 'idres-demo')
-    .option('--port <port>', 'the resolver port; the top, secondary and business nodes take the next three (0: any free ports)', portOption('--port'), DEFAULT_PORT)
+    .description('run a whole hierarchy on loopback: top-level (88), secondary (88.118), business (88.118.8), a resolver, and a disaster-recovery mirror of the top-level node')
+    .option('-d, --dir <path>', 'folder for the five node folders', 'idres-demo')
+    .option('--port <port>', 'the resolver port; the top, secondary, business nodes and the mirror take the next four (0: any free ports)', portOption('--port'), DEFAULT_PORT)
     .option('--count <n>', 'demo product identifiers on the business node (first run)', nonNegativeIntOption('--count'), 3000)
     .addOption(logLevelOption())
     .action(async (o) => {

@@ -3,8 +3,10 @@ import type { HttpExchange } from './exchange.js';
 
 // /healthz: the process is alive and answering HTTP. /readyz: the node can do its work — its registry is
 // open, its ports are bound, and, for a node that resolves for others, at least one of its upstream servers
-// (recursion roots, or the forwarding upstream) answers GET_SITE_INFO. The probe's result is kept briefly
-// so that a load balancer probing every second does not become a stream of upstream queries.
+// (recursion roots, or the forwarding upstream) answers GET_SITE_INFO; for a mirror, it is not copying the
+// primary's registry and its lag stays within replication.maxLagSeconds, so a load balancer stops sending
+// it readers while its answers would be stale. The probe's result is kept briefly so that a load balancer
+// probing every second does not become a stream of upstream queries.
 
 export interface ReadinessSources {
   /** Absent on a node without a registry. */
@@ -19,6 +21,24 @@ export interface ReadinessSources {
   probeTtlMs?: number;
   /** The clock (ms) that times it (the pipeline's; tests pass a fake one). */
   now?: () => number;
+  /** On a mirror: true while it keeps up with its primary, else why not (see mirrorReadiness). */
+  replication?: () => true | string;
+}
+
+/** What the readiness of a mirror reads of its loop. */
+export interface MirrorProgress {
+  stats: { copying: boolean };
+  /** Seconds since it last held everything its primary held; Infinity before the first time. */
+  lagSeconds(): number;
+}
+
+/** A mirror is ready while it is not copying and has caught up within the last `maxLagSeconds`. */
+export function mirrorReadiness(m: MirrorProgress, maxLagSeconds: number): true | string {
+  if (m.stats.copying) return "copying the primary's registry";
+  const lag = m.lagSeconds();
+  if (lag === Infinity) return 'not caught up with the primary yet';
+  if (lag > maxLagSeconds) return `lag ${Math.floor(lag)} s over the bound of ${maxLagSeconds} s`;
+  return true;
 }
 
 export interface Readiness {
@@ -50,6 +70,11 @@ export class Health {
     for (const [name, bound] of this.s.ports()) {
       checks[name] = bound;
       ready &&= bound;
+    }
+    if (this.s.replication) {
+      const r = this.s.replication();
+      checks.replication = r;
+      ready &&= r === true;
     }
     if (this.s.upstreams?.length && this.s.probeClient) {
       const up = await this.upstreamsReachable();

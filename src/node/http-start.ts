@@ -1,5 +1,6 @@
 import { HandleClient, type ServerAddress, parseServer } from '../client/handle-client.js';
-import type { NodeConfig } from './config.js';
+import { type NodeConfig, isMirror } from './config.js';
+import type { RunningReplication } from './replication-start.js';
 import type { IdentityKeys } from '../admin/identity.js';
 import type { AdminService } from '../admin/operations.js';
 import type { DnsGatewayStats } from '../dns/gateway.js';
@@ -16,9 +17,9 @@ import { HttpFrontEnd } from '../server/http.js';
 import { JsonApi } from '../http/api.js';
 import { httpApp } from '../http/app.js';
 import { HttpAuthenticator } from '../http/auth.js';
-import { Health } from '../http/health.js';
+import { Health, mirrorReadiness } from '../http/health.js';
 import { RedirectFront } from '../http/redirect.js';
-import { NodeMetrics, type RegistrySources, type SecuritySources } from './metrics.js';
+import { NodeMetrics, type RegistrySources, type ReplicationSources, type SecuritySources } from './metrics.js';
 import { sendStatus } from '../http/status.js';
 import type { WireCounters } from '../wire/counters.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
@@ -45,6 +46,8 @@ export interface HttpNodeParts {
   connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
   /** The security log and the limits (failed authentications, UDP response rates), for the metrics and HTTP's checks. */
   security?: SecuritySources;
+  /** Replication as it runs now (a getter: a mirror may be promoted while HTTP stands). */
+  replication?: () => RunningReplication | undefined;
 }
 
 export interface RunningHttp {
@@ -86,6 +89,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     authFailures: () => auth.failures,
     connections: () => [...(p.connections?.() ?? []), ...(server ? [['http', server.connections] as const] : [])],
     ...(p.security ? { security: p.security } : {}),
+    ...(p.replication && p.registry ? { replication: replicationSources(c, p.registry, p.replication) } : {}),
   });
   // A resolving node is ready only when it can reach a server to resolve from.
   const upstreams: ServerAddress[] = c.recursion.allow ? (c.recursion.upstream ? [c.recursion.upstream] : c.recursion.roots).map((s) => parseServer(s)) : [];
@@ -96,6 +100,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     upstreams,
     ...(probeClient ? { probeClient } : {}),
     now: p.pipeline.now,
+    ...(p.replication && isMirror(c) ? { replication: mirrorReady(p.replication, c.replication.maxLagSeconds) } : {}),
   });
   let boundPort = port;
   const status = (ex: HttpExchange) =>
@@ -139,6 +144,23 @@ function registrySources(reg: Registry): RegistrySources {
     open: () => reg.db.open,
     handleCount: () => reg.count(),
     importProgress: () => importProgressRecords(reg).map(parseProgress).filter((p) => p !== undefined),
+  };
+}
+
+/** On a mirror, its loop for the metrics; on a primary, its log and what it served its mirrors. */
+function replicationSources(c: NodeConfig, reg: Registry, running: () => RunningReplication | undefined): ReplicationSources {
+  if (isMirror(c)) return { mirror: () => running()?.mirror };
+  return {
+    log: () => (reg.db.open ? { first: reg.firstTxnId(), last: reg.lastTxnId() } : { first: 0, last: 0 }),
+    served: () => running()?.source?.stats,
+  };
+}
+
+/** A mirror's readiness check; once it is a mirror no more (promoted), it has none to fail. */
+function mirrorReady(running: () => RunningReplication | undefined, maxLagSeconds: number): () => true | string {
+  return () => {
+    const m = running()?.mirror;
+    return m ? mirrorReadiness(m, maxLagSeconds) : true;
   };
 }
 

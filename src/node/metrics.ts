@@ -12,6 +12,7 @@ import { CLOSE_REASONS, type ConnectionStats } from '../server/connection-guard.
 import type { AuthLimiter } from '../admin/auth-limits.js';
 import { SECURITY_EVENTS, type SecurityLog } from '../admin/security-log.js';
 import type { ResponseRateLimiter } from '../server/udp-rate.js';
+import type { MirrorStats } from '../replicate/mirror.js';
 
 // /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
 // counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the
@@ -35,6 +36,20 @@ export interface MetricSources {
   /** Connection counters of the stream front ends, by transport (tcp, dns, http). */
   connections?: () => ReadonlyArray<readonly [string, ConnectionStats]>;
   security?: SecuritySources;
+  /** Replication (docs/replication.md), on a mirror or on a primary that serves mirrors. */
+  replication?: ReplicationSources;
+}
+
+/**
+ * Replication, read at scrape time. A getter rather than the object: the node may stop being a mirror
+ * (promotion) while the metrics stand.
+ */
+export interface ReplicationSources {
+  /** On a mirror: its loop's counters, and its lag in seconds (+Inf before it first caught up). */
+  mirror?: () => { stats: MirrorStats; lagSeconds(): number } | undefined;
+  /** On a primary: the transaction ids its log holds (0 when empty), and what it served its mirrors. */
+  log?: () => { first: number; last: number };
+  served?: () => { pulls: number; dumps: number; redumpsAsked: number; transactionsSent: number; handlesDumped: number } | undefined;
 }
 
 /** The registry, read at scrape time through these rather than held: whether it is open, its size, its imports. */
@@ -57,8 +72,15 @@ export interface SecuritySources {
 
 /** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over). */
 const LATENCY_BUCKETS = [0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Buckets for a mirror's delay behind its primary: milliseconds (a poll) to half a minute (the default bound). */
+const APPLY_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Counting the handles of a large registry is a scan; do it at most this often. */
 const REGISTRY_COUNT_EVERY_MS = 15000;
+
+/** How a metric read at scrape time gives its values: each labelled value through `set`. */
+type Read = (set: (labels: Record<string, string | number>, v: number) => void) => void;
+/** Makes a counter or a gauge read by `read`. */
+type MakeMetric = (name: string, help: string, labelNames: string[], read: Read) => unknown;
 
 export class NodeMetrics {
   readonly registry = new client.Registry();
@@ -69,7 +91,6 @@ export class NodeMetrics {
 
   constructor(s: MetricSources) {
     const registers = [this.registry];
-    type Read = (set: (labels: Record<string, string | number>, v: number) => void) => void;
     // Every metric is read from its source when scraped: cleared, then each labelled value put back.
     const collected =
       <M extends { reset(): void }>(read: Read, put: (m: M, labels: Record<string, string | number>, v: number) => void) =>
@@ -259,6 +280,8 @@ export class NodeMetrics {
       }
     }
 
+    if (s.replication) this.replicationMetrics(s.replication, counter, gauge, registers);
+
     this.httpRequests = new client.Counter({
       name: 'idres_http_requests_total',
       help: 'HTTP requests, by route, method and status',
@@ -273,6 +296,63 @@ export class NodeMetrics {
       registers,
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'idres_process_' });
+  }
+
+  private replicationMetrics(
+    r: ReplicationSources,
+    counter: MakeMetric,
+    gauge: MakeMetric,
+    registers: client.Registry[],
+  ): void {
+    if (r.mirror) {
+      const m = r.mirror;
+      // Each reads the mirror as it is at the scrape; none is set once the node is a mirror no more.
+      const of = (read: (x: { stats: MirrorStats; lagSeconds(): number }) => number): Read => (set) => {
+        const x = m();
+        if (x) set({}, read(x));
+      };
+      gauge('idres_replication_position', "The primary's transaction id this mirror has applied up to", [], of((x) => x.stats.position));
+      gauge('idres_replication_primary_txn', "The primary's last transaction id, as this mirror last heard it", [], of((x) => x.stats.primaryLastTxn));
+      gauge('idres_replication_lag_transactions', "Transactions the primary had that this mirror had not applied, at its last poll", [], of((x) => Math.max(0, x.stats.primaryLastTxn - x.stats.position)));
+      gauge('idres_replication_lag_seconds', 'Seconds since this mirror last held everything its primary held (+Inf before the first time)', [], of((x) => x.lagSeconds()));
+      gauge('idres_replication_last_pull_timestamp_seconds', 'When (Unix seconds) the last exchange with the primary ended well (0 before the first)', [], of((x) => x.stats.lastPullAt / 1000));
+      gauge('idres_replication_copying', 'Whether the mirror is copying the whole registry now (a first copy or a re-copy)', [], of((x) => (x.stats.copying ? 1 : 0)));
+      counter('idres_replication_transactions_applied_total', "The primary's transactions this mirror applied from its log", [], of((x) => x.stats.transactionsApplied));
+      counter('idres_replication_pulls_total', 'RETRIEVE_TXN_LOG exchanges with the primary', [], of((x) => x.stats.pulls));
+      counter('idres_replication_recopies_total', "Copies of the primary's whole registry (the first one counts)", [], of((x) => x.stats.recopies));
+      counter('idres_replication_errors_total', 'Rounds with the primary that failed (unreachable, refused, a bad stream)', [], of((x) => x.stats.errors));
+      const delay = new client.Histogram({
+        name: 'idres_replication_apply_delay_seconds',
+        help: "For each transaction applied: from its date at the primary to this mirror's commit",
+        buckets: APPLY_DELAY_BUCKETS,
+        registers,
+        collect() {
+          for (const v of m()?.stats.takeApplyDelays() ?? []) this.observe(v);
+        },
+      });
+      void delay;
+    }
+    if (r.log) {
+      const log = r.log;
+      gauge('idres_replication_log_first_txn', 'The oldest transaction id the log keeps for mirrors (0: empty); a mirror behind it must re-copy', [], (set) => set({}, log().first));
+      gauge('idres_replication_log_last_txn', 'The newest transaction id in the log', [], (set) => set({}, log().last));
+    }
+    if (r.served) {
+      const served = r.served;
+      counter('idres_replication_served_total', 'Replication answers given to mirrors, by kind: log pulls, whole copies, pulls told to re-copy', ['kind'], (set) => {
+        const x = served();
+        if (!x) return;
+        set({ kind: 'retrieve_txn_log' }, x.pulls);
+        set({ kind: 'dump_handles' }, x.dumps);
+        set({ kind: 'redump_asked' }, x.redumpsAsked);
+      });
+      counter('idres_replication_items_sent_total', 'Transactions and handles streamed to mirrors', ['kind'], (set) => {
+        const x = served();
+        if (!x) return;
+        set({ kind: 'transaction' }, x.transactionsSent);
+        set({ kind: 'handle' }, x.handlesDumped);
+      });
+    }
   }
 
   /** Count and time one HTTP request; the label children are made once per (route, method, status). */

@@ -135,7 +135,7 @@ export class IdresNode {
     let registry: Registry | undefined;
     let local: LocalAnswerers | undefined;
     if (!isPureResolver(config)) {
-      registry = new Registry(path.join(dir, config.database), registryOptions(config));
+      registry = new Registry(path.join(dir, config.database), { ...registryOptions(config), clock });
       // A mirror's homed prefixes are its primary's, copied with the rest: it writes nothing of its own.
       if (!isMirror(config)) for (const p of config.prefixes) registry.home(p);
       const authority = new Authority(registry);
@@ -286,6 +286,7 @@ export class IdresNode {
             noticeWrites: () => local?.changes.check(),
             connections: () => [['tcp', tcp.connections] as const, ...(dns ? [['dns', dns.server.connections] as const] : [])],
             security: { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) },
+            replication: () => replication,
           },
           opts.httpPort ?? config.http.port,
         );

@@ -42,7 +42,24 @@ export class MirrorStats {
   caughtUpAt = 0;
   copying = false;
   lastError = '';
+  /** Apply delays (s) the metrics have not taken yet; bounded, so a mirror nobody scrapes keeps only the first. */
+  private delays: number[] = [];
+
+  /** Transactions committed at `committedMs`, each dated (ms) at the primary: their delays, for the metrics. */
+  noteApplied(primaryDatesMs: readonly number[], committedMs: number): void {
+    for (const d of primaryDatesMs) if (this.delays.length < MAX_DELAY_SAMPLES) this.delays.push(Math.max(0, (committedMs - d) / 1000));
+  }
+
+  /** The delays noted since the last call: from each transaction's date at the primary to this mirror's commit. */
+  takeApplyDelays(): number[] {
+    const d = this.delays;
+    this.delays = [];
+    return d;
+  }
 }
+
+/** Apply delays kept between two scrapes at most (a minute at 1,000 writes/s). */
+const MAX_DELAY_SAMPLES = 60_000;
 
 export class Mirror {
   readonly stats = new MirrorStats();
@@ -127,13 +144,15 @@ export class Mirror {
     // The transaction being read. A bulk import's rows share one id, so the position moves past an id only
     // once the next id (or the end) shows it is whole: a chunk is committed just before a new id starts.
     let current = this.stats.position;
-    // Transactions read since the last commit, for the count of transactions applied.
-    let ids = 0;
+    // The primary's date (ms) of each transaction read since the last commit: their count is the count of
+    // transactions applied, their dates time the delay.
+    let dates: number[] = [];
     const flush = (position: number, queryDate: number) => {
       if (pending.length === 0 && position === this.stats.position) return;
       this.writer.apply(pending, position, queryDate);
-      this.stats.transactionsApplied += ids;
-      ids = 0;
+      this.stats.transactionsApplied += dates.length;
+      this.stats.noteApplied(dates, this.o.now());
+      dates = [];
       this.stats.position = position;
       pending = [];
       this.o.applied();
@@ -145,7 +164,7 @@ export class Mirror {
             if (rec.txnId < current) throw new DecodeError(`transaction ${rec.txnId} after ${current}: the log goes backwards`);
             if (rec.txnId > current) {
               if (pending.length >= APPLY_CHUNK) flush(current, this.writer.lastQueryDate());
-              ids++;
+              dates.push(rec.date);
               current = rec.txnId;
             }
             pending.push(changeOf(rec.action, rec.handle, rec.values, rec.date));

@@ -120,7 +120,8 @@ function shareOf(q: { hashType: number; numServers: number; serverNum: number })
 }
 
 function txnRecordOf(item: FeedItem): { txnId: number; handle: Buffer; action: number; date: number; values?: Buffer[] } {
-  const date = item.at * 1000;
+  // The entry's time at this primary to the millisecond: a mirror times its delay from it.
+  const date = item.atMs;
   switch (item.kind) {
     case 'put':
       return { txnId: item.txnId, handle: Buffer.from(item.handle, 'utf8'), action: TxnAction.UPDATE_HANDLE, date, values: splitValues(item.blob) };

@@ -20,6 +20,8 @@ export interface RegistryOptions {
    * commit survives a crash of the process but the last ones may be lost with the power; "extra" as full.
    */
   synchronous?: 'normal' | 'full' | 'extra';
+  /** The clock (ms) that dates log entries to the millisecond (the node's; Date.now without one). */
+  clock?: () => number;
 }
 
 export class RegistryError extends Error {
@@ -59,6 +61,7 @@ export class Registry {
   readonly db: Database.Database;
   readonly foldSuffix: boolean;
   private readonly s: ReturnType<Registry['prepare']>;
+  private readonly clock: () => number;
 
   constructor(file: string, opts: RegistryOptions = {}) {
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
@@ -87,6 +90,18 @@ export class Registry {
       }
     }
     this.s = this.prepare();
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /**
+   * One log entry, dated `at` (Unix seconds, as the caller's clock gave it) and to the millisecond by the
+   * clock when that still falls in `at` (a write that took a second boundary gets the last ms of `at`); an
+   * entry dated otherwise (a mirror logging its primary's date) keeps the whole second.
+   */
+  private logEntry(at: number, op: string, handle: string | null, key: string | null, detail: string | null): void {
+    const ms = this.clock();
+    const inSecond = ms >= at * 1000 && ms < at * 1000 + 2000 ? Math.min(ms, at * 1000 + 999) : at * 1000;
+    this.s.log.run(at, op, handle, key, detail, inSecond);
   }
 
   private prepare() {
@@ -105,7 +120,7 @@ export class Registry {
       count: db.prepare<[], { n: number }>("SELECT n FROM counters WHERE name = 'handles'"),
       addCount: db.prepare("UPDATE counters SET n = n + ? WHERE name = 'handles'"),
       countKeysBetween: db.prepare<[string, string], { n: number }>('SELECT count(*) AS n FROM handles WHERE handle_key >= ? AND handle_key < ?'),
-      log: db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail) VALUES (?, ?, ?, ?, ?)'),
+      log: db.prepare('INSERT INTO txn_log (at, op, handle, handle_key, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?)'),
       changesSince: db.prepare<[number, number], ChangeRow>(
         'SELECT txn_id, op, handle_key FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?',
       ),
@@ -197,7 +212,7 @@ export class Registry {
       this.s.insertHandle.run(k, handle, now, now, blob);
       this.s.addCount.run(1);
     }
-    if (!opts.quiet) this.s.log.run(now, op, handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
+    if (!opts.quiet) this.logEntry(now, op, handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
   }
 
   /** Count handles written outside create() in the current transaction (bulk import's own insert). */
@@ -211,7 +226,7 @@ export class Registry {
    * cannot be told apart, and whoever follows this log from before it must copy everything.
    */
   logBulk(count: number, now: number, keys?: readonly string[]): void {
-    this.s.log.run(now, 'bulk', null, null, JSON.stringify(keys ? { count, keys } : { count }));
+    this.logEntry(now, 'bulk', null, null, JSON.stringify(keys ? { count, keys } : { count }));
   }
 
   /** The oldest transaction id the log still holds (0 when it is empty). */
@@ -231,7 +246,7 @@ export class Registry {
 
   /** One log entry for a write made quietly in the current transaction (bulk import, a mirror's apply). */
   logChange(now: number, op: string, handle: string, key: string, detail: string | null = null): void {
-    this.s.log.run(now, op, handle, key, detail);
+    this.logEntry(now, op, handle, key, detail);
   }
 
   /** Log entries after a transaction id, oldest first. */
@@ -251,7 +266,7 @@ export class Registry {
       const byIndex = new Map(this.storedOrThrow(handle, k).map((v) => [v.index, v]));
       for (const v of values) byIndex.set(v.index, { ...v, timestamp: now });
       this.s.updateValues.run(encodeValues([...byIndex.values()]), now, k);
-      this.s.log.run(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
+      this.logEntry(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
     })();
   }
 
@@ -268,7 +283,7 @@ export class Registry {
         if (!stored.some((v) => v.index === i)) throw new RegistryError(`${handle} has no value at index ${i}`, 'not-found');
       }
       this.s.updateValues.run(encodeValues(stored.filter((v) => !gone.has(v.index))), now, k);
-      this.s.log.run(now, 'remove', handle, k, JSON.stringify({ indexes }));
+      this.logEntry(now, 'remove', handle, k, JSON.stringify({ indexes }));
     })();
   }
 
@@ -277,7 +292,7 @@ export class Registry {
     this.db.transaction(() => {
       if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
       this.s.addCount.run(-1);
-      this.s.log.run(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
+      this.logEntry(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
     })();
   }
 
@@ -327,14 +342,14 @@ export class Registry {
 
   home(prefix: string, now = Math.floor(Date.now() / 1000)): void {
     this.db.transaction(() => {
-      if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.s.log.run(now, 'home', prefix, null, null);
+      if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.logEntry(now, 'home', prefix, null, null);
     })();
   }
 
   unhome(prefix: string, now = Math.floor(Date.now() / 1000)): boolean {
     return this.db.transaction(() => {
       const gone = this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
-      if (gone) this.s.log.run(now, 'unhome', prefix, null, null);
+      if (gone) this.logEntry(now, 'unhome', prefix, null, null);
       return gone;
     })();
   }

@@ -142,6 +142,12 @@ const migrations: ReadonlyArray<(db: Database.Database) => void> = [
       CREATE INDEX audit_by_identity ON audit_log (identity, at);
     `);
   },
+  // 5: when (Unix ms) each log entry was written. A mirror measures its delay from a transaction's date at
+  // the primary to its own commit (docs/replication.md); whole seconds would blur a lag of milliseconds.
+  // NULL in entries written before.
+  (db) => {
+    db.exec('ALTER TABLE txn_log ADD COLUMN at_ms INTEGER');
+  },
 ];
 
 export const SCHEMA_VERSION = migrations.length;

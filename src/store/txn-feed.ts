@@ -8,9 +8,9 @@ import type { Registry } from './registry.js';
 
 /** One change as a mirror applies it: a handle's current state, its removal, or a prefix homed or unhomed. */
 export type FeedItem =
-  | { txnId: number; at: number; kind: 'put'; handle: string; blob: Buffer }
-  | { txnId: number; at: number; kind: 'delete'; handle: string }
-  | { txnId: number; at: number; kind: 'home' | 'unhome'; prefix: string };
+  | { txnId: number; at: number; atMs: number; kind: 'put'; handle: string; blob: Buffer }
+  | { txnId: number; at: number; atMs: number; kind: 'delete'; handle: string }
+  | { txnId: number; at: number; atMs: number; kind: 'home' | 'unhome'; prefix: string };
 
 /** A stored handle as a re-copy sends it. */
 export interface FeedRow {
@@ -23,6 +23,8 @@ export interface FeedRow {
 interface LogRow {
   txn_id: number;
   at: number;
+  /** The same to the millisecond; NULL in entries written before the log kept it. */
+  at_ms: number | null;
   op: string;
   handle: string | null;
   handle_key: string | null;
@@ -42,7 +44,7 @@ export class TxnFeed {
 
   constructor(private readonly registry: Registry) {
     this.db = registry.db;
-    this.logAfter = this.db.prepare('SELECT txn_id, at, op, handle, handle_key, detail FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?');
+    this.logAfter = this.db.prepare('SELECT txn_id, at, at_ms, op, handle, handle_key, detail FROM txn_log WHERE txn_id > ? ORDER BY txn_id LIMIT ?');
     this.rowsAfter = this.db
       .prepare<[string, number], [string, string, Buffer, number]>('SELECT handle_key, handle, vals, updated FROM handles WHERE handle_key > ? ORDER BY handle_key LIMIT ?')
       .raw(true);
@@ -91,7 +93,7 @@ export class TxnFeed {
   }
 
   private *itemsOf(e: LogRow): Generator<FeedItem> {
-    const base = { txnId: e.txn_id, at: e.at };
+    const base = { txnId: e.txn_id, at: e.at, atMs: e.at_ms ?? e.at * 1000 };
     switch (e.op) {
       case 'home':
       case 'unhome':
