@@ -1,12 +1,14 @@
-// Writes at a steady rate to a node over the wire, as an administrator would: each write a CREATE_HANDLE
-// in an HS_MAC session (one round trip; a challenge answered with an RSA signature per write would cost the
-// shared CPUs more than the node's own work). Writes start on a deadline schedule (write i is due at
+// Writes at a steady rate to a node as an administrator would: over the wire, each write a CREATE_HANDLE on
+// its own TCP connection in an HS_MAC session (one round trip; a challenge answered with an RSA signature per
+// write would cost the shared CPUs more than the node's own work), or over HTTP, a PUT in a `Handle` session
+// on kept-alive connections (no connection set up per write). Writes start on a deadline schedule (write i is due at
 // start + i / rate), so a late timer makes the next writes go at once instead of shifting them all: the rate
 // holds over the run. Writes overlap when the node is slower than the rate, up to a bound.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AdminClient } from '../src/client/admin-client.js';
 import { HandleClient } from '../src/client/handle-client.js';
+import { HttpApiClient } from '../src/client/http-api-client.js';
 import { readPrivateKey } from '../src/protocol/keyfile.js';
 import { makeValue } from '../src/model/value.js';
 import { PREFIX } from './common.js';
@@ -19,13 +21,36 @@ export interface PacedRun {
   achievedRate: number;
 }
 
-/** Writes in flight at most; beyond it the writer waits (and the achieved rate shows it). */
-const MAX_IN_FLIGHT = 256;
+/**
+ * Writes in flight at most; beyond it the writer waits, and the achieved rate shows that the node could not
+ * keep up. Kept small: a long queue of writes at the primary would delay the mirror's own requests there and
+ * measure the queue, not replication.
+ */
+const MAX_IN_FLIGHT = 32;
 
-export async function pacedWrites(o: { primaryDir: string; port: number; rate: number; seconds: number; stem: string }): Promise<PacedRun> {
-  const client = new HandleClient({ tcpTimeoutMs: 10_000 });
+export type WriterKind = 'wire' | 'http';
+
+export interface PacedOptions {
+  primaryDir: string;
+  /** The primary's Handle port (wire) and HTTP API base URL (http). */
+  port: number;
+  httpUrl?: string;
+  writer: WriterKind;
+  rate: number;
+  seconds: number;
+  stem: string;
+}
+
+export async function pacedWrites(o: PacedOptions): Promise<PacedRun> {
   const key = readPrivateKey(readFileSync(path.join(o.primaryDir, 'keys', `admin-${PREFIX}.key.pem`)));
-  const admin = new AdminClient(client, { host: '127.0.0.1', port: o.port }, { handle: `0.NA/${PREFIX}`, index: 300, key }, { session: true });
+  const auth = { handle: `0.NA/${PREFIX}`, index: 300, key };
+  const client = new HandleClient({ tcpTimeoutMs: 10_000 });
+  let http: HttpApiClient | undefined;
+  if (o.writer === 'http') {
+    if (!o.httpUrl) throw new Error('the primary serves no HTTP API');
+    http = new HttpApiClient(o.httpUrl, auth, 10_000);
+  }
+  const admin = http ?? new AdminClient(client, { host: '127.0.0.1', port: o.port }, auth, { session: true });
   const acked = new Map<string, number>();
   let failed = 0;
   let firstError = '';
@@ -61,5 +86,6 @@ export async function pacedWrites(o: { primaryDir: string; port: number; rate: n
     return { acked, failed, achievedRate: acked.size / ((lastAck - start) / 1000) };
   } finally {
     client.close();
+    await http?.close();
   }
 }

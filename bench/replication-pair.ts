@@ -108,6 +108,11 @@ class NodeProcess {
     this.child = undefined;
   }
 
+  /** The HTTP API's base URL, as the node printed it when it started. */
+  httpUrl(): string | undefined {
+    return /HTTP API on (http:\/\/\S+?)\/api\/handles\//.exec(this.child?.output.join('') ?? '')?.[1];
+  }
+
   rssBytes(): number {
     return this.child?.rssBytes() ?? 0;
   }

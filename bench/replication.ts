@@ -15,10 +15,11 @@
 //      polled every 3 ms); p50, p99 (target under 1 s at 1,000 writes/s) and max.
 //
 //   npm run bench:replication -- [--rows N] [--runs R] [--txns T] [--lag-seconds D] [--rate W]
-//                                [--poll-ms 200,20] [--quick] [--keep]
+//                                [--poll-ms 200,20] [--writer wire|http] [--quick] [--keep]
 //
 // --poll-ms: the mirror's replication.pollMs for the lag runs (default 200, the configuration's default;
-// 20 is added when the default misses the target). --quick: tiny sizes, a smoke run (test/bench.test.ts).
+// 20 is added when the default misses the target). --writer: how the lag writer reaches the primary (the
+// wire, a TCP connection per write; or HTTP PUT on kept-alive connections). --quick: tiny sizes, a smoke run (test/bench.test.ts).
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { productNdjson } from '../src/demo/product-import-rows.js';
@@ -28,7 +29,7 @@ import { prefixAdminData } from '../src/admin/defaults.js';
 import { Registry } from '../src/store/registry.js';
 import { PREFIX, arg, fillNumbered, flag, machine, median, removeDir, tempDir } from './common.js';
 import { Pair, runCli } from './replication-pair.js';
-import { pacedWrites } from './paced-writer.js';
+import { type WriterKind, pacedWrites } from './paced-writer.js';
 
 const quick = flag('quick');
 const rows = arg('rows', quick ? 3000 : 1_000_000);
@@ -37,6 +38,9 @@ const txns = arg('txns', quick ? 2000 : 100_000);
 const lagSeconds = arg('lag-seconds', quick ? 2 : 30);
 const rate = arg('rate', quick ? 200 : 1000);
 const keep = flag('keep');
+const writerArg = process.argv.indexOf('--writer');
+const writer = (writerArg >= 0 ? process.argv[writerArg + 1] : 'wire') as WriterKind;
+if (writer !== 'wire' && writer !== 'http') throw new Error('--writer must be wire or http');
 const pollArg = process.argv.indexOf('--poll-ms');
 const pollList = pollArg >= 0 ? process.argv[pollArg + 1]!.split(',').map(Number) : [200];
 const LAG_TARGET_MS = 1000;
@@ -50,7 +54,19 @@ interface Summary {
   firstCopy: Array<{ seconds: number; rowsPerSecond: number; mirrorRssMiB: number; handles: number }>;
   importToMirror: Array<{ importSeconds: number; mirrorSeconds: number; ratio: number }>;
   throughput: Array<{ txns: number; fromStartPerSecond: number; applyingPerSecond: number }>;
-  lag: Array<{ pollMs: number; p50Ms: number; p99Ms: number; maxMs: number; writes: number; failed: number; achievedRate: number; beforeAck: number }>;
+  lag: Array<{
+    pollMs: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    writes: number;
+    failed: number;
+    achievedRate: number;
+    beforeAck: number;
+    primaryUsPerWrite: number;
+    mirrorPercent: number;
+    writerUsPerWrite: number;
+  }>;
 }
 
 async function firstCopy(pair: Pair, run: number, s: Summary): Promise<void> {
@@ -170,13 +186,22 @@ async function lag(pair: Pair, pollMs: number, run: number, s: Summary): Promise
     done: () => written,
     moved: (at, position) => void transitions.push([at, position]),
   });
+  const cpu0 = { primary: pair.primary.child!.cpuSeconds(), mirror: pair.mirror.child!.cpuSeconds(), writer: process.cpuUsage() };
+  const t0 = performance.now();
   let w;
   try {
-    w = await pacedWrites({ primaryDir: pair.primary.dir, port: pair.primary.port, rate, seconds: lagSeconds, stem: `${PREFIX}/LAG-${pollMs}-${run}` });
+    w = await pacedWrites({ primaryDir: pair.primary.dir, port: pair.primary.port, httpUrl: pair.primary.httpUrl(), writer, rate, seconds: lagSeconds, stem: `${PREFIX}/LAG-${pollMs}-${run}` });
   } finally {
     written = true;
     await following;
   }
+  const elapsed = (performance.now() - t0) / 1000;
+  const writerCpu = process.cpuUsage(cpu0.writer);
+  const cpu = {
+    primaryUsPerWrite: ((pair.primary.child!.cpuSeconds() - cpu0.primary) * 1e6) / Math.max(1, w.acked.size),
+    mirrorPercent: ((pair.mirror.child!.cpuSeconds() - cpu0.mirror) / elapsed) * 100,
+    writerUsPerWrite: (writerCpu.user + writerCpu.system) / Math.max(1, w.acked.size),
+  };
   const txnOf = pair.primary.reader.createdSince(startTxn);
   const lags: number[] = [];
   let beforeAck = 0;
@@ -190,11 +215,12 @@ async function lag(pair: Pair, pollMs: number, run: number, s: Summary): Promise
     lags.push(Math.max(0, applied - ackedAt));
   }
   lags.sort((a, b) => a - b);
-  const r = { pollMs, p50Ms: quantile(lags, 0.5), p99Ms: quantile(lags, 0.99), maxMs: lags[lags.length - 1]!, writes: lags.length, failed: w.failed, achievedRate: w.achievedRate, beforeAck };
+  const r = { pollMs, p50Ms: quantile(lags, 0.5), p99Ms: quantile(lags, 0.99), maxMs: lags[lags.length - 1]!, writes: lags.length, failed: w.failed, achievedRate: w.achievedRate, beforeAck, ...cpu };
   s.lag.push(r);
   console.log(
     `lag, pollMs ${pollMs}, run ${run}: ${fmt(r.writes)} writes at ${fmt(r.achievedRate)}/s (asked ${rate}/s, ${r.failed} failed); ` +
-      `lag p50 ${r.p50Ms.toFixed(0)} ms, p99 ${r.p99Ms.toFixed(0)} ms, max ${r.maxMs.toFixed(0)} ms (${r.beforeAck} applied before their acknowledgement)`,
+      `lag p50 ${r.p50Ms.toFixed(0)} ms, p99 ${r.p99Ms.toFixed(0)} ms, max ${r.maxMs.toFixed(0)} ms (${r.beforeAck} applied before their acknowledgement); ` +
+      `CPU: primary ${r.primaryUsPerWrite.toFixed(0)} µs per write (serving the mirror included), mirror ${r.mirrorPercent.toFixed(0)} % of a core, writer and poller ${r.writerUsPerWrite.toFixed(0)} µs per write`,
   );
 }
 
@@ -240,7 +266,7 @@ async function main(): Promise<void> {
   console.log(
     `data: a primary of ${fmt(rows)} numbered identifiers (URL, product name, HS_ADMIN; bench/common.ts fillNumbered, bulk-written); ` +
       `imports of ${fmt(rows)} seeded demo product records (src/demo/products.ts, NDJSON, idres import); ${fmt(txns)} single writes ` +
-      `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s (wire CREATE_HANDLE in an HS_MAC session, ` +
+      `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s (${writer === 'wire' ? 'wire CREATE_HANDLE in an HS_MAC session' : 'HTTP PUT in a Handle session'}, ` +
       `deadline-paced); ${runs} runs each; primary and mirror are separate idres serve processes`,
   );
   const root = tempDir('replication');
