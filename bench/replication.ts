@@ -15,11 +15,14 @@
 //      polled every 3 ms); p50, p99 (target under 1 s at 1,000 writes/s) and max.
 //
 //   npm run bench:replication -- [--rows N] [--runs R] [--txns T] [--lag-seconds D] [--rate W]
-//                                [--poll-ms 200,20] [--writer wire|http] [--quick] [--keep]
+//                                [--poll-ms 200,20] [--writer wire|http] [--primary-sync full|normal] [--quick] [--keep]
 //
 // --poll-ms: the mirror's replication.pollMs for the lag runs (default 200, the configuration's default;
 // 20 is added when the default misses the target). --writer: how the lag writer reaches the primary (the
-// wire, a TCP connection per write; or HTTP PUT on kept-alive connections). --quick: tiny sizes, a smoke run (test/bench.test.ts).
+// wire, a TCP connection per write; or HTTP PUT on kept-alive connections). --primary-sync: the primary's
+// durability.synchronous (full, the default, syncs the WAL at every commit: on a slow or busy disk that
+// bounds the primary's single writes a second below the asked rate, and the lag then measures its queue).
+// --quick: tiny sizes, a smoke run (test/bench.test.ts).
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { productNdjson } from '../src/demo/product-import-rows.js';
@@ -27,7 +30,7 @@ import { productRecords } from '../src/demo/products.js';
 import { makeValue } from '../src/model/value.js';
 import { prefixAdminData } from '../src/admin/defaults.js';
 import { Registry } from '../src/store/registry.js';
-import { PREFIX, arg, fillNumbered, flag, machine, median, removeDir, tempDir } from './common.js';
+import { PREFIX, arg, fillNumbered, flag, machine, median, patchConfig, removeDir, tempDir } from './common.js';
 import { Pair, runCli } from './replication-pair.js';
 import { type WriterKind, pacedWrites } from './paced-writer.js';
 
@@ -41,6 +44,9 @@ const keep = flag('keep');
 const writerArg = process.argv.indexOf('--writer');
 const writer = (writerArg >= 0 ? process.argv[writerArg + 1] : 'wire') as WriterKind;
 if (writer !== 'wire' && writer !== 'http') throw new Error('--writer must be wire or http');
+const syncArg = process.argv.indexOf('--primary-sync');
+const primarySync = syncArg >= 0 ? process.argv[syncArg + 1]! : 'full';
+if (primarySync !== 'full' && primarySync !== 'normal') throw new Error('--primary-sync must be full or normal');
 const pollArg = process.argv.indexOf('--poll-ms');
 const pollList = pollArg >= 0 ? process.argv[pollArg + 1]!.split(',').map(Number) : [200];
 const LAG_TARGET_MS = 1000;
@@ -267,7 +273,7 @@ async function main(): Promise<void> {
     `data: a primary of ${fmt(rows)} numbered identifiers (URL, product name, HS_ADMIN; bench/common.ts fillNumbered, bulk-written); ` +
       `imports of ${fmt(rows)} seeded demo product records (src/demo/products.ts, NDJSON, idres import); ${fmt(txns)} single writes ` +
       `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s (${writer === 'wire' ? 'wire CREATE_HANDLE in an HS_MAC session' : 'HTTP PUT in a Handle session'}, ` +
-      `deadline-paced); ${runs} runs each; primary and mirror are separate idres serve processes`,
+      `deadline-paced); the primary's durability.synchronous ${primarySync}; ${runs} runs each; primary and mirror are separate idres serve processes`,
   );
   const root = tempDir('replication');
   const pair = await Pair.create(root);
@@ -275,6 +281,9 @@ async function main(): Promise<void> {
   try {
     const b = performance.now();
     fillNumbered(pair.primary.dir, rows);
+    patchConfig(pair.primary.dir, (c) => {
+      c.durability = { ...(c.durability as Record<string, unknown>), synchronous: primarySync };
+    });
     console.log(`primary's registry built in ${((performance.now() - b) / 1000).toFixed(1)} s (not counted)`);
     for (let run = 1; run <= runs; run++) await firstCopy(pair, run, s);
     for (let run = 1; run <= runs; run++) await importToMirror(pair, root, run, s);
