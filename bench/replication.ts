@@ -238,10 +238,22 @@ async function lagAt(pair: Pair, pollMs: number, s: Summary): Promise<void> {
   for (let run = 1; run <= runs; run++) await lag(pair, pollMs, run, s);
 }
 
+/** What the benchmark writes and how, for the header and the table's caption. */
+function generators(): string {
+  return (
+    `a primary of ${fmt(rows)} numbered identifiers (URL, product name, HS_ADMIN; bench/common.ts fillNumbered, bulk-written); ` +
+    `imports of ${fmt(rows)} seeded demo product records (src/demo/products.ts, NDJSON, idres import); ${fmt(txns)} single writes ` +
+    `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s ` +
+    `(${writer === 'wire' ? 'wire CREATE_HANDLE in an HS_MAC session' : 'HTTP PUT in a Handle session'}, deadline-paced); ` +
+    `the primary's durability.synchronous ${primarySync}; ${runs} runs each; primary and mirror are separate idres serve processes`
+  );
+}
+
 function report(s: Summary): void {
   const m = <T>(xs: T[], f: (x: T) => number) => median(xs.map(f));
   const each = <T>(xs: T[], f: (x: T) => string) => xs.map(f).join(', ');
-  console.log(`\n| scenario (median of ${runs}) | figure | runs |\n|---|---|---|`);
+  console.log(`\n**Machine:** ${machine()}. **Generators:** ${generators()}.\n`);
+  console.log(`| scenario (median of ${runs}) | figure | runs |\n|---|---|---|`);
   console.log(
     `| first copy of ${fmt(s.rows)} identifiers | ${m(s.firstCopy, (r) => r.seconds).toFixed(2)} s, ${fmt(m(s.firstCopy, (r) => r.rowsPerSecond))} rows/s, ` +
       `mirror resident ${m(s.firstCopy, (r) => r.mirrorRssMiB).toFixed(0)} MiB | ${each(s.firstCopy, (r) => `${r.seconds.toFixed(2)} s`)} |`,
@@ -259,7 +271,8 @@ function report(s: Summary): void {
     const l = s.lag.filter((r) => r.pollMs === p);
     console.log(
       `| lag at ${fmt(rate)} writes/s for ${lagSeconds} s, pollMs ${p} | p50 ${m(l, (r) => r.p50Ms).toFixed(0)} ms, **p99 ${m(l, (r) => r.p99Ms).toFixed(0)} ms** ` +
-        `(target < 1,000), max ${m(l, (r) => r.maxMs).toFixed(0)} ms; achieved ${fmt(m(l, (r) => r.achievedRate))} writes/s | ` +
+        `(target < 1,000), max ${m(l, (r) => r.maxMs).toFixed(0)} ms; achieved ${fmt(m(l, (r) => r.achievedRate))} writes/s, ` +
+        `primary CPU ${m(l, (r) => r.primaryUsPerWrite).toFixed(0)} µs per write | ` +
         `${each(l, (r) => `p99 ${r.p99Ms.toFixed(0)} ms`)} |`,
     );
   }
@@ -269,12 +282,7 @@ function report(s: Summary): void {
 
 async function main(): Promise<void> {
   console.log(`replication benchmark: machine ${machine()}`);
-  console.log(
-    `data: a primary of ${fmt(rows)} numbered identifiers (URL, product name, HS_ADMIN; bench/common.ts fillNumbered, bulk-written); ` +
-      `imports of ${fmt(rows)} seeded demo product records (src/demo/products.ts, NDJSON, idres import); ${fmt(txns)} single writes ` +
-      `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s (${writer === 'wire' ? 'wire CREATE_HANDLE in an HS_MAC session' : 'HTTP PUT in a Handle session'}, ` +
-      `deadline-paced); the primary's durability.synchronous ${primarySync}; ${runs} runs each; primary and mirror are separate idres serve processes`,
-  );
+  console.log(`data: ${generators()}`);
   const root = tempDir('replication');
   const pair = await Pair.create(root);
   const s: Summary = { rows, firstCopy: [], importToMirror: [], throughput: [], lag: [] };
