@@ -286,6 +286,16 @@ async function main(): Promise<void> {
   const root = tempDir('replication');
   const pair = await Pair.create(root);
   const s: Summary = { rows, firstCopy: [], importToMirror: [], throughput: [], lag: [] };
+  // Stopped from outside (Ctrl-C, a test's timeout): stop the two nodes too, or they would outlive it.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`${signal}: stopping the primary and the mirror`);
+      void pair.stopAll().finally(() => {
+        if (!keep) removeDir(root);
+        process.exit(130);
+      });
+    });
+  }
   try {
     const b = performance.now();
     fillNumbered(pair.primary.dir, rows);
