@@ -10,7 +10,7 @@
 //      holds them all; the target is T_mirror ≤ 2 × T_import;
 //   3. throughput: single writes (one transaction each, logged as any write is) made while both nodes are
 //      stopped, then the primary and the mirror started: transactions applied per second by the mirror;
-//   4. lag: a writer at a steady rate over the wire for D seconds; each write's lag is the time from its
+//   4. lag: a writer at a steady rate (over the wire, or HTTP) for D seconds; each write's lag is the time from its
 //      acknowledgement to the moment the mirror had committed its transaction (the mirror's position
 //      polled every 3 ms); p50, p99 (target under 1 s at 1,000 writes/s) and max.
 //
@@ -34,21 +34,32 @@ import { PREFIX, arg, fillNumbered, flag, machine, median, patchConfig, removeDi
 import { Pair, runCli } from './replication-pair.js';
 import { type WriterKind, pacedWrites } from './paced-writer.js';
 
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+function count(name: string, fallback: number): number {
+  const n = arg(name, fallback);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, not ${option(name, '')}`);
+  return n;
+}
+
 const quick = flag('quick');
-const rows = arg('rows', quick ? 3000 : 1_000_000);
-const runs = arg('runs', quick ? 1 : 3);
-const txns = arg('txns', quick ? 2000 : 100_000);
-const lagSeconds = arg('lag-seconds', quick ? 2 : 30);
-const rate = arg('rate', quick ? 200 : 1000);
+const rows = count('rows', quick ? 3000 : 1_000_000);
+const runs = count('runs', quick ? 1 : 3);
+const txns = count('txns', quick ? 2000 : 100_000);
+const lagSeconds = count('lag-seconds', quick ? 2 : 30);
+const rate = count('rate', quick ? 200 : 1000);
 const keep = flag('keep');
-const writerArg = process.argv.indexOf('--writer');
-const writer = (writerArg >= 0 ? process.argv[writerArg + 1] : 'wire') as WriterKind;
+const writer = option('writer', 'wire') as WriterKind;
 if (writer !== 'wire' && writer !== 'http') throw new Error('--writer must be wire or http');
-const syncArg = process.argv.indexOf('--primary-sync');
-const primarySync = syncArg >= 0 ? process.argv[syncArg + 1]! : 'full';
+const primarySync = option('primary-sync', 'full');
 if (primarySync !== 'full' && primarySync !== 'normal') throw new Error('--primary-sync must be full or normal');
-const pollArg = process.argv.indexOf('--poll-ms');
-const pollList = pollArg >= 0 ? process.argv[pollArg + 1]!.split(',').map(Number) : [200];
+const pollGiven = process.argv.includes('--poll-ms');
+const pollList = option('poll-ms', '200').split(',').map(Number);
+// The configuration's own bounds for replication.pollMs (src/node/config-schema.ts).
+if (pollList.some((p) => !Number.isSafeInteger(p) || p < 10 || p > 3_600_000)) throw new Error('--poll-ms takes milliseconds from 10 to 3,600,000, comma-separated');
 const LAG_TARGET_MS = 1000;
 /** What any wait for the mirror may take before the run fails: generous, but bounded. */
 const catchUpMs = (work: number) => 60_000 + work / 2;
@@ -308,7 +319,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= runs; run++) await throughput(pair, run, s);
     for (const p of pollList) await lagAt(pair, p, s);
     const atDefault = s.lag.filter((r) => r.pollMs === pollList[0]);
-    if (pollArg < 0 && median(atDefault.map((r) => r.p99Ms)) >= LAG_TARGET_MS) {
+    if (!pollGiven && median(atDefault.map((r) => r.p99Ms)) >= LAG_TARGET_MS) {
       console.log(`p99 lag at pollMs ${pollList[0]} misses the target: again at pollMs 20`);
       await lagAt(pair, 20, s);
     }
