@@ -256,7 +256,7 @@ function generators(): string {
     `imports of ${fmt(rows)} seeded demo product records (src/demo/products.ts, NDJSON, idres import); ${fmt(txns)} single writes ` +
     `(Registry.create, one transaction each); a lag writer at ${fmt(rate)}/s for ${lagSeconds} s ` +
     `(${writer === 'wire' ? 'wire CREATE_HANDLE in an HS_MAC session' : 'HTTP PUT in a Handle session'}, deadline-paced); ` +
-    `the primary's durability.synchronous ${primarySync}; ${runs} runs each; primary and mirror are separate idres serve processes`
+    `the primary's durability.synchronous ${primarySync}; ${runs} run${runs === 1 ? '' : 's'} each; primary and mirror are separate idres serve processes`
   );
 }
 

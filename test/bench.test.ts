@@ -64,7 +64,7 @@ test('latency histogram quantiles stay within a bucket of the truth', () => {
 
 test('the replication benchmark runs end to end in --quick mode and reports sane figures', async () => {
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, [path.join(repoRoot, 'dist/bench/replication.js'), '--quick'], { timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [path.join(repoRoot, 'dist/bench/replication.js'), '--quick', '--poll-ms', '200'], { timeout: 60_000 }, (err, stdout, stderr) =>
       err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
     );
   });
