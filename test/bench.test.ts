@@ -1,7 +1,11 @@
 // The load generator itself: it must count what it claims (answers matched by RequestId, response codes,
-// fragments), over UDP and both TCP modes, and the CLI refuses targets off this machine.
+// fragments), over UDP and both TCP modes, and the CLI refuses targets off this machine. And the replication
+// benchmark, run small, so that the script does not rot.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from './helpers/paths.js';
 import { runLoad } from '../src/bench/loadgen.js';
 import { LatencyHistogram } from '../src/bench/histogram.js';
 import { cli, startTestNode, type TestNode } from './helpers/node.js';
@@ -56,4 +60,34 @@ test('latency histogram quantiles stay within a bucket of the truth', () => {
     assert.ok(Math.abs(h.quantile(q) - truth) / truth < 0.07, `q${q}: ${h.quantile(q)} vs ${truth}`);
   }
   assert.equal(h.max, 10000);
+});
+
+test('the replication benchmark runs end to end in --quick mode and reports sane figures', async () => {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [path.join(repoRoot, 'dist/bench/replication.js'), '--quick', '--poll-ms', '200'], { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
+    );
+  });
+  const line = out.split('\n').find((l) => l.startsWith('replication bench summary '));
+  assert.ok(line, out);
+  const s = JSON.parse(line.slice('replication bench summary '.length)) as {
+    rows: number;
+    firstCopy: Array<{ seconds: number; rowsPerSecond: number; handles: number }>;
+    importToMirror: Array<{ importSeconds: number; mirrorSeconds: number; ratio: number }>;
+    throughput: Array<{ txns: number; fromStartPerSecond: number; applyingPerSecond: number }>;
+    lag: Array<{ p50Ms: number; p99Ms: number; maxMs: number; writes: number; failed: number; achievedRate: number }>;
+  };
+  // The mirror caught up with every identifier of the primary (its data set and the prefix handle).
+  assert.equal(s.firstCopy.length, 1);
+  assert.ok(s.firstCopy[0]!.handles > s.rows, JSON.stringify(s.firstCopy));
+  assert.ok(s.firstCopy[0]!.rowsPerSecond > 0);
+  const imp = s.importToMirror[0]!;
+  assert.ok(imp.importSeconds > 0 && imp.mirrorSeconds > 0 && imp.ratio === imp.mirrorSeconds / imp.importSeconds, JSON.stringify(imp));
+  assert.ok(s.throughput[0]!.txns > 0 && s.throughput[0]!.fromStartPerSecond > 0 && s.throughput[0]!.applyingPerSecond > 0);
+  const lag = s.lag[0]!;
+  assert.equal(lag.failed, 0);
+  assert.equal(lag.writes, 400, 'two seconds at 200 writes a second, every one acknowledged and found on the mirror');
+  assert.ok(lag.achievedRate > 100 && lag.achievedRate < 250, `achieved ${lag.achievedRate}/s`);
+  assert.ok(lag.p50Ms >= 0 && lag.p50Ms <= lag.p99Ms && lag.p99Ms <= lag.maxMs && lag.maxMs < 30_000, JSON.stringify(lag));
+  assert.match(out, /\| first copy of 3,000 identifiers \|/);
 });
