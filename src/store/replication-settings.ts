@@ -25,3 +25,82 @@ export function allowMirror(registry: Registry, identity: string): void {
   const allowed = allowedMirrors(registry);
   if (!allowed.includes(identity)) registry.setSetting(ALLOWED_MIRRORS_SETTING, JSON.stringify([...allowed, identity]));
 }
+
+// Switch-over and fencing (docs/replication.md, "Switch-over and fencing"). The site serial is the fencing
+// token: a node that learns of a primary site with a higher serial than its own stops taking writes, and
+// remembers it across restarts. The settings live in the registry (not the configuration file) so that a
+// command run beside a running node (`idres mirror promote`, `demote`) reaches it within a second.
+
+/** The node's site serial once a promotion changed it (absent: config.site.serial). */
+export const SERIAL_SETTING = 'replication.serial';
+/** A primary that learnt of a newer primary: JSON {site, serial, at}. Writes are refused while it is set. */
+export const FENCED_SETTING = 'replication.fenced_by';
+/** A mirror promoted to primary: JSON {serial, fromTxn, oldPrimary, at} (fromTxn: the old primary's last id applied). */
+export const PROMOTED_SETTING = 'replication.promoted';
+/** Written by a running node once it has switched in place to the promotion of that serial. */
+export const SWITCHED_SETTING = 'replication.switched';
+
+export interface Fence {
+  /** The site ("address:port") that claims primary with a higher serial. */
+  site: string;
+  serial: number;
+  /** When (ms) this node fenced itself. */
+  at: number;
+}
+
+export interface Promotion {
+  serial: number;
+  /** The old primary's transaction id this node had applied when it was promoted. */
+  fromTxn: number;
+  oldPrimary: string;
+  at: number;
+}
+
+function readJson<T>(registry: Registry, name: string, ok: (v: Record<string, unknown>) => boolean): T | undefined {
+  try {
+    const v = JSON.parse(registry.getSetting(name) ?? 'null') as unknown;
+    return v && typeof v === 'object' && ok(v as Record<string, unknown>) ? (v as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The node's current site serial. */
+export function siteSerial(registry: Registry, configured: number): number {
+  const n = Number(registry.getSetting(SERIAL_SETTING));
+  return Number.isInteger(n) && n > 0 && n <= 0xffff ? n : configured;
+}
+
+export function fencedBy(registry: Registry): Fence | undefined {
+  return readJson<Fence>(registry, FENCED_SETTING, (v) => typeof v.site === 'string' && typeof v.serial === 'number');
+}
+
+export function recordFence(registry: Registry, f: Fence): void {
+  registry.setSetting(FENCED_SETTING, JSON.stringify(f));
+}
+
+export function promotion(registry: Registry): Promotion | undefined {
+  return readJson<Promotion>(registry, PROMOTED_SETTING, (v) => typeof v.serial === 'number' && typeof v.fromTxn === 'number');
+}
+
+/** Record a promotion: the new serial, and no fence of an earlier life (one transaction). */
+export function recordPromotion(registry: Registry, p: Promotion): void {
+  registry.db.transaction(() => {
+    registry.setSetting(SERIAL_SETTING, String(p.serial));
+    registry.setSetting(PROMOTED_SETTING, JSON.stringify(p));
+    clearFence(registry);
+  })();
+}
+
+/** No fence (the setting is kept, as JSON null: settings are never deleted). */
+export function clearFence(registry: Registry): void {
+  registry.setSetting(FENCED_SETTING, 'null');
+}
+
+/** A demoted node follows a new primary from scratch: its position is that of a new mirror (it re-copies). */
+export function resetPosition(registry: Registry): void {
+  registry.db.transaction(() => {
+    registry.setSetting(POSITION_SETTING, '0');
+    registry.setSetting(QUERY_DATE_SETTING, '0');
+  })();
+}
