@@ -128,8 +128,8 @@ describe('switch-over: the primary dies, its mirror is promoted, the old primary
       assert.deepEqual(sites.map((s) => [s.servers[0]!.interfaces[0]!.port, s.primary, s.serial]), [[mirrorA.port, true, 2], [primary.port, false, 1]], type);
     }
     // So does its own prefix handle, which its mirrors will copy.
-    const mine = mirrorA.registry!.getValues(PH)!.filter((v) => v.type === 'HS_SITE').map((v) => decodeSite(v.data));
-    assert.deepEqual(mine.filter((s) => s.primary).map((s) => s.servers[0]!.interfaces[0]!.port), [mirrorA.port]);
+    const mine = mirrorA.registry!.getValues(PH)!.filter((v) => v.type === 'HS_SITE').sort((a, b) => a.index - b.index).map((v) => decodeSite(v.data));
+    assert.deepEqual(mine.map((s) => [s.servers[0]!.interfaces[0]!.port, s.primary]), [[mirrorA.port, true], [primary.port, false], [mirrorB.port, false]]);
     const config = JSON.parse(readFileSync(path.join(dir('mirror-a'), 'idres.json'), 'utf8')) as { roles: string[]; replication: { primary?: string } };
     assert.deepEqual(config.roles, ['business']);
     assert.equal(config.replication.primary, undefined);
@@ -231,5 +231,51 @@ describe('a running primary fences itself when its mirror is promoted beside it'
     assert.equal((await client.siteInfo(server(mirror))).primary, true);
     const fence = JSON.parse(primary.registry!.getSetting('replication.fenced_by')!) as { site: string; serial: number };
     assert.deepEqual([fence.site, fence.serial], [at(mirror), 2]);
+  });
+});
+
+describe('a planned switch-over: demote the running primary first, then promote its mirror, which catches up from it', () => {
+  const nodes = new Nodes();
+  const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 3000 });
+  after(async () => {
+    client.close();
+    await nodes.stopAll();
+  });
+
+  test('demote fences the running primary within a second; promote needs no --force, loses nothing, and the old primary follows', async () => {
+    const dir = (name: string) => path.join(nodes.root, name);
+    let primary = await nodes.start('primary', { prefixes: [PREFIX] });
+    const mirror = await nodes.start('mirror', { roles: ['mirror'], prefixes: [PREFIX], mirrorOf: { primary: at(primary), primaryKey: primary.site.servers[0]!.publicKey, identity: `301:${PH}` } }, (c) => {
+      (c.replication as Record<string, unknown>).pollMs = 30;
+    });
+    assert.equal((await cli(['mirror', 'allow', '--dir', dir('primary'), '--site', at(mirror), '--identity', `301:${PH}`])).code, 0);
+    await until('the first copy', () => mirror.replication!.mirror!.stats.position > 0);
+    // A mirror behind: its loop is held, so it has not pulled the last writes when the switch-over starts.
+    await mirror.replication!.mirror!.stop();
+    for (let i = 0; i < 3; i++) assert.equal((await cli(['register', `${PREFIX}/LAST-${i}`, '--dir', dir('primary'), '--value', 'URL=https://example.cn/last'])).code, 0);
+    assert.equal(mirror.registry!.exists(`${PREFIX}/LAST-2`), false, 'not pulled yet');
+
+    const d = await cli(['mirror', 'demote', '--dir', dir('primary'), '--primary', at(mirror)]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /is not primary yet: promote it now/);
+    await until('the running primary reads the fence', () => primary.replication!.mode === 'fenced', 5000);
+    const admin = new AdminClient(client, server(primary), { handle: PH, index: 300, key: createPrivateKey({ key: readFileSync(path.join(dir('primary'), 'keys', `admin-${PREFIX}.key.pem`), 'utf8'), format: 'pem' }) });
+    assert.equal(await rcOf(admin.create(`${PREFIX}/TOO-LATE`, [makeValue(1, 'URL', 'https://example.cn/x')])), ResponseCode.SERVER_NOT_RESP);
+
+    const p = await cli(['mirror', 'promote', '--dir', dir('mirror')]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /caught up with the primary's transaction/);
+    assert.equal(mirror.replication!.mode, 'primary');
+    for (let i = 0; i < 3; i++) assert.equal(mirror.registry!.exists(`${PREFIX}/LAST-${i}`), true, `LAST-${i} was pulled before the switch`);
+
+    await nodes.stop(primary);
+    primary = await nodes.startDir(dir('primary'));
+    assert.equal(primary.replication!.mode, 'mirror');
+    assert.equal((await cli(['mirror', 'allow', '--dir', dir('mirror'), '--site', at(primary), '--identity', `303:${PH}`])).code, 0);
+    const admin2 = new AdminClient(client, server(mirror), { handle: PH, index: 300, key: createPrivateKey({ key: readFileSync(path.join(dir('primary'), 'keys', `admin-${PREFIX}.key.pem`), 'utf8'), format: 'pem' }) });
+    assert.equal(await rcOf(admin2.create(`${PREFIX}/ON-NEW`, [makeValue(1, 'URL', 'https://example.cn/new')])), ResponseCode.SUCCESS);
+    await until('the old primary copies the new one', () => primary.registry!.exists(`${PREFIX}/ON-NEW`) && !primary.replication!.mirror!.stats.copying, 15000);
+    await converged(mirror, primary);
+    assert.deepEqual(contents(primary), contents(mirror));
   });
 });

@@ -7,7 +7,8 @@ import { UpstreamLimiter } from '../resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './init.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import { encodeSite } from '../protocol/site.js';
+import { decodeSite, encodeSite } from '../protocol/site.js';
+import { isSiteOf } from '../replicate/site-records.js';
 import { Registry } from '../store/registry.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
 import { Authority } from '../resolve/authority.js';
@@ -228,11 +229,10 @@ export class IdresNode {
           logger: logging.logger,
           applied: () => local!.changes.check(),
           buildSite,
+          // The prefix handles are `idres mirror promote`'s to rewrite (it waits for the switch to do so).
           changed: () => {
             siteNow.current = replication!.site();
             handler?.setSite(siteNow.current);
-            if (replication!.mode === 'primary') refreshOwnSite(reg, config.prefixes, siteNow.current);
-            local!.changes.check();
           },
         });
       } catch (err) {
@@ -497,18 +497,29 @@ async function bindShared(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port
 
 /**
  * Keep this node's own site in its own prefix handles in step with the address and port it serves on: the
- * HS_SITE at index 1 (as `init` writes it; primary, from ownSite), and any HS_SITE.PREFIX that was a copy of
- * it. Every other site value (mirror sites an operator listed with `prefix mirror add`) is left as it is.
+ * HS_SITE that lists this node's key (index 1 as `init` writes it and a promotion leaves it; index 1 too when
+ * none does), and any HS_SITE.PREFIX that was a copy of it. Every other site value (mirror sites an operator
+ * listed with `prefix mirror add`, an old primary a promotion kept) is left as it is.
  */
 function refreshOwnSite(registry: Registry, prefixes: readonly string[], site: SiteInfo): void {
   const bytes = encodeSite(site);
+  const key = site.servers[0]!.publicKey;
   for (const p of prefixes) {
     const ph = prefixHandle(p);
     const h = registry.get(ph);
     if (!h) continue;
-    const own = h.values.find((x) => x.type === 'HS_SITE' && x.index === 1);
+    const sites = h.values.filter((x) => x.type === 'HS_SITE');
+    const own = sites.find((x) => siteHasKey(x.data, key)) ?? sites.find((x) => x.index === 1);
     if (!own || own.data.equals(bytes)) continue;
     const copies = h.values.filter((x) => x.type === 'HS_SITE.PREFIX' && x.data.equals(own.data));
     registry.upsertValues(ph, [own, ...copies].map((v) => ({ ...v, data: bytes })));
+  }
+}
+
+function siteHasKey(data: Buffer, key: Buffer): boolean {
+  try {
+    return isSiteOf(decodeSite(data), key);
+  } catch {
+    return false;
   }
 }
