@@ -206,14 +206,18 @@ describe('a running primary fences itself when its mirror is promoted beside it'
     await nodes.stopAll();
   });
 
-  test('promote refuses without --force while the primary takes writes; with --force it catches up first, and the primary fences itself on its next check', async () => {
+  test('promote refuses without --force while the primary takes writes; with --force it catches up first, and the primary, told of it by the parent only, fences itself on its next check', async () => {
+    const top = await nodes.start('top', { roles: ['top'], prefixes: ['88.118'] });
     const primary = await nodes.start('primary', { prefixes: [PREFIX] }, (c) => {
       (c.replication as Record<string, unknown>).fenceCheckSeconds = 1;
+      (c.replication as Record<string, unknown>).parent = at(top);
     });
     const mirror = await nodes.start('mirror', { roles: ['mirror'], prefixes: [PREFIX], mirrorOf: { primary: at(primary), primaryKey: primary.site.servers[0]!.publicKey, identity: `301:${PH}` } }, (c) => {
       (c.replication as Record<string, unknown>).pollMs = 30;
     });
-    assert.equal((await cli(['mirror', 'allow', '--dir', path.join(nodes.root, 'primary'), '--site', at(mirror), '--identity', `301:${PH}`])).code, 0);
+    // The primary's own prefix handle does not list the mirror: only the parent does.
+    assert.equal((await cli(['mirror', 'allow', '--dir', path.join(nodes.root, 'primary'), '--site', at(mirror), '--identity', `301:${PH}`, '--no-list-site'])).code, 0);
+    assert.equal((await cli(['prefix', 'delegate', PREFIX, '--dir', path.join(nodes.root, 'top'), '--site', at(primary), '--site', at(mirror)])).code, 0);
     for (let i = 0; i < 3; i++) assert.equal((await cli(['register', `${PREFIX}/P-${i}`, '--dir', path.join(nodes.root, 'primary'), '--value', 'URL=https://example.cn/p'])).code, 0);
     primary.noticeWrites();
 
@@ -222,7 +226,8 @@ describe('a running primary fences itself when its mirror is promoted beside it'
     assert.match(refused.stderr, /still takes writes/);
     assert.equal(primary.replication!.mode, 'primary');
 
-    const r = await cli(['mirror', 'promote', '--dir', path.join(nodes.root, 'mirror'), '--force']);
+    const parentAuth = ['--parent', at(top), '--auth', '0.NA/88.118:300', '--key', path.join(nodes.root, 'top', 'keys', 'admin-88.118.key.pem')];
+    const r = await cli(['mirror', 'promote', '--dir', path.join(nodes.root, 'mirror'), '--force', ...parentAuth]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /caught up with the primary's transaction/);
     assert.equal(mirror.registry!.exists(`${PREFIX}/P-2`), true);
@@ -231,6 +236,9 @@ describe('a running primary fences itself when its mirror is promoted beside it'
     assert.equal((await client.siteInfo(server(mirror))).primary, true);
     const fence = JSON.parse(primary.registry!.getSetting('replication.fenced_by')!) as { site: string; serial: number };
     assert.deepEqual([fence.site, fence.serial], [at(mirror), 2]);
+    // The promoted mirror's own prefix handle did not list itself: it is put first, the old primary after it.
+    const own = mirror.registry!.getValues(PH)!.filter((v) => v.type === 'HS_SITE').sort((a, b) => a.index - b.index).map((v) => decodeSite(v.data));
+    assert.deepEqual(own.map((s) => [s.servers[0]!.interfaces[0]!.port, s.primary, s.serial]), [[mirror.port, true, 2], [primary.port, false, 1]]);
   });
 });
 

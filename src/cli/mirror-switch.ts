@@ -20,7 +20,8 @@ import type { Registry } from '../store/registry.js';
 import {
   POSITION_SETTING,
   PROMOTED_SETTING,
-  SWITCHED_SETTING,
+  recordSwitched,
+  switched,
   recordFence,
   recordPromotion,
   resetPosition,
@@ -167,7 +168,7 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     const serial = Math.max(...known) + 1;
     if (serial > 0xffff) throw new UsageError(`the site serial would pass 65535 (it is ${serial - 1}): reset the serials of the sites of ${config.prefixes.join(', ')} first`);
     const fromTxn = Number(registry.getSetting(POSITION_SETTING) ?? 0);
-    registry.setSetting(SWITCHED_SETTING, '0');
+    recordSwitched(registry, null);
     recordPromotion(registry, { serial, fromTxn, oldPrimary, at: Date.now() });
     rewriteConfig(o.dir, (raw) => {
       raw.roles = [o.role];
@@ -177,17 +178,18 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     // A running mirror notices within a second and stops pulling; only then is the prefix handle rewritten,
     // so that no transaction still arriving from the old primary overwrites it.
     const until = Date.now() + SWITCH_WAIT_MS;
-    while (registry.getSetting(SWITCHED_SETTING) !== String(serial) && Date.now() < until) await sleep(100);
-    const running = registry.getSetting(SWITCHED_SETTING) === String(serial);
+    while (switched(registry)?.serial !== serial && Date.now() < until) await sleep(100);
+    const running = switched(registry);
 
-    // This node's site as the prefix handles list it (its port as the operator listed it), now primary.
-    const listedMine = handles.flatMap((h) => sitesIn(h.values)).find((s) => isSiteOf(s, ownKey));
-    const mine: SiteInfo = {
-      ...(listedMine ??
-        ownSite({ serial, serverId: config.site.serverId, publicAddress: config.publicAddress, port: config.listen.port, publicKey: ownKey, description: config.site.description })),
-      serial,
-      primary: true,
-    };
+    // This node's site, now primary: as the running node serves it (its real port), else as the prefix
+    // handles or the parent list it, else as the configuration says.
+    const parentListing = o.parent !== undefined && !running ? await listedAtParent(o.parent, config.prefixes, ownKey) : undefined;
+    const listedMine = handles.flatMap((h) => sitesIn(h.values)).find((s) => isSiteOf(s, ownKey)) ?? parentListing;
+    const base =
+      (running && decodeSite(Buffer.from(running.site, 'hex'))) ||
+      listedMine ||
+      ownSite({ serial, serverId: config.site.serverId, publicAddress: config.publicAddress, port: config.listen.port, publicKey: ownKey, description: config.site.description });
+    const mine: SiteInfo = { ...base, serial, primary: true };
     for (const h of handles) {
       if (h.values.length === 0) continue;
       const changes = promotedSiteValues(h.values, mine, lowestFree(h.values, new Set()));
@@ -195,7 +197,7 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     }
     console.log(`promoted: ${o.dir} is the primary of ${config.prefixes.join(', ')} with site serial ${serial} (role ${o.role}); ${caught}`);
     console.log(running ? '  the running node switched in place: it takes writes and serves mirrors now' : '  the node is not running (or did not notice within 3 s): it starts as primary');
-    if (!listedMine) console.log(`  this node's site was not listed in its prefix handles: listed as ${config.publicAddress}:${config.listen.port}`);
+    if (!running && !listedMine) console.log(`  this node's site was listed nowhere: listed as ${config.publicAddress}:${config.listen.port} (its configuration)`);
 
     if (o.parent !== undefined) {
       for (const h of handles) console.log(`  ${await rewriteParent(o.parent, auth!, h.prefix, mine)}`);
@@ -207,6 +209,21 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     console.log(`  (promoted from the old primary's transaction ${fromTxn}; the setting ${PROMOTED_SETTING} keeps it)`);
   } finally {
     registry.close();
+  }
+}
+
+/** This node's site as the parent lists it for one of its prefixes (anonymous resolution), if it does. */
+async function listedAtParent(parent: string, prefixes: readonly string[], ownKey: Buffer): Promise<SiteInfo | undefined> {
+  const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 1500 });
+  try {
+    for (const p of prefixes) {
+      const r = await client.resolve(parseServer(parent), prefixHandle(p)).catch(() => undefined);
+      const s = r ? sitesIn(r.values).find((x) => isSiteOf(x, ownKey)) : undefined;
+      if (s) return s;
+    }
+    return undefined;
+  } finally {
+    client.close();
   }
 }
 

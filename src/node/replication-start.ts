@@ -11,11 +11,12 @@ import { type Identity, parseIdentity } from '../admin/permissions.js';
 import type { ReplicationAnswerer } from '../admin/wire-context.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
+import { encodeSite } from '../protocol/site.js';
 import type { Registry } from '../store/registry.js';
 import { TxnFeed } from '../store/txn-feed.js';
 import {
   type Fence,
-  SWITCHED_SETTING,
+  recordSwitched,
   allowedMirrors,
   fencedBy,
   promotion,
@@ -100,8 +101,11 @@ export class RunningReplication {
         new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), START_CHECK_MS).unref()),
       ]);
       if (found) r.fence(found, false);
-      else if (r.checkOptions().sites().length > 0) {
-        o.logger.info({ component: 'replication', event: 'fence_check_start', sites: r.checkOptions().sites().length }, 'no other site of this node\'s prefixes claims a newer primary (or none answered): serving as primary');
+      else {
+        o.logger.info(
+          { component: 'replication', event: 'fence_check_start', serial: r.serial },
+          `no other site of this node's prefixes claims primary with a serial above ${r.serial} (or none answered within ${START_CHECK_MS / 1000} s): serving as primary`,
+        );
       }
     }
     if (r.modeNow === 'mirror') r.startMirror();
@@ -181,9 +185,30 @@ export class RunningReplication {
   private checkOptions() {
     return {
       ownSerial: () => this.serial,
-      sites: () => this.o.config.prefixes.flatMap((p) => otherSites(this.o.registry.getValues(prefixHandle(p)) ?? [], this.o.serverPublicKey)),
+      sites: () => this.sitesToAsk(),
       ask: (site: SiteInfo) => this.ask(site),
     };
+  }
+
+  /**
+   * The sites that may have been promoted over this node: those its own prefix handles list, and those the
+   * parent (replication.parent) lists for its prefixes, this node's own site left out.
+   */
+  private async sitesToAsk(): Promise<SiteInfo[]> {
+    const own = this.o.config.prefixes.flatMap((p) => otherSites(this.o.registry.getValues(prefixHandle(p)) ?? [], this.o.serverPublicKey));
+    const parent = this.o.config.replication.parent;
+    if (!parent) return own;
+    const listed = await Promise.all(
+      this.o.config.prefixes.map(async (p) => {
+        try {
+          const r = await this.client.resolve(parseServer(parent), prefixHandle(p), { types: ['HS_SITE', 'HS_SITE.PREFIX'] });
+          return otherSites(r.values, this.o.serverPublicKey);
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return [...own, ...listed.flat()];
   }
 
   /** GET_SITE_INFO of a site's first server: what it says it is. */
@@ -276,7 +301,7 @@ export class RunningReplication {
     this.startSource();
     this.modeNow = fencedBy(this.o.registry) ? 'fenced' : 'primary';
     if (this.modeNow === 'primary') this.startWatch();
-    this.o.registry.setSetting(SWITCHED_SETTING, String(this.serial));
+    recordSwitched(this.o.registry, { serial: this.serial, site: encodeSite(this.site()).toString('hex') });
     this.o.logger.warn({ component: 'replication', event: 'promoted', serial: this.serial }, `promoted: this node is now the primary of ${this.o.config.prefixes.join(', ')} (site serial ${this.serial}); it takes writes and serves mirrors`);
     this.o.changed();
   }

@@ -22,8 +22,8 @@ export interface NewerPrimary {
 export interface FenceCheckOptions {
   /** The node's own serial now. */
   ownSerial: () => number;
-  /** The other sites to ask (those of its own prefix handles that are not its own). */
-  sites: () => SiteInfo[];
+  /** The other sites to ask (those of its own prefix handles, and of the parent's, that are not its own). */
+  sites: () => SiteInfo[] | Promise<SiteInfo[]>;
   /** Ask one site what it is; undefined when it does not answer (a down site proves nothing). */
   ask: (site: SiteInfo) => Promise<SiteClaim | undefined>;
 }
@@ -31,7 +31,8 @@ export interface FenceCheckOptions {
 /** Ask every other site at once; the newest primary among them with a higher serial than ours, if any. */
 export async function findNewerPrimary(o: FenceCheckOptions): Promise<NewerPrimary | undefined> {
   const own = o.ownSerial();
-  const claims = await Promise.all(o.sites().map((s) => o.ask(s).catch(() => undefined)));
+  const unique = new Map((await o.sites()).map((s) => [siteLabel(s), s]));
+  const claims = await Promise.all([...unique.values()].map((s) => o.ask(s).catch(() => undefined)));
   let best: NewerPrimary | undefined;
   for (const c of claims) {
     if (c && c.primary && c.serial > own && (!best || c.serial > best.serial)) best = { site: c.at, serial: c.serial };

@@ -37,8 +37,23 @@ export const SERIAL_SETTING = 'replication.serial';
 export const FENCED_SETTING = 'replication.fenced_by';
 /** A mirror promoted to primary: JSON {serial, fromTxn, oldPrimary, at} (fromTxn: the old primary's last id applied). */
 export const PROMOTED_SETTING = 'replication.promoted';
-/** Written by a running node once it has switched in place to the promotion of that serial. */
+/** Written by a running node once it has switched in place to a promotion: JSON {serial, site (hex)}. */
 export const SWITCHED_SETTING = 'replication.switched';
+
+/** A running node's word that it switched in place: the serial it switched to and its own site record. */
+export interface Switched {
+  serial: number;
+  /** The node's own site as it serves it (encoded HS_SITE, hex): its real address and port. */
+  site: string;
+}
+
+export function switched(registry: Registry): Switched | undefined {
+  return readJson<Switched>(registry, SWITCHED_SETTING, (v) => typeof v.serial === 'number' && typeof v.site === 'string');
+}
+
+export function recordSwitched(registry: Registry, s: Switched | null): void {
+  registry.setSetting(SWITCHED_SETTING, JSON.stringify(s));
+}
 
 export interface Fence {
   /** The site ("address:port") that claims primary with a higher serial. */
