@@ -130,6 +130,10 @@ describe('switch-over: the primary dies, its mirror is promoted, the old primary
     // So does its own prefix handle, which its mirrors will copy.
     const mine = mirrorA.registry!.getValues(PH)!.filter((v) => v.type === 'HS_SITE').sort((a, b) => a.index - b.index).map((v) => decodeSite(v.data));
     assert.deepEqual(mine.map((s) => [s.servers[0]!.interfaces[0]!.port, s.primary]), [[mirrorA.port, true], [primary.port, false], [mirrorB.port, false]]);
+    // Run again on the promoted node, promote only rewrites the parent's records (here: already right).
+    const again = await cli(['mirror', 'promote', '--dir', dir('mirror-a'), '--parent', at(top), '--auth', '0.NA/88.118:300', '--key', path.join(dir('top'), 'keys', 'admin-88.118.key.pem')]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /lists this node first, primary with serial 2/);
     const config = JSON.parse(readFileSync(path.join(dir('mirror-a'), 'idres.json'), 'utf8')) as { roles: string[]; replication: { primary?: string } };
     assert.deepEqual(config.roles, ['business']);
     assert.equal(config.replication.primary, undefined);

@@ -23,6 +23,7 @@ import {
   recordSwitched,
   switched,
   recordFence,
+  promotion,
   recordPromotion,
   resetPosition,
   siteSerial,
@@ -144,10 +145,10 @@ export interface PromoteOptions {
 
 export async function promoteCommand(o: PromoteOptions): Promise<void> {
   const config = loadConfig(o.dir);
-  if (!isMirror(config)) throw new UsageError(`${o.dir} is not a mirror (role "mirror"): only a mirror is promoted`);
-  const oldPrimary = config.replication.primary!;
   const auth = o.parent !== undefined ? credentialsFrom(o) : undefined;
   if (o.parent !== undefined && !auth) throw new UsageError('--parent needs --auth HANDLE:INDEX and --key (or --secret): an administrator of the prefix handles there');
+  if (!isMirror(config)) return promotedAlready(o, config, auth);
+  const oldPrimary = config.replication.primary!;
   const registry = openRegistry(o.dir);
   try {
     const theirs = await askSite(oldPrimary);
@@ -212,6 +213,22 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
   }
 }
 
+/** Promote run again on a node it promoted: only the parent's records, which the first run could not update. */
+async function promotedAlready(o: PromoteOptions, config: NodeConfig, auth: ReturnType<typeof credentialsFrom>): Promise<void> {
+  const registry = openRegistry(o.dir);
+  try {
+    const p = promotion(registry);
+    if (!p) throw new UsageError(`${o.dir} is not a mirror (role "mirror"): only a mirror is promoted`);
+    if (o.parent === undefined || !auth) throw new UsageError(`${o.dir} was promoted already (site serial ${p.serial}); give --parent with --auth and --key to update the parent's records`);
+    const ownKey = serverPublicKey(o.dir, config);
+    const mine = config.prefixes.flatMap((x) => sitesIn(registry.getValues(prefixHandle(x)) ?? [])).find((s) => isSiteOf(s, ownKey));
+    if (!mine) throw new UsageError(`${o.dir}'s prefix handles do not list its own site: list it first (idres prefix mirror add), then run this again`);
+    for (const x of config.prefixes) console.log(await rewriteParent(o.parent, auth, x, { ...mine, serial: siteSerial(registry, config.site.serial), primary: true }));
+  } finally {
+    registry.close();
+  }
+}
+
 /** This node's site as the parent lists it for one of its prefixes (anonymous resolution), if it does. */
 async function listedAtParent(parent: string, prefixes: readonly string[], ownKey: Buffer): Promise<SiteInfo | undefined> {
   const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 1500 });
@@ -241,9 +258,8 @@ async function rewriteParent(parent: string, auth: NonNullable<ReturnType<typeof
     const add = changes.filter((v) => !existing.has(v.index));
     if (modify.length) await admin.modify(ph, modify);
     if (add.length) await admin.add(ph, add);
-    return changes.length
-      ? `the parent ${parent}: ${ph} lists this node first, primary with serial ${mine.serial} (${changes.length} site values rewritten)`
-      : `the parent ${parent}: ${ph} lists no site (nothing rewritten)`;
+    if (sitesIn(values).length === 0) return `the parent ${parent}: ${ph} lists no site (nothing rewritten)`;
+    return `the parent ${parent}: ${ph} lists this node first, primary with serial ${mine.serial} (${changes.length ? `${changes.length} site values rewritten` : 'already'})`;
   } catch (err) {
     return `the parent ${parent} was NOT updated for ${ph}: ${(err as Error).message}; run promote again with --parent once it answers (the promotion itself is done)`;
   } finally {
