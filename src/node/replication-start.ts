@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type NodeConfig, isMirror } from './config.js';
-import { decodePublicKey } from '../protocol/pubkey.js';
+import { decodePublicKey, encodePublicKey } from '../protocol/pubkey.js';
 import type { Responder } from '../protocol/responder.js';
 import { keySigner, keyVerifier } from '../protocol/replication-framing.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
@@ -18,6 +18,7 @@ import {
   type Fence,
   recordSwitched,
   allowedMirrors,
+  followPrimary,
   fencedBy,
   promotion,
   recordFence,
@@ -254,12 +255,16 @@ export class RunningReplication {
   private startMirror(): void {
     const { config } = this.o;
     const r = config.replication;
+    const key = primaryKey(this.o.dir, config);
+    if (followPrimary(this.o.registry, encodePublicKey(key).toString('hex'))) {
+      this.o.logger.warn({ component: 'replication', event: 'new_primary', primary: r.primary }, `${r.primary} is not the primary this mirror's position came from: it copies the new primary's registry whole`);
+    }
     const identity = parseIdentity(r.identity!)!;
     const client = new ReplicationClient(parseServer(r.primary!), { handle: identity.handle, index: identity.index, key: this.o.serverKey }, r.timeoutMs);
     this.mirrorNow = new Mirror({
       registry: this.o.registry,
       client,
-      verify: keyVerifier(primaryKey(this.o.dir, config)),
+      verify: keyVerifier(key),
       pollMs: r.pollMs,
       now: this.o.clock,
       applied: this.o.applied,

@@ -119,3 +119,21 @@ export function resetPosition(registry: Registry): void {
     registry.setSetting(QUERY_DATE_SETTING, '0');
   })();
 }
+
+/**
+ * On a mirror: the public key (hex) of the primary its position was taken from. A mirror started with another
+ * primary's key (after `idres mirror follow` or `demote`) resets its position and copies the new one whole:
+ * another primary's transaction ids mean nothing to it, whatever a loop still running wrote meanwhile.
+ */
+export const FOLLOWING_SETTING = 'replication.following';
+
+/** Record whose log the position follows; true when it was another primary's (the position was reset). */
+export function followPrimary(registry: Registry, primaryKeyHex: string): boolean {
+  const before = registry.getSetting(FOLLOWING_SETTING);
+  if (before === primaryKeyHex) return false;
+  registry.db.transaction(() => {
+    if (before !== undefined) resetPosition(registry);
+    registry.setSetting(FOLLOWING_SETTING, primaryKeyHex);
+  })();
+  return before !== undefined;
+}
