@@ -97,12 +97,15 @@ export class RunningReplication {
   static async start(o: ReplicationStartOptions): Promise<RunningReplication> {
     const r = new RunningReplication(o);
     if (r.modeNow === 'primary') {
-      const found = await Promise.race([
-        findNewerPrimary(r.checkOptions()),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), START_CHECK_MS).unref()),
-      ]);
+      let asked = -1; // -1: the time ran out before the sites were known
+      const check = async () => {
+        const sites = await r.sitesToAsk();
+        asked = sites.length;
+        return findNewerPrimary({ ...r.checkOptions(), sites: () => sites });
+      };
+      const found = await Promise.race([check(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), START_CHECK_MS).unref())]);
       if (found) r.fence(found, false);
-      else {
+      else if (asked !== 0) {
         o.logger.info(
           { component: 'replication', event: 'fence_check_start', serial: r.serial },
           `no other site of this node's prefixes claims primary with a serial above ${r.serial} (or none answered within ${START_CHECK_MS / 1000} s): serving as primary`,
