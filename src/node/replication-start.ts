@@ -250,7 +250,6 @@ export class RunningReplication {
       ...this.checkOptions(),
       intervalMs: this.o.config.replication.fenceCheckSeconds * 1000,
       fence: (by) => this.fence(by, true),
-      log: (level, event, fields, message) => this.o.logger[level]({ component: 'replication', event, ...fields }, message),
     });
     this.watch.start();
   }

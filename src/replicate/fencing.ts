@@ -47,9 +47,8 @@ export function siteLabel(site: SiteInfo): string {
 
 export interface FenceWatchOptions extends FenceCheckOptions {
   intervalMs: number;
-  /** Called once when a newer primary is found. */
+  /** Called once when a newer primary is found (it logs). */
   fence: (by: NewerPrimary) => void;
-  log: (level: 'info' | 'warn', event: string, fields: Record<string, unknown>, message: string) => void;
 }
 
 /** The periodic check of a running primary: every intervalMs, until it finds a newer primary or is stopped. */

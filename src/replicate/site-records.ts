@@ -49,9 +49,8 @@ export function promotedSiteValues(values: readonly HandleValue[], mine: SiteInf
     const sites = listed.map((v) => decoded(v)!);
     const others = sites.filter((s) => !isSiteOf(s, key)).map((s) => encodeSite({ ...s, primary: false }));
     const order = [encodeSite({ ...mine, primary: true }), ...others];
-    const slots = listed.map((v) => v);
     order.forEach((data, i) => {
-      const at = slots[i];
+      const at = listed[i];
       if (at) {
         if (!at.data.equals(data)) out.push({ ...at, data });
       } else out.push({ ...listed[0]!, index: freeIndex(), data });
