@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadConfig } from '../node/config.js';
 import { parseIdentity } from '../admin/permissions.js';
 import { addMirrorSite, siteOf } from '../admin/delegation.js';
@@ -9,6 +9,7 @@ import { openRegistry } from './open-registry.js';
 import { fillKeys, parseSiteSpec } from './site-spec.js';
 import { UsageError } from './usage-error.js';
 import { dirOption } from './options.js';
+import { demoteCommand, followCommand, promoteCommand } from './mirror-switch.js';
 
 // `idres mirror allow`, on a primary: let a mirror pull (docs/replication.md). The mirror's public key is
 // asked of it and stored as the HS_PUBKEY of the identity it pulls as; the identity becomes a replication
@@ -55,4 +56,33 @@ export function addMirrorCommand(program: Command): void {
     .requiredOption('--identity <INDEX:HANDLE>', 'the identity the mirror pulls as (its `idres init --role mirror` printed it)')
     .option('--no-list-site', 'do not list the mirror among the sites of the prefix handle')
     .action((o) => allowMirrorCommand({ dir: o.dir, site: o.site, identity: o.identity, listSite: o.listSite !== false }));
+  mirror
+    .command('promote')
+    .description('on a mirror: become the primary of its prefixes with a higher site serial (docs/replication.md, "Switch-over and fencing")')
+    .addOption(dirOption())
+    .option('--force', 'promote although the primary does not answer, or answers and still takes writes')
+    .addOption(new Option('--role <role>', 'the role it serves as from now on').choices(['top', 'secondary', 'business']).default('business'))
+    .option('--parent <address:port>', "the parent that delegates the prefix: its site values are rewritten too (needs --auth and --key)")
+    .option('--auth <HANDLE:INDEX>', 'an administrator of the prefix handles at the parent')
+    .option('--key <file>', "that administrator's private key")
+    .option('--secret <secret>', 'or its HS_SECKEY secret')
+    .action((o) => promoteCommand({ dir: o.dir, force: o.force === true, role: o.role, parent: o.parent, auth: o.auth, key: o.key, secret: o.secret }));
+  mirror
+    .command('demote')
+    .description('on an old primary: stop taking writes at once and become a mirror of the new primary at the next start')
+    .addOption(dirOption())
+    .requiredOption('--primary <address:port>', 'the new primary (running: its key is asked of it)')
+    .option('--identity <INDEX:HANDLE>', 'the identity to pull as (default: replication.identity, else 303:0.NA/ the first prefix)')
+    .option('--since-txn <n>', "list the handles this node changed after its transaction N (default: what the new primary's site says it was promoted from)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--since-txn: "${v}" is not a transaction id`);
+      return n;
+    })
+    .action((o) => demoteCommand({ dir: o.dir, primary: o.primary, identity: o.identity, ...(o.sinceTxn !== undefined ? { sinceTxn: o.sinceTxn } : {}) }));
+  mirror
+    .command('follow')
+    .description('on a mirror: follow a new primary from the next start (it copies the whole registry again)')
+    .addOption(dirOption())
+    .requiredOption('--primary <address:port>', 'the new primary (running: its key is asked of it)')
+    .action((o) => followCommand({ dir: o.dir, primary: o.primary }));
 }

@@ -480,6 +480,10 @@ const replication = z
       .default(30)
       .meta(doc('On a mirror: /readyz says not ready when it has not been caught up with its primary for longer than this (or while it copies).')),
     timeoutMs: intRange(100, 3_600_000).default(10_000).meta(doc('On a mirror: how long a pull may wait for its primary before it is abandoned and tried again.')),
+    parent: optional(hostPort()).meta(doc('On a primary: a server of the parent that delegates its prefixes ("address:port"). The fence check also asks the sites the parent lists for them, so a mirror promoted at the parent is found even when this node\'s own prefix handles do not list it.')),
+    fenceCheckSeconds: intRange(1, 86400)
+      .default(30)
+      .meta(doc('On a primary: how often it asks the other sites of its prefixes whether one of them was promoted (a primary site with a higher serial); if so it fences itself and refuses writes (docs/replication.md, "Switch-over and fencing"). Also checked at start, for at most 2 s.')),
   })
   .prefault({})
   .meta(doc('Mirrors and their primary (docs/replication.md): what a primary keeps and serves, where a mirror pulls from.'));

@@ -7,7 +7,8 @@ import { UpstreamLimiter } from '../resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './init.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import { encodeSite } from '../protocol/site.js';
+import { decodeSite, encodeSite } from '../protocol/site.js';
+import { isSiteOf } from '../replicate/site-records.js';
 import { Registry } from '../store/registry.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
 import { Authority } from '../resolve/authority.js';
@@ -83,7 +84,8 @@ export class IdresNode {
     readonly pipeline: ResolutionPipeline,
     readonly handler: RequestHandler,
     readonly upstream: Recursor | Forwarder | undefined,
-    readonly site: SiteInfo,
+    /** The node's own site now (it changes when the node is promoted or fenced). */
+    private readonly siteNow: { current: SiteInfo },
     readonly port: number,
     private readonly udp: UdpFrontEnd,
     private readonly tcp: TcpFrontEnd,
@@ -145,6 +147,9 @@ export class IdresNode {
         changes: new ChangeWatcher(registry, cache, authority, config.cache.writeCheckMs, clock),
       };
     }
+    // Replication starts before the ports are bound (a primary's first fence check runs before it takes a
+    // write); who takes writes is asked of it at each request, since a promotion or a fence changes it.
+    let replication: RunningReplication | undefined;
     let admin: AdminService | undefined;
     let identities: IdentityKeys | undefined;
     let audit: AuditTrail | undefined;
@@ -159,7 +164,7 @@ export class IdresNode {
         quotas: new Quotas(config.admin.quotas, reg, () => new Date(clock()).toISOString().slice(0, 10)),
         now: clock,
         audit,
-        ...(isMirror(config) ? { primary: () => config.replication.primary } : {}),
+        primary: () => replication?.writesGoTo(),
       });
       identities = new IdentityKeys((h) => reg.getValues(h));
     }
@@ -197,34 +202,67 @@ export class IdresNode {
       onError: (err) => logging.logger.error({ component: 'udp', event: 'socket_error', err }, err.message),
     });
     const tcp = new TcpFrontEnd(front, config.tcp);
-    let port: number;
+    let port = config.listen.port;
+    const siteNow = { current: undefined as unknown as SiteInfo };
+    const buildSite = (serial: number, primary: boolean, attributes: Array<[string, string]> = []) =>
+      ownSite({
+        serial,
+        primary,
+        attributes,
+        serverId: config.site.serverId,
+        publicAddress: config.publicAddress,
+        port,
+        publicKey: serverPublicKey(dir, config),
+        description: config.site.description,
+      });
+    if (registry) {
+      const reg = registry;
+      try {
+        replication = await startReplication({
+          dir,
+          config,
+          registry: reg,
+          responder,
+          serverKey: serverPrivateKey(dir, config),
+          serverPublicKey: serverPublicKey(dir, config),
+          clock,
+          logger: logging.logger,
+          applied: () => local!.changes.check(),
+          buildSite,
+          // The prefix handles are `idres mirror promote`'s to rewrite (it waits for the switch to do so).
+          changed: () => {
+            siteNow.current = replication!.site();
+            handler?.setSite(siteNow.current);
+          },
+        });
+      } catch (err) {
+        // A mirror without its primary's key, say: nothing opened so far may outlive the failed start.
+        client.close();
+        reg.close();
+        throw err;
+      }
+    }
     try {
       port = opts.shared
         ? await bindShared(udp, tcp, config.listen.host, config.listen.port)
         : await bindBoth(udp, tcp, config.listen.host, config.listen.port);
     } catch (err) {
       // A port that is taken ends the start; nothing opened so far may outlive it.
-      await Promise.all([udp.close(), tcp.close()]);
+      await Promise.all([udp.close(), tcp.close(), replication?.stop()]);
       client.close();
       registry?.close();
       throw err;
     }
 
-    const site = ownSite({
-      serial: config.site.serial,
-      serverId: config.site.serverId,
-      publicAddress: config.publicAddress,
-      port,
-      publicKey: serverPublicKey(dir, config),
-      description: config.site.description,
-    });
-    const replication = registry
-      ? startReplication({ dir, config, registry, responder, serverKey: serverPrivateKey(dir, config), clock, logger: logging.logger, applied: () => local!.changes.check() })
-      : undefined;
+    siteNow.current = replication ? replication.site() : buildSite(config.site.serial, true);
+    const site = siteNow.current;
     const wire =
       admin && identities && registry
         ? new AdminWire(admin, identities, responder, {
-            ...(replication?.answerer ? { replication: replication.answerer } : {}),
+            // Read at each request: a mirror serves no mirrors until it is promoted.
+            get replication() {
+              return replication?.answerer;
+            },
             challengeTimeoutMs: config.admin.challengeTimeoutSeconds * 1000,
             maxSessionMs: config.admin.maxSessionSeconds * 1000,
             requireSessions: config.admin.requireSessions,
@@ -237,7 +275,7 @@ export class IdresNode {
         : undefined;
     handler = new RequestHandler(pipeline, responder, site, logging.handlerProblems, wire);
     if (registry) {
-      if (!isMirror(config)) refreshOwnSite(registry, config.prefixes, site);
+      if (replication?.mode !== 'mirror') refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
     }
 
@@ -273,7 +311,7 @@ export class IdresNode {
             ...(admin ? { admin } : {}),
             ...(identities ? { identities } : {}),
             ...(upstream ? { upstream } : {}),
-            site: () => site,
+            site: () => siteNow.current,
             handlerStats: () => handler.stats,
             wire: counters,
             dnsStats: () => dns?.gateway.stats,
@@ -307,7 +345,12 @@ export class IdresNode {
       audit?.maybePrune(config.audit.retainDays);
     }, securityLog.intervalMs).unref();
     const security: NodeSecurity = { log: securityLog, auth: authLimits, rrl, ...(dnsRrl ? { dnsRrl } : {}) };
-    return new IdresNode(dir, config, registry, pipeline, handler, upstream, site, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer, logging, audit, replication);
+    return new IdresNode(dir, config, registry, pipeline, handler, upstream, siteNow, port, udp, tcp, client, local, dns, admin, identities, http, counters, security, flushTimer, logging, audit, replication);
+  }
+
+  /** The node's own site as GET_SITE_INFO answers it now (primary only while it takes writes). */
+  get site(): SiteInfo {
+    return this.siteNow.current;
   }
 
   /** Counters of the node, for operators (SIGUSR2 on `idres serve`) and benchmarks. */
@@ -455,18 +498,29 @@ async function bindShared(udp: UdpFrontEnd, tcp: TcpFrontEnd, host: string, port
 
 /**
  * Keep this node's own site in its own prefix handles in step with the address and port it serves on: the
- * HS_SITE at index 1 (as `init` writes it; primary, from ownSite), and any HS_SITE.PREFIX that was a copy of
- * it. Every other site value (mirror sites an operator listed with `prefix mirror add`) is left as it is.
+ * HS_SITE that lists this node's key (index 1 as `init` writes it and a promotion leaves it; index 1 too when
+ * none does), and any HS_SITE.PREFIX that was a copy of it. Every other site value (mirror sites an operator
+ * listed with `prefix mirror add`, an old primary a promotion kept) is left as it is.
  */
 function refreshOwnSite(registry: Registry, prefixes: readonly string[], site: SiteInfo): void {
   const bytes = encodeSite(site);
+  const key = site.servers[0]!.publicKey;
   for (const p of prefixes) {
     const ph = prefixHandle(p);
     const h = registry.get(ph);
     if (!h) continue;
-    const own = h.values.find((x) => x.type === 'HS_SITE' && x.index === 1);
+    const sites = h.values.filter((x) => x.type === 'HS_SITE');
+    const own = sites.find((x) => siteHasKey(x.data, key)) ?? sites.find((x) => x.index === 1);
     if (!own || own.data.equals(bytes)) continue;
     const copies = h.values.filter((x) => x.type === 'HS_SITE.PREFIX' && x.data.equals(own.data));
     registry.upsertValues(ph, [own, ...copies].map((v) => ({ ...v, data: bytes })));
+  }
+}
+
+function siteHasKey(data: Buffer, key: Buffer): boolean {
+  try {
+    return isSiteOf(decodeSite(data), key);
+  } catch {
+    return false;
   }
 }

@@ -10,6 +10,13 @@ export interface OwnSiteOptions {
   /** HS_PUBKEY-format bytes of the server key. */
   publicKey: Buffer;
   description: string;
+  /**
+   * Whether this site takes administration: false on a mirror and on a primary that fenced itself (it learnt
+   * of a newer primary, docs/replication.md); absent: true.
+   */
+  primary?: boolean;
+  /** Attributes after the description (a promoted primary says which transaction it was promoted from). */
+  attributes?: ReadonlyArray<[string, string]>;
 }
 
 /**
@@ -23,11 +30,11 @@ export function ownSite(o: OwnSiteOptions): SiteInfo {
     protocolMajor: PROTOCOL_MAJOR,
     protocolMinor: PROTOCOL_MINOR,
     serial: o.serial,
-    primary: true,
+    primary: o.primary ?? true,
     multiPrimary: false,
     hashOption: HashOption.BY_HANDLE,
     hashFilter: Buffer.alloc(0),
-    attributes: [['desc', o.description]],
+    attributes: [['desc', o.description], ...(o.attributes ?? [])],
     servers: [
       {
         serverId: o.serverId,

@@ -86,7 +86,7 @@ const HEARTBEAT_HANDLE = '0';
  */
 export class RequestHandler implements PacketHandler {
   readonly stats = new HandlerStats();
-  private readonly siteBody: Buffer;
+  private siteBody: Buffer;
 
   constructor(
     private readonly pipeline: ResolutionPipeline,
@@ -97,6 +97,11 @@ export class RequestHandler implements PacketHandler {
     /** Administration, authentication and sessions (absent on a node without a registry). */
     private readonly admin?: AdminWire,
   ) {
+    this.siteBody = encodeSiteInfoResponse(site);
+  }
+
+  /** The site GET_SITE_INFO answers from now on (a promoted or fenced node's primary flag and serial change). */
+  setSite(site: SiteInfo): void {
     this.siteBody = encodeSiteInfoResponse(site);
   }
 

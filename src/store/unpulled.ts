@@ -1,0 +1,29 @@
+import type { Registry } from './registry.js';
+
+// What a primary changed after a given transaction of its log: on an old primary being demoted, the writes
+// the promoted mirror may never have pulled (docs/replication.md, "Switch-over and fencing").
+
+/** The handles (as written, keys for a bulk import's rows) changed by log entries after `txnId`, each once. */
+export function handlesChangedSince(registry: Registry, txnId: number): string[] {
+  const rows = registry.db
+    .prepare<[number], { op: string; handle: string | null; handle_key: string | null; detail: string | null }>(
+      'SELECT op, handle, handle_key, detail FROM txn_log WHERE txn_id > ? ORDER BY txn_id',
+    )
+    .all(txnId);
+  const seen = new Map<string, string>();
+  const note = (key: string, handle: string) => {
+    if (!seen.has(key)) seen.set(key, handle);
+  };
+  for (const r of rows) {
+    if (r.op === 'home' || r.op === 'unhome') continue;
+    if (r.op === 'bulk') {
+      try {
+        const keys = (JSON.parse(r.detail ?? '{}') as { keys?: unknown }).keys;
+        if (Array.isArray(keys)) for (const k of keys) if (typeof k === 'string') note(k, k);
+      } catch {
+        // A bulk entry without its keys (a mirror's re-copy) names no handle.
+      }
+    } else if (r.handle) note(r.handle_key ?? r.handle, r.handle);
+  }
+  return [...seen.values()];
+}
