@@ -390,7 +390,7 @@ describe('replication between real processes: a primary and two mirrors on loopb
         fake.challenge = i % 2 === 0;
         const answered = fake.answered.get(mode) ?? 0;
         const errors = mirrorB.events('replication_error').length;
-        const times = mode === 'silent' ? 1 : 2;
+        const times = mode === 'silent' ? 1 : mode.startsWith('mutated') ? 12 : 2;
         await until(
           () => (fake.answered.get(mode) ?? 0) >= answered + times && mirrorB.events('replication_error').length >= errors + times + 1,
           () => `mode ${mode}: ${fake.answered.get(mode) ?? 0} answers, ${mirrorB.events('replication_error').length - errors} errors; alive ${mirrorB.alive}`,

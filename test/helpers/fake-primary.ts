@@ -51,6 +51,10 @@ export const GARBAGE_MODES = [
   'dump-bad-signature',
   /** NEED_TO_REDUMP, then a dump signed with the primary's key that stops before its end. */
   'dump-cut',
+  /** A good transaction stream signed with the primary's key (one signature at its end), one random byte changed. */
+  'mutated-stream',
+  /** NEED_TO_REDUMP, then a good dump signed with the primary's key, one random byte changed. */
+  'mutated-dump',
 ] as const;
 export type GarbageMode = (typeof GARBAGE_MODES)[number];
 
@@ -154,14 +158,17 @@ export class FakePrimary {
     const opening = openStreamedResponse(this.responder, req);
     const real = keySigner(this.primaryKey, STREAM_HASH);
     const forged = keySigner(this.forger, STREAM_HASH);
+    // One signature for the whole stream: the mirror holds every record until it has checked it.
+    const signedOnce = keySigner(this.primaryKey, STREAM_HASH, 1 << 20);
     const handle = Buffer.from('88.118.8/PLANTED-BY-FAKE', 'utf8');
     const values = [evilValue()];
     if (req.header.opCode === OpCode.DUMP_HANDLES) {
-      const w = new DumpStreamWriter(mode === 'dump-bad-signature' ? forged : real);
-      const head = [opening, w.header(2), w.serverInfo(Date.now(), ahead)];
+      const w = new DumpStreamWriter(mode === 'dump-bad-signature' ? forged : mode === 'mutated-dump' ? signedOnce : real);
+      const head = [w.header(2), w.serverInfo(Date.now(), ahead)];
       const rows = [w.handle(handle, values), w.handle(Buffer.from('88.118.8/SEED-1', 'utf8'), values)];
-      if (mode === 'dump-cut') return [...head, ...rows];
-      return [...head, ...rows, w.end()];
+      if (mode === 'dump-cut') return [opening, ...head, ...rows];
+      if (mode === 'mutated-dump') return [opening, mutated(Buffer.concat([...head, ...rows, w.end()]))];
+      return [opening, ...head, ...rows, w.end()];
     }
     const txn = (w: TxnStreamWriter, txnId: number) => w.txn({ txnId, handle, action: TxnAction.CREATE_HANDLE, date: Date.now(), values });
     switch (mode) {
@@ -188,8 +195,14 @@ export class FakePrimary {
         const w = new TxnStreamWriter(real);
         return [opening, w.header(1, TxnStreamStatus.SENDING_TRANSACTIONS), txn(w, this.position + 5), txn(w, this.position + 2), w.end(Date.now())];
       }
+      case 'mutated-stream': {
+        const w = new TxnStreamWriter(signedOnce);
+        const records = [1, 2, 3].map((n) => txn(w, this.position + n));
+        return [opening, mutated(Buffer.concat([w.header(1, TxnStreamStatus.SENDING_TRANSACTIONS), ...records, w.end(Date.now())]))];
+      }
       case 'dump-bad-signature':
-      case 'dump-cut': {
+      case 'dump-cut':
+      case 'mutated-dump': {
         const w = new TxnStreamWriter(real);
         return [opening, w.header(1, TxnStreamStatus.NEED_TO_REDUMP), w.end(0)];
       }
@@ -197,6 +210,19 @@ export class FakePrimary {
         return [opening];
     }
   }
+}
+
+/**
+ * The stream with one byte after its preamble (type word and hash id) replaced by a different one. The
+ * preamble is left alone: the hash id is read without regard to case ("sha256" is as good as "SHA256"), so a
+ * change there may leave a good stream, which a mirror rightly applies.
+ */
+function mutated(stream: Buffer): Buffer {
+  const out = Buffer.from(stream);
+  const preamble = 8 + out.readUInt32BE(4);
+  const at = preamble + Math.floor(Math.random() * (out.length - preamble));
+  out[at] = (out[at]! + 1 + Math.floor(Math.random() * 255)) & 0xff;
+  return out;
 }
 
 /** One well-formed URL value (index 1), as a primary stores it: what a forged stream tries to plant. */
