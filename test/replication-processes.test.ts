@@ -245,15 +245,14 @@ describe('replication between real processes: a primary and two mirrors on loopb
         assert.equal(h.code, 0, h.stderr);
       }
     })();
-    const imp = await cli(['import', csvOf(path.join(root, 'bulk.csv'), 'BULK', 20000), '--dir', dirs.primary, '--batch-size', '2000']);
+    const [imp] = await Promise.all([cli(['import', csvOf(path.join(root, 'bulk.csv'), 'BULK', 20000), '--dir', dirs.primary, '--batch-size', '2000']), homing]);
     assert.equal(imp.code, 0, imp.stderr);
-    await homing;
     await sleep(500);
     stop = true;
     const [byWire, byHttp] = await load;
     const loadMs = Date.now() - started;
     assert.deepEqual([...byWire.errors, ...byHttp.errors], [], 'every write to a running primary succeeds');
-    assert.ok(byWire.ok > 50 && byHttp.ok > 50, `writes went on during the import (${byWire.ok} wire, ${byHttp.ok} HTTP)`);
+    assert.ok(byWire.ok > 20 && byHttp.ok > 20, `writes went on during the import (${byWire.ok} wire, ${byHttp.ok} HTTP)`);
     const caughtUp = Date.now();
     await timed('converge', converged());
     const lagMs = Date.now() - caughtUp;
@@ -290,8 +289,8 @@ describe('replication between real processes: a primary and two mirrors on loopb
     const backwards = positions.findIndex((p, i) => i > 0 && p < positions[i - 1]!);
     assert.equal(backwards, -1, `the position went from ${positions[backwards - 1]} back to ${positions[backwards]}`);
     assert.equal(mirrorA.events('replication_recopy').length, 0, 'the restarted mirror resumed from its position: no copy');
-    // Same rows, and the kept handle count equals the rows: nothing applied twice in a way that shows.
-    // Registries whole; over the wire, the handles of the import.
+    // Same rows, and the kept handle count equals the rows (nothing counted twice). Registries whole; over
+    // the wire, the handles of the import.
     await timed('compare', assertReplicasMatch(client, replica('the primary', primary), mirrors(), (h) => h.includes('/BIG-')));
     t.diagnostic(`[${spent()}] mirror A killed at transaction ${killedAt} (the import spans ${from + 1}..${last}); ${positions.length} position samples, none backwards`);
   });
