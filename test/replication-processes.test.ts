@@ -11,12 +11,15 @@ import { type KeyObject, createPrivateKey } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { AdminClient } from '../src/client/admin-client.js';
+import { AdminClient, challengeAnswer } from '../src/client/admin-client.js';
+import { encodeRequest } from '../src/client/request.js';
+import { type StreamConsumer, streamExchange } from '../src/client/stream-exchange.js';
 import { HandleClient } from '../src/client/handle-client.js';
 import { HttpApiClient } from '../src/client/http-api-client.js';
 import { ReplicationClient, ReplicationRefused } from '../src/client/replication-client.js';
 import { makeValue } from '../src/model/value.js';
-import { ResponseCode } from '../src/protocol/constants.js';
+import { OpCode, OpFlag, ResponseCode } from '../src/protocol/constants.js';
+import { replicationRequestBodies } from '../fuzz/corpus.js';
 import { rcOf } from './helpers/admin.js';
 import { FakePrimary, GARBAGE_MODES, type GarbageMode } from './helpers/fake-primary.js';
 import { cli, tempDir } from './helpers/node.js';
@@ -459,4 +462,64 @@ describe('replication between real processes: a primary and two mirrors on loopb
     await timed('expected', assertServesExpected(at(mirrorB), 'mirror B'));
     t.diagnostic(`[${spent()}] ${cut ? 'killed during its copy' : 'its copy ended before the kill'}; ${compared} handles read from each of 3 nodes`);
   });
+
+  test('the primary answers malformed replication requests from an allowed mirror with an error code, never an internal error, and goes on serving its mirrors', async (t) => {
+    // Proven as mirror A (its server key, its identity), so each body reaches the primary's decoders.
+    const proof = { handle: `0.NA/${PREFIX}`, index: 301, key: createPrivateKey(readFileSync(path.join(dirs.a, 'keys', 'server.key.pem'), 'utf8')) };
+    const seed = Date.now() >>> 0;
+    const random = lcg(seed);
+    const seeds = replicationRequestBodies();
+    const flags = OpFlag.REC | OpFlag.CA;
+    // A stream is hung up on at its first bytes: a mutated request may well be a good one (a dump of everything).
+    const hangUp: StreamConsumer = { data: () => true };
+    const codes = new Map<number, number>();
+    let proven = 0;
+    for (let i = 0; i < 120; i++) {
+      const body = mutateBody(seeds[i % seeds.length]!, random);
+      const opCode = random() < 0.5 ? OpCode.RETRIEVE_TXN_LOG : OpCode.DUMP_HANDLES;
+      const ask = (packet: Buffer) => streamExchange(at(primary), packet, hangUp, { idleMs: 5000, streamed: true });
+      let answer = await ask(encodeRequest({ opCode, body, flags }));
+      if (answer.packet.header.responseCode === ResponseCode.AUTHENTICATION_NEEDED) {
+        answer = await ask(challengeAnswer(answer.packet, proof, flags));
+        proven++;
+      }
+      const rc = answer.packet.header.responseCode;
+      assert.notEqual(rc, ResponseCode.ERROR, `request ${i} (seed ${seed}): ${body.toString('hex')} got RC 2`);
+      codes.set(rc, (codes.get(rc) ?? 0) + 1);
+    }
+    assert.equal(proven, 120, 'every request was challenged and proven: the body reached the decoders');
+    assert.ok(primary.alive);
+    assert.deepEqual(primary.events('internal_error'), [], `seed ${seed}`);
+    assert.ok((codes.get(ResponseCode.PROTOCOL_ERROR) ?? 0) > 0, 'most mutations are refused as protocol errors');
+    await writer('wire', wire, 'FUZZED', expected, { stop: () => false, maxOps: 10 });
+    await timed('converge', converged());
+    await timed('compare', assertReplicasMatch(client, replica('the primary', primary), mirrors(), (h) => h.includes('/FUZZED-')));
+    t.diagnostic(`[${spent()}] seed ${seed}: response codes ${JSON.stringify(Object.fromEntries(codes))}`);
+  });
 });
+
+/** A small deterministic random source (numbers in [0, 1)), so that a failing seed can be run again. */
+function lcg(seed: number): () => number {
+  let x = seed || 1;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+/** A request body changed as fuzzers do: bytes replaced, cut short, lengthened, or random altogether. */
+function mutateBody(body: Buffer, random: () => number): Buffer {
+  const pick = (n: number) => Math.floor(random() * n);
+  const out = Buffer.from(body);
+  switch (pick(4)) {
+    case 0:
+      for (let k = 1 + pick(3); k > 0; k--) out[pick(out.length)] = pick(256);
+      return out;
+    case 1:
+      return out.subarray(0, pick(out.length));
+    case 2:
+      return Buffer.concat([out, Buffer.from(Array.from({ length: 1 + pick(16) }, () => pick(256)))]);
+    default:
+      return Buffer.from(Array.from({ length: pick(40) }, () => pick(256)));
+  }
+}
