@@ -109,6 +109,7 @@ export class Mirror {
       this.stats.lastPullAt = this.o.now();
       return false;
     }
+    const before = this.stats.position;
     const status = await this.pull();
     this.stats.pulls++;
     this.stats.lastPullAt = this.o.now();
@@ -117,7 +118,9 @@ export class Mirror {
       return true;
     }
     if (this.stats.position >= last) this.stats.caughtUpAt = asked;
-    return this.stats.position < last;
+    // Again at once only after a pull that moved: a primary that announces transactions and then sends none
+    // of them would otherwise be asked again and again without a pause, hundreds of times a second.
+    return this.stats.position < last && this.stats.position > before;
   }
 
   /** RETRIEVE_TXN_LOG after the position, applied as it streams in. */
