@@ -390,6 +390,18 @@ describe('replication between real processes: a primary and two mirrors on loopb
       for (const [i, mode] of GARBAGE_MODES.entries()) {
         fake.mode = mode;
         fake.challenge = i % 2 === 0;
+        if (mode === 'announces-more') {
+          // Nothing wrong to refuse here, but nothing to pull either: the mirror must keep to its pollMs (50),
+          // about 2 requests a cycle, not ask again at once (hundreds a second).
+          await sleep(300);
+          const from = fake.answered.get(mode) ?? 0;
+          const since = Date.now();
+          await sleep(1500);
+          const perSecond = ((fake.answered.get(mode) ?? 0) - from) / ((Date.now() - since) / 1000);
+          assert.ok(perSecond > 0 && perSecond < 60, `mirror B asked a primary with nothing to send ${perSecond.toFixed(0)} times a second`);
+          refusals.set(mode, []);
+          continue;
+        }
         const answered = fake.answered.get(mode) ?? 0;
         const errors = mirrorB.events('replication_error').length;
         const times = mode === 'silent' ? 1 : mode.startsWith('mutated') ? 12 : 2;

@@ -51,6 +51,8 @@ export const GARBAGE_MODES = [
   'dump-bad-signature',
   /** NEED_TO_REDUMP, then a dump signed with the primary's key that stops before its end. */
   'dump-cut',
+  /** Announces transactions ahead of the mirror, then sends a good, signed stream holding none of them. */
+  'announces-more',
   /** A good transaction stream signed with the primary's key (one signature at its end), one random byte changed. */
   'mutated-stream',
   /** NEED_TO_REDUMP, then a good dump signed with the primary's key, one random byte changed. */
@@ -194,6 +196,10 @@ export class FakePrimary {
       case 'backwards': {
         const w = new TxnStreamWriter(real);
         return [opening, w.header(1, TxnStreamStatus.SENDING_TRANSACTIONS), txn(w, this.position + 5), txn(w, this.position + 2), w.end(Date.now())];
+      }
+      case 'announces-more': {
+        const w = new TxnStreamWriter(real);
+        return [opening, w.header(1, TxnStreamStatus.SENDING_TRANSACTIONS), w.end(Date.now())];
       }
       case 'mutated-stream': {
         const w = new TxnStreamWriter(signedOnce);
