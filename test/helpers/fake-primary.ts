@@ -51,6 +51,8 @@ export const GARBAGE_MODES = [
   'dump-bad-signature',
   /** NEED_TO_REDUMP, then a dump signed with the primary's key that stops before its end. */
   'dump-cut',
+  /** A log that ends before the mirror's position (a primary restored from an older backup). */
+  'behind',
   /** Announces transactions ahead of the mirror, then sends a good, signed stream holding none of them. */
   'announces-more',
   /** A good transaction stream signed with the primary's key (one signature at its end), one random byte changed. */
@@ -153,6 +155,8 @@ export class FakePrimary {
           return [this.responder.error(req, ResponseCode.ERROR, 'the fake primary is unwell')];
         case 'silent':
           return 'silent';
+        case 'behind':
+          return [this.responder.reply(req, ResponseCode.SUCCESS, encodeNextTxnIdResponse(Math.max(1, this.position - 9)))];
         default:
           return [good];
       }
