@@ -147,7 +147,7 @@ export class AdminService {
     }
   }
 
-  /** The write and its audit record in one transaction: both commit, or neither. */
+  /** The write and its audit record in one transaction: both commit, or neither (IMMEDIATE: see Registry). */
   private executeAudited(req: Exclude<AdminRequest, { op: 'list' }>, identity: Identity | undefined, origin: AuditOrigin, audit: AuditTrail): AdminOutcome {
     const r = this.registry;
     return r.db.transaction(() => {
@@ -166,7 +166,7 @@ export class AdminService {
         message: o.message,
       });
       return o;
-    })();
+    }).immediate();
   }
 
   /**

@@ -28,7 +28,7 @@ function codeOf(err: unknown): number {
   return ResponseCode.ERROR;
 }
 
-/** Run a write (synchronous) on the registry with its audit record, in one transaction. */
+/** Run a write (synchronous) on the registry with its audit record, in one transaction (IMMEDIATE, as the registry writes: the node may be writing the same file). */
 export function audited<T>(registry: Registry, what: LocalChange, work: () => T, origin: AuditOrigin = { transport: 'cli' }): T {
   const trail = new AuditTrail(new AuditStore(registry.db));
   const of = what.valuesOf === undefined ? what.handle : what.valuesOf;
@@ -47,7 +47,7 @@ export function audited<T>(registry: Registry, what: LocalChange, work: () => T,
         message: '',
       });
       return result;
-    })();
+    }).immediate();
   } catch (err) {
     trail.record({ ...base, detail, responseCode: codeOf(err), message: (err as Error).message ?? String(err) });
     throw err;

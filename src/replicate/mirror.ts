@@ -67,6 +67,8 @@ export class Mirror {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  /** Said once that the primary's log is behind this mirror (until it is not). */
+  private warnedBehind = false;
 
   constructor(private readonly o: MirrorOptions) {
     this.writer = new ReplicaWriter(o.registry);
@@ -121,11 +123,23 @@ export class Mirror {
       await this.recopy('a new mirror takes its first copy');
       return true;
     }
+    if (this.stats.position > last) {
+      // The primary's log ends before what this mirror applied: a primary restored from a backup, or another
+      // primary. Its ids will be reused for other changes, so following it would diverge in silence.
+      if (!this.warnedBehind) {
+        this.warnedBehind = true;
+        this.o.log('error', 'replication_primary_behind', { position: this.stats.position, primaryLastTxn: last }, `the primary's last transaction is ${last}, before this mirror's position ${this.stats.position}: was it restored from a backup? This mirror must copy it again (stop it, remove its registry, start it)`);
+      }
+      this.stats.lastError = `the primary's log ends at ${last}, before this mirror's position ${this.stats.position}`;
+      return false;
+    }
+    this.warnedBehind = false;
     if (this.stats.position >= last) {
       this.stats.caughtUpAt = asked;
       this.stats.lastPullAt = this.o.now();
       return false;
     }
+    const before = this.stats.position;
     const status = await this.pull();
     this.stats.pulls++;
     this.stats.lastPullAt = this.o.now();
@@ -134,7 +148,9 @@ export class Mirror {
       return true;
     }
     if (this.stats.position >= last) this.stats.caughtUpAt = asked;
-    return this.stats.position < last;
+    // Again at once only after a pull that moved: a primary that announces transactions and then sends none
+    // of them would otherwise be asked again and again without a pause, hundreds of times a second.
+    return this.stats.position < last && this.stats.position > before;
   }
 
   /** RETRIEVE_TXN_LOG after the position, applied as it streams in. */

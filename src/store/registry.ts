@@ -56,6 +56,12 @@ function prefixRange(prefix: string): [string, string] {
  * The SQLite registry: handles and their values, the prefixes this node homes. Every statement is prepared
  * once; every write is one transaction, committed (WAL) before it returns; how durable a commit is, is the
  * `synchronous` option's (FULL by default: it survives power loss).
+ *
+ * Every write transaction begins IMMEDIATE (takes the write lock first). Another process may write the same
+ * file (an `idres import` or the CLI beside a running node); a transaction that began by reading and then
+ * wants to write after that process committed cannot be given the lock at all in WAL mode — SQLite answers
+ * SQLITE_BUSY at once, without waiting out busy_timeout — and the write would fail. Taking the lock first
+ * makes it wait its turn instead.
  */
 export class Registry {
   readonly db: Database.Database;
@@ -195,7 +201,7 @@ export class Registry {
    */
   create(handle: string, values: readonly HandleValue[], opts: { overwrite?: boolean; now?: number } = {}): void {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
-    this.db.transaction(() => this.createInTxn(handle, values, opts.overwrite ?? false, now))();
+    this.db.transaction(() => this.createInTxn(handle, values, opts.overwrite ?? false, now)).immediate();
   }
 
   /** The body of create(), for callers that batch many in one transaction (bulk import). */
@@ -267,7 +273,7 @@ export class Registry {
       for (const v of values) byIndex.set(v.index, { ...v, timestamp: now });
       this.s.updateValues.run(encodeValues([...byIndex.values()]), now, k);
       this.logEntry(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
-    })();
+    }).immediate();
   }
 
   /**
@@ -284,7 +290,7 @@ export class Registry {
       }
       this.s.updateValues.run(encodeValues(stored.filter((v) => !gone.has(v.index))), now, k);
       this.logEntry(now, 'remove', handle, k, JSON.stringify({ indexes }));
-    })();
+    }).immediate();
   }
 
   delete(handle: string): void {
@@ -293,7 +299,7 @@ export class Registry {
       if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
       this.s.addCount.run(-1);
       this.logEntry(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
-    })();
+    }).immediate();
   }
 
   private storedOrThrow(handle: string, k: string): HandleValue[] {
@@ -343,7 +349,7 @@ export class Registry {
   home(prefix: string, now = Math.floor(Date.now() / 1000)): void {
     this.db.transaction(() => {
       if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.logEntry(now, 'home', prefix, null, null);
-    })();
+    }).immediate();
   }
 
   unhome(prefix: string, now = Math.floor(Date.now() / 1000)): boolean {
@@ -351,7 +357,7 @@ export class Registry {
       const gone = this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
       if (gone) this.logEntry(now, 'unhome', prefix, null, null);
       return gone;
-    })();
+    }).immediate();
   }
 
   getSetting(name: string): string | undefined {

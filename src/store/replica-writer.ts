@@ -65,7 +65,7 @@ export class ReplicaWriter {
         this.registry.logBulk(entries.length, entries[entries.length - 1]![0], keys);
       }
       this.setPosition(position, queryDate);
-    })();
+    }).immediate();
   }
 
   // A re-copy: every handle of the primary, in chunks each committed, then whatever the copy did not name
@@ -87,7 +87,7 @@ export class ReplicaWriter {
         this.registry.putRowInTxn(key, r.handle, r.blob, r.at);
         seen.run(key);
       }
-    })();
+    }).immediate();
   }
 
   /**
@@ -103,7 +103,7 @@ export class ReplicaWriter {
       for (const p of homed) this.registry.home(p, at);
       this.registry.logBulk(0, at);
       this.setPosition(position, queryDate);
-    })();
+    }).immediate();
     this.db.exec('DROP TABLE IF EXISTS temp.copy_seen');
     this.copying = false;
   }
