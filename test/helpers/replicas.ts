@@ -3,11 +3,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { HandleClient, ServerAddress } from '../../src/client/handle-client.js';
 import { POSITION_SETTING } from '../../src/store/replication-settings.js';
+import { cli } from './node.js';
 
-// Is a mirror an exact copy of its primary? Two independent looks: the registries themselves (SQLite files
-// opened read-only, safe while the nodes run in WAL mode) row by row, and what each node answers for every
-// handle over the wire. assertReplicasMatch is the one call the replication tests make; `idres check` (a
-// digest comparison) belongs inside it as a third look once it exists.
+// Is a mirror an exact copy of its primary? Three independent looks: the registries themselves (SQLite files
+// opened read-only, safe while the nodes run in WAL mode) row by row, what each node answers for every
+// handle over the wire, and `idres check` (the operator's digest comparison, pulling a dump from the
+// primary as the mirror). assertReplicasMatch is the one call the replication tests make.
 
 /** What a registry holds that a mirror must hold the same: rows (as stored), homed prefixes, its counts. */
 export interface RegistrySnapshot {
@@ -123,6 +124,11 @@ export async function assertReplicasMatch(client: HandleClient, primary: Replica
     assert.deepEqual(registryDifferences(original, snap), [], `${m.name}'s registry is not ${primary.name}'s`);
     assert.equal(snap.position, original.lastTxnId, `${m.name} has applied up to ${primary.name}'s last transaction`);
     for (const r of snap.rows.values()) names.add(r.slice(0, r.indexOf(' ')));
+  }
+  for (const m of mirrors) {
+    const checked = await cli(['check', '--dir', m.dir, '--json'], { timeoutMs: 120_000 });
+    assert.equal(checked.code, 0, `idres check on ${m.name}: ${checked.stdout}${checked.stderr}`);
+    assert.equal(JSON.parse(checked.stdout).identical, true, checked.stdout);
   }
   const handles = [...names].filter(read).sort();
   const want = await readEveryHandle(client, primary.server, handles);
