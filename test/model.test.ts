@@ -99,8 +99,8 @@ test('the example configurations in deploy/ are valid and describe the demo hier
     roles[c.roles.join('+')] = c.prefixes;
     ports.push(c.listen.port, ...(c.http.enabled ? [c.http.port] : []), ...(c.dns.enabled ? [c.dns.port] : []));
   }
-  assert.deepEqual(roles, { top: ['88'], secondary: ['88.118'], business: ['88.118.8'], resolver: [] });
-  // The four run on one machine: no two of them may want the same port.
+  assert.deepEqual(roles, { top: ['88'], secondary: ['88.118'], business: ['88.118.8'], resolver: [], mirror: ['88'] });
+  // The five run on one machine: no two of them may want the same port.
   assert.equal(new Set(ports).size, ports.length, `ports ${ports.join(', ')}`);
 });
 

@@ -240,7 +240,8 @@ describe('replication between real processes: a primary and two mirrors on loopb
       writer('wire', wire, 'LOAD', expected, { stop: () => stop, maxOps: 2000 }),
       writer('http', http, 'LOAD', expected, { stop: () => stop, maxOps: 2000 }),
     ]);
-    await sleep(500);
+    // The import starts once both writers are under way.
+    await until(() => expected.size >= 40, () => `the writers wrote ${expected.size} handles`);
     // A bulk import into the running primary's folder, and a prefix homed and another homed and unhomed.
     const homing = (async () => {
       for (const args of [['88.118.77'], ['88.118.78'], ['88.118.78', '--unhome']]) {
@@ -250,7 +251,9 @@ describe('replication between real processes: a primary and two mirrors on loopb
     })();
     const [imp] = await Promise.all([cli(['import', csvOf(path.join(root, 'bulk.csv'), 'BULK', 20000), '--dir', dirs.primary, '--batch-size', '2000']), homing]);
     assert.equal(imp.code, 0, imp.stderr);
-    await sleep(500);
+    // The writers go on past the import's end before they stop.
+    const afterImport = expected.size;
+    await until(() => expected.size >= afterImport + 40, () => `the writers wrote ${expected.size - afterImport} handles after the import`);
     stop = true;
     const [byWire, byHttp] = await load;
     const loadMs = Date.now() - started;
@@ -408,10 +411,11 @@ describe('replication between real processes: a primary and two mirrors on loopb
         if (mode === 'announces-more') {
           // Nothing wrong to refuse here, but nothing to pull either: the mirror must keep to its pollMs (50),
           // about 2 requests a cycle, not ask again at once (hundreds a second).
-          await sleep(300);
+          // Time the mirror's next 12 requests: at its pollMs they take about 300 ms, without it a few ms.
+          await until(() => (fake.answered.get(mode) ?? 0) > 0, () => 'the mirror asked the fake primary');
           const from = fake.answered.get(mode) ?? 0;
           const since = Date.now();
-          await sleep(1500);
+          await until(() => (fake.answered.get(mode) ?? 0) >= from + 12, () => `the mirror asked ${(fake.answered.get(mode) ?? 0) - from} more times`);
           const perSecond = ((fake.answered.get(mode) ?? 0) - from) / ((Date.now() - since) / 1000);
           assert.ok(perSecond > 0 && perSecond < 60, `mirror B asked a primary with nothing to send ${perSecond.toFixed(0)} times a second`);
           refusals.set(mode, []);
