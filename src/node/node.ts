@@ -53,6 +53,8 @@ export interface StartOptions extends LoggingStartOptions {
    * sessions and the audit log; tests pass a fake one.
    */
   clock?: () => number;
+  /** Answer plain misses by copying the stored blob (resolve/blob-miss.ts); on unless false (tests compare). */
+  blobMisses?: boolean;
 }
 
 /** The node's defences against floods and guessing (docs/security.md), for the metrics and for tests. */
@@ -180,6 +182,7 @@ export class IdresNode {
       maxTtlSeconds: config.cache.maxTtlSeconds,
       foldSuffix: config.caseFoldSuffix,
       now: clock,
+      ...(opts.blobMisses === false ? { blobMisses: false } : {}),
     });
 
     // The handler needs the site, the site needs the bound port, and binding needs the handler: the
