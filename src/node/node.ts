@@ -327,6 +327,8 @@ export class IdresNode {
       protocolErrors: h.protocolErrors,
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
+      // The miss path (resolve/blob-miss.ts): misses answered by copying the stored blob, and declines by reason.
+      ...(this.pipeline.blobMiss ? { missPath: { answered: this.pipeline.blobMiss.stats.answered, declined: [...this.pipeline.blobMiss.stats.declined] } } : {}),
       ...(u
         ? {
             upstream: {
