@@ -103,9 +103,10 @@ export class BlobMiss {
     const slash = handle.indexOf('/');
     if (slash < 0) return this.decline(MissDecline.NO_SUFFIX);
     if (isPrefixHandle(handle)) return this.decline(MissDecline.PREFIX_HANDLE);
-    if (!this.authority.homes(handle.slice(0, slash))) return this.decline(MissDecline.NOT_HOMED);
     const registry = this.authority.registry;
+    // The key's prefix is already in its canonical case (and, ASCII, as long as asked): homes() need not fold it again.
     const key = registry.key(handle);
+    if (!this.authority.homes(key.slice(0, slash))) return this.decline(MissDecline.NOT_HOMED);
     const blob = registry.blobAt(key);
     if (blob === undefined) return this.answerNotFound(buf, start, end, key, nowMs);
     if (blob.length < 5 || blob[0] !== VALUE_BLOB_FORMAT) return this.decline(MissDecline.MALFORMED);
