@@ -55,8 +55,11 @@ async function main(): Promise<void> {
         await measure(server, { ...load, rate: 0, durationMs: 3000 });
         const m = await measure(server, { ...load, rate: 0, durationMs });
         results[who].push(m);
-        const cache = who === 'idres' ? (await server.stats()).cache : undefined;
-        console.log(describe(`run ${run} ${who === 'idres' ? 'idres cold' : 'baseline  '}`, m) + (cache ? `  cache hits ${cache.hits} misses ${cache.misses}` : ''));
+        const stats = who === 'idres' ? await server.stats() : undefined;
+        const cache = stats?.cache;
+        // How many misses the blob copy answered (resolve/blob-miss.ts), to show which path the figures are of.
+        const copies = stats?.missPath ? `  blob copies ${stats.missPath.answered}` : '';
+        console.log(describe(`run ${run} ${who === 'idres' ? 'idres cold' : 'baseline  '}`, m) + (cache ? `  cache hits ${cache.hits} misses ${cache.misses}${copies}` : ''));
       } finally {
         await server.stop();
       }

@@ -461,6 +461,20 @@ const durability = z
     ),
   );
 
+const store = z
+  .strictObject({
+    // The defaults are the registry's (store/registry.ts: DEFAULT_CACHE_MIB, DEFAULT_MMAP_MIB), written out
+    // here so the schema does not load the database driver.
+    cacheSizeMiB: intRange(1, 2 ** 20)
+      .default(64)
+      .meta(doc('SQLite\'s page cache for the node\'s connection, in MiB: the registry\'s hot B-tree pages, beside the operating system\'s cache of the file.')),
+    mmapSizeMiB: intRange(0, 2 ** 20)
+      .default(2047)
+      .meta(doc('How much of the registry file SQLite maps into memory, in MiB (reads without a system call each); 0 reads with system calls. SQLite caps it at just under 2 GiB unless built otherwise.')),
+  })
+  .prefault({})
+  .meta(doc('The registry file\'s memory (docs/benchmarks.md, Cold): what a miss of the answer cache reads through.'));
+
 const replication = z
   .strictObject({
     admins: z.array(identity('301:0.NA/88.118.8')).default([]).meta(doc(
@@ -523,6 +537,7 @@ const settings = z
     admin,
     securityLog,
     durability,
+    store,
     log,
     audit,
     replication,

@@ -100,8 +100,16 @@ export function isMirror(config: NodeConfig): boolean {
 
 /**
  * How to open the node's registry: its case folding, and the durability of commits — the node's and the
- * CLI's writes, or a bulk import's (docs/security.md, Durability).
+ * CLI's writes, or a bulk import's (docs/security.md, Durability), and the memory of its file (store).
  */
-export function registryOptions(c: NodeConfig, purpose: 'writes' | 'import' = 'writes'): { foldSuffix: boolean; synchronous: Synchronous } {
-  return { foldSuffix: c.caseFoldSuffix, synchronous: purpose === 'import' ? c.durability.importSynchronous : c.durability.synchronous };
+export function registryOptions(
+  c: NodeConfig,
+  purpose: 'writes' | 'import' = 'writes',
+): { foldSuffix: boolean; synchronous: Synchronous; cacheSizeMiB: number; mmapSizeMiB: number } {
+  return {
+    foldSuffix: c.caseFoldSuffix,
+    synchronous: purpose === 'import' ? c.durability.importSynchronous : c.durability.synchronous,
+    cacheSizeMiB: c.store.cacheSizeMiB,
+    mmapSizeMiB: c.store.mmapSizeMiB,
+  };
 }

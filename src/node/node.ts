@@ -54,6 +54,8 @@ export interface StartOptions extends LoggingStartOptions {
    * sessions and the audit log; tests pass a fake one.
    */
   clock?: () => number;
+  /** Answer plain misses by copying the stored blob (resolve/blob-miss.ts); on unless false (tests compare). */
+  blobMisses?: boolean;
 }
 
 /** The node's defences against floods and guessing (docs/security.md), for the metrics and for tests. */
@@ -185,6 +187,7 @@ export class IdresNode {
       maxTtlSeconds: config.cache.maxTtlSeconds,
       foldSuffix: config.caseFoldSuffix,
       now: clock,
+      ...(opts.blobMisses === false ? { blobMisses: false } : {}),
     });
 
     // The handler needs the site, the site needs the bound port, and binding needs the handler: the
@@ -368,6 +371,8 @@ export class IdresNode {
       protocolErrors: h.protocolErrors,
       internalErrors: h.internalErrors,
       cache: { entries: this.pipeline.cache.size, bytes: this.pipeline.cache.bytes, hits: c.hits, misses: c.misses, staleServed: c.staleServed },
+      // The miss path (resolve/blob-miss.ts): misses answered by copying the stored blob, and declines by reason.
+      ...(this.pipeline.blobMiss ? { missPath: { answered: this.pipeline.blobMiss.stats.answered, declined: [...this.pipeline.blobMiss.stats.declined] } } : {}),
       ...(u
         ? {
             upstream: {

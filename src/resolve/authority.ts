@@ -16,7 +16,7 @@ export const NOT_HOMED_MESSAGE = "That prefix doesn't live here";
 export class Authority {
   private homed = new Set<string>();
 
-  constructor(private readonly registry: Registry) {
+  constructor(readonly registry: Registry) {
     this.reloadHomed();
   }
 

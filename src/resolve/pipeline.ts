@@ -5,6 +5,7 @@ import type { Answer } from './answer.js';
 import { ResolutionFailure } from './answer.js';
 import { type Authority, NOT_HOMED_MESSAGE } from './authority.js';
 import type { AnswerCache, CachedAnswer } from './cache/answer-cache.js';
+import { BlobMiss } from './blob-miss.js';
 import type { ChangeWatcher } from './changes.js';
 import type { Delegations } from './delegation.js';
 import type { Upstream } from './forwarder.js';
@@ -22,6 +23,8 @@ export interface PipelineOptions {
   foldSuffix: boolean;
   /** The clock (ms) of every TTL and stale window here, and of the transports that ask (tests pass a fake one). */
   now?: () => number;
+  /** Answer plain misses by copying the stored blob (blob-miss.ts); on unless false (tests compare both paths). */
+  blobMisses?: boolean;
 }
 
 /** The registry-backed answerers of a node that has a registry. */
@@ -41,6 +44,11 @@ export class ResolutionPipeline {
   private readonly inflight = new Map<string, Promise<Answer>>();
   /** The clock (ms) answers are cached and looked up by; the handler, the HTTP reads and the DNS gateway read it too. */
   readonly now: () => number;
+  /**
+   * The miss path for plain requests for every value (blob-miss.ts), used by the wire's hot path after
+   * lookupAt missed; undefined on a node without a registry or with it switched off.
+   */
+  readonly blobMiss: BlobMiss | undefined;
 
   constructor(
     readonly cache: AnswerCache,
@@ -49,6 +57,10 @@ export class ResolutionPipeline {
     private readonly opts: PipelineOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.blobMiss =
+      local && opts.blobMisses !== false
+        ? new BlobMiss(local.authority, cache, { negativeTtlSeconds: opts.negativeTtlSeconds, maxTtlSeconds: opts.maxTtlSeconds })
+        : undefined;
   }
 
   /** A fresh cached answer for a request body (also notices writes by other processes first). */

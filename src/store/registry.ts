@@ -22,7 +22,16 @@ export interface RegistryOptions {
   synchronous?: 'normal' | 'full' | 'extra';
   /** The clock (ms) that dates log entries to the millisecond (the node's; Date.now without one). */
   clock?: () => number;
+  /** SQLite's page cache for this connection, in MiB (default DEFAULT_CACHE_MIB). */
+  cacheSizeMiB?: number;
+  /** How much of the file SQLite maps into memory, in MiB (default DEFAULT_MMAP_MIB; 0: read with system calls). */
+  mmapSizeMiB?: number;
 }
+
+/** The page cache's default: 64 MiB of hot B-tree pages beside the operating system's cache of the file. */
+export const DEFAULT_CACHE_MIB = 64;
+/** SQLite caps the mapping at 0x7fff0000 bytes unless built otherwise: just under 2 GiB. */
+export const DEFAULT_MMAP_MIB = 2047;
 
 export class RegistryError extends Error {
   constructor(
@@ -40,9 +49,6 @@ export interface ChangeRow {
   handle_key: string | null;
 }
 
-// SQLite caps the mapping at 0x7fff0000 bytes unless built otherwise; ask for that much.
-const MMAP_BYTES = 0x7fff0000;
-const PAGE_CACHE_KIB = 64 * 1024;
 const SYNCHRONOUS_PRAGMA = { normal: 'NORMAL', full: 'FULL', extra: 'EXTRA' } as const;
 
 
@@ -77,9 +83,10 @@ export class Registry {
     }
     this.db.pragma('busy_timeout = 5000');
     // Lookups are random reads over a file far larger than SQLite's default 2 MB page cache: map the file
-    // (reads without a system call each) and keep a larger cache of hot pages.
-    this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
-    this.db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    // (reads without a system call each) and keep a larger cache of hot pages. Both are per connection and
+    // configurable (store.cacheSizeMiB, store.mmapSizeMiB); a negative cache_size is in KiB.
+    this.db.pragma(`mmap_size = ${Math.floor(opts.mmapSizeMiB ?? DEFAULT_MMAP_MIB) * 1024 * 1024}`);
+    this.db.pragma(`cache_size = -${Math.floor(opts.cacheSizeMiB ?? DEFAULT_CACHE_MIB) * 1024}`);
     if (!opts.readonly) migrate(this.db);
     const stored = this.getSetting('fold_suffix');
     if (stored === undefined) {
@@ -115,6 +122,8 @@ export class Registry {
     return {
       row: db.prepare<[string], [string, Buffer]>('SELECT handle, vals FROM handles WHERE handle_key = ?').raw(true),
       vals: db.prepare<[string], [Buffer]>('SELECT vals FROM handles WHERE handle_key = ?').raw(true),
+      // The same read with the column plucked: the blob itself comes back, no row array made around it.
+      blob: db.prepare<[string], Buffer>('SELECT vals FROM handles WHERE handle_key = ?').pluck(true),
       exists: db.prepare<[string], [number]>('SELECT 1 FROM handles WHERE handle_key = ?').raw(true),
       insertHandle: db.prepare('INSERT INTO handles (handle_key, handle, created, updated, vals) VALUES (?, ?, ?, ?, ?)'),
       updateValues: db.prepare('UPDATE handles SET vals = ?, updated = ? WHERE handle_key = ?'),
@@ -189,6 +198,14 @@ export class Registry {
   valuesAt(key: string): HandleValue[] | undefined {
     const row = this.s.vals.get(key);
     return row ? decodeValues(row[0]) : undefined;
+  }
+
+  /**
+   * A handle's stored blob by lookup key (value-blob.ts: the format byte, then the value list as the
+   * protocol encodes it), undefined when there is none: the miss path copies it into answers as it is.
+   */
+  blobAt(key: string): Buffer | undefined {
+    return this.s.blob.get(key);
   }
 
   exists(handle: string): boolean {

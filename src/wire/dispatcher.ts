@@ -161,8 +161,9 @@ export class RequestHandler implements PacketHandler {
     // token, selects nothing); the answer's slot holds its fields, read with nothing made on the way.
     const keyEnd = resolutionKeyEnd(b, 44, 44 + bodyLength);
     if (keyEnd < 0) return false;
-    const slot = this.pipeline.lookupAt(b, 44, keyEnd, this.pipeline.now());
-    if (slot < 0) return true;
+    const now = this.pipeline.now();
+    const slot = this.pipeline.lookupAt(b, 44, keyEnd, now);
+    if (slot < 0) return this.fromBlob(b, keyEnd, flags, meta, now);
     const cache = this.pipeline.cache;
     // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
     // are challenged for, not left out.
@@ -171,6 +172,19 @@ export class RequestHandler implements PacketHandler {
     if (meta.maxResponseBytes !== undefined && length - 20 > meta.maxResponseBytes) return false;
     this.stats.count(cache.responseCodeAt(slot));
     return this.responder.patchedFrom(b, cache.slabAt(slot), cache.packetStartAt(slot), length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
+  }
+
+  /**
+   * A miss of the hot path answered by the miss path (resolve/blob-miss.ts) when it can: the stored values
+   * copied into a response template, patched like a hit. Returns the response, or true (the cache was
+   * asked) for the general path. A request naming a session is never answered here.
+   */
+  private fromBlob(b: Buffer, keyEnd: number, flags: number, meta: RequestMeta, now: number): Buffer | true {
+    const miss = this.pipeline.blobMiss;
+    if (miss === undefined || b.readUInt32BE(4) !== 0 || !miss.answer(b, 44, keyEnd, now)) return true;
+    if (meta.maxResponseBytes !== undefined && miss.length - 20 > meta.maxResponseBytes) return true;
+    this.stats.count(miss.responseCode);
+    return this.responder.patchedFrom(b, miss.src, miss.start, miss.length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
   private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] | MessageStream {

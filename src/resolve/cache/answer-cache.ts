@@ -207,20 +207,69 @@ export class AnswerCache extends SlotIndex {
    * (undefined when the answer is not kept: no TTL left, or larger than the bound).
    */
   set(key: string, a: AnswerToCache, now: number): CachedAnswer | undefined {
-    const ttl = a.freshUntil - now;
-    if (ttl <= 0 || this.opts.maxBytes <= 0) return undefined;
+    if (a.freshUntil - now <= 0 || this.opts.maxBytes <= 0) return undefined;
     const packet = this.packetOf(a.responseCode, a.body);
     const auth = this.keyToScratch(key);
-    const keyStart = auth ? 1 : 0;
-    const keyLength = key.length - keyStart;
-    const keyHash = this.hash(this.scratch, keyStart, key.length, this.seedFor(auth));
-    const old = this.find(this.scratch, keyStart, key.length, auth, keyHash);
+    const flags = auth | (a.local ? LOCAL : 0) | (a.restricted ? RESTRICTED : 0);
+    const slot = this.keep(this.scratch, auth ? 1 : 0, key.length, flags, a.handleKey, a.responseCode, packet, 0, packet.length, a.freshUntil);
+    if (slot < 0) return undefined;
+    return new CachedAnswer(a.responseCode, packet, a.handleKey, a.freshUntil, a.local, a.restricted ?? false, this.serialAt(slot));
+  }
+
+  /**
+   * set() for the miss path (resolve/blob-miss.ts): a local, unrestricted answer to the unauthenticated
+   * request whose key is buf[keyStart, keyEnd), its packet template made by the caller at
+   * src[srcStart, srcStart + length). No key string, no packet of the cache's making, nothing returned but
+   * the slot (read it at once, as getAt's), or -1 when the answer is not kept.
+   */
+  setAt(
+    buf: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    handleKey: string,
+    responseCode: number,
+    src: Buffer,
+    srcStart: number,
+    length: number,
+    freshUntil: number,
+    now: number,
+  ): number {
+    if (freshUntil - now <= 0 || this.opts.maxBytes <= 0) return -1;
+    return this.keep(buf, keyStart, keyEnd, LOCAL, handleKey, responseCode, src, srcStart, length, freshUntil);
+  }
+
+  /** A packet template made by the node's responder (the miss path builds around the one of an empty body). */
+  packetFor(responseCode: number, body: Buffer): Buffer {
+    return this.packetOf(responseCode, body);
+  }
+
+  /**
+   * The body of set() and setAt(): an entry for the key bytes buf[keyStart, keyEnd) (authenticated or not,
+   * in `flags`) holding src[srcStart, srcStart + length), replacing any under the same key. The slot, or -1
+   * when what the packed fields cannot hold or the bound cannot take is not kept.
+   */
+  private keep(
+    keyBytes: Buffer,
+    keyStart: number,
+    keyEnd: number,
+    flags: number,
+    handleKey: string,
+    responseCode: number,
+    src: Buffer,
+    srcStart: number,
+    length: number,
+    freshUntil: number,
+  ): number {
+    const auth = flags & AUTHENTICATED;
+    const keyLength = keyEnd - keyStart;
+    const keyHash = this.hash(keyBytes, keyStart, keyEnd, this.seedFor(auth));
+    const old = this.find(keyBytes, keyStart, keyEnd, auth, keyHash);
     if (old >= 0) this.remove(old);
-    const handleLength = Buffer.byteLength(a.handleKey, 'utf8');
-    const recordLength = RECORD_HEADER + keyLength + handleLength + packet.length;
+    const handleLength = Buffer.byteLength(handleKey, 'utf8');
+    const recordLength = RECORD_HEADER + keyLength + handleLength + length;
     const cost = recordLength + ENTRY_OVERHEAD;
     // What the packed fields cannot hold is not kept (no answer the protocol allows comes near).
-    if (cost > this.opts.maxBytes || handleLength > 0xffff || keyLength > MAX_KEY_LENGTH || a.responseCode > 0xffff || a.responseCode < 0) return undefined;
+    if (cost > this.opts.maxBytes || handleLength > 0xffff || keyLength > MAX_KEY_LENGTH || responseCode > 0xffff || responseCode < 0) return -1;
     while (this.charged + cost > this.opts.maxBytes) this.remove(this.oldest);
 
     const slot = this.takeSlot();
@@ -231,22 +280,20 @@ export class AnswerCache extends SlotIndex {
     const b = slab.buf;
     b.writeUInt32LE(slot, at);
     b.writeUInt32LE(recordLength, at + 4);
-    this.scratch.copy(b, at + RECORD_HEADER, keyStart, key.length);
+    keyBytes.copy(b, at + RECORD_HEADER, keyStart, keyEnd);
     const handleAt = at + RECORD_HEADER + keyLength;
-    b.write(a.handleKey, handleAt, handleLength, 'utf8');
-    packet.copy(b, handleAt + handleLength);
+    b.write(handleKey, handleAt, handleLength, 'utf8');
+    src.copy(b, handleAt + handleLength, srcStart, srcStart + length);
 
     const m = this.m;
     const w = slot * STRIDE;
-    const flags = LIVE | auth | (a.local ? LOCAL : 0) | (a.restricted ? RESTRICTED : 0);
     m[w + W_SLAB] = slab.index;
     m[w + W_OFFSET] = at;
-    m[w + W_KEY_LENGTH_FLAGS] = keyLength | (flags << 24);
-    m[w + W_PACKET_LENGTH] = packet.length;
-    m[w + W_CODE_HANDLE_LENGTH] = a.responseCode | (handleLength << 16);
-    this.d[slot * (STRIDE / 2) + D_FRESH_UNTIL] = a.freshUntil;
-    const serial = this.nextSerial++;
-    this.d[slot * (STRIDE / 2) + D_SERIAL] = serial;
+    m[w + W_KEY_LENGTH_FLAGS] = keyLength | ((LIVE | flags) << 24);
+    m[w + W_PACKET_LENGTH] = length;
+    m[w + W_CODE_HANDLE_LENGTH] = responseCode | (handleLength << 16);
+    this.d[slot * (STRIDE / 2) + D_FRESH_UNTIL] = freshUntil;
+    this.d[slot * (STRIDE / 2) + D_SERIAL] = this.nextSerial++;
     m[w + W_KEY_HASH] = keyHash;
     const kb = keyHash & (this.slots - 1);
     m[w + W_KEY_NEXT] = this.keyBuckets[kb]!;
@@ -258,7 +305,7 @@ export class AnswerCache extends SlotIndex {
     this.count++;
     this.charged += cost;
     this.stats.inserts++;
-    return new CachedAnswer(a.responseCode, packet, a.handleKey, a.freshUntil, a.local, a.restricted ?? false, serial);
+    return slot;
   }
 
   /** Drop every cached answer about a handle. */
