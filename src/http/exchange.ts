@@ -20,7 +20,8 @@ export class HttpExchange {
   readonly rawPath: string;
   readonly rawQuery: string;
   private parsedQuery: URLSearchParams | undefined;
-  readonly started = process.hrtime.bigint();
+  // A double, not a bigint: one allocation fewer per request; sub-microsecond resolution is plenty for a histogram.
+  readonly started = performance.now();
   /** What the metrics call this request's route (set by the router). */
   route = 'other';
 
@@ -131,7 +132,7 @@ export class HttpExchange {
   }
 
   seconds(): number {
-    return Number(process.hrtime.bigint() - this.started) / 1e9;
+    return (performance.now() - this.started) / 1000;
   }
 }
 
