@@ -10,7 +10,8 @@ import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { readValues } from '../resolve/read-values.js';
 import { HttpError, type HttpExchange } from './exchange.js';
 import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './auth.js';
-import { JSON_TYPE, type Operation, flag, httpStatus, safeCallback, sendJson, strictFlag } from './json.js';
+import { JSON_TYPE, type Operation, flag, httpStatus, jsonText, safeCallback, sendJson, strictFlag } from './json.js';
+import type { HttpReadCache } from './read-cache.js';
 import { BodyError, parsePutBody } from './values.js';
 
 // The JSON API in the reference server's shape (docs/rest-api.md §1–§10): resolution, listing,
@@ -27,6 +28,8 @@ export interface ApiDeps {
   site: () => SiteInfo;
   /** Drop cached answers a write just made stale, before the write is acknowledged. */
   noticeWrites: () => void;
+  /** Finished answers of anonymous reads (read-cache.ts); absent: every read goes the whole way. */
+  reads?: HttpReadCache;
 }
 
 const ALLOW = 'GET, HEAD, POST, PUT, DELETE, TRACE, OPTIONS';
@@ -49,6 +52,28 @@ export class JsonApi {
   readonly operations = new Map<string, number>();
 
   constructor(private readonly d: ApiDeps) {}
+
+  /** The read cache, for the metrics and tests. */
+  get reads(): HttpReadCache | undefined {
+    return this.d.reads;
+  }
+
+  /**
+   * An anonymous GET or HEAD answered from the read cache, before anything else is looked at: true when it
+   * was. Only requests without credentials qualify (an Authorization header may identify, open a session
+   * or be refused, each of which changes the answer), and only targets that resolve() kept are found.
+   */
+  answerFromCache(ex: HttpExchange): boolean {
+    const reads = this.d.reads;
+    if (reads === undefined) return false;
+    const req = ex.req;
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined) return false;
+    const r = reads.get(req.url ?? '');
+    if (r === undefined) return false;
+    this.count('resolve');
+    ex.sendBytes(r.status, r.contentType, r.contentLength, r.bytes);
+    return true;
+  }
 
   async handle(ex: HttpExchange): Promise<void> {
     const path = ex.rawPath;
@@ -124,14 +149,30 @@ export class JsonApi {
       else if (o.responseCode !== ResponseCode.SUCCESS) return this.outcome(ex, 'resolve', o, handle, auth);
       else values = o.values!;
     }
+    // What is made of a hot-cache answer for an anonymous public GET/HEAD is kept for the next asker of
+    // the same target (answerFromCache), for as long as that answer stays in the hot cache.
+    const anonymousRead = auth.kind === 'anonymous' && ex.req.headers.authorization === undefined && (ex.method === 'GET' || ex.method === 'HEAD');
+    const keep = this.d.reads !== undefined && publicOnly && anonymousRead ? a.source : undefined;
+    const reply = (status: number, body: unknown) => (keep ? this.sendKept(ex, status, body, keep) : sendJson(ex, status, body));
     if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
-      if (values.length === 0) return sendJson(ex, 200, { responseCode: ResponseCode.VALUES_NOT_FOUND, values: [], handle });
-      return sendJson(ex, 200, { responseCode: ResponseCode.SUCCESS, handle, values: values.map(valueToJson) });
+      if (values.length === 0) return reply(200, { responseCode: ResponseCode.VALUES_NOT_FOUND, values: [], handle });
+      return reply(200, { responseCode: ResponseCode.SUCCESS, handle, values: values.map(valueToJson) });
     }
     if (a.responseCode === ResponseCode.PREFIX_REFERRAL || a.responseCode === ResponseCode.SERVICE_REFERRAL) {
-      return sendJson(ex, 300, { responseCode: a.responseCode, handle, values: values.map(valueToJson) });
+      return reply(300, { responseCode: a.responseCode, handle, values: values.map(valueToJson) });
     }
-    return this.outcome(ex, 'resolve', { responseCode: a.responseCode, message: a.message }, handle, auth);
+    // Authentication needed answers with challenges that depend on the peer and transport: never kept.
+    if (a.responseCode === ResponseCode.AUTHENTICATION_NEEDED || !keep) return this.outcome(ex, 'resolve', { responseCode: a.responseCode, message: a.message }, handle, auth);
+    return reply(httpStatus(a.responseCode, 'resolve'), outcomeBody({ responseCode: a.responseCode, message: a.message }, handle));
+  }
+
+  /** Write a JSON answer and keep its bytes in the read cache under the request target. */
+  private sendKept(ex: HttpExchange, status: number, body: unknown, source: { key: string; serial: number }): void {
+    const j = jsonText(ex, body);
+    const bytes = Buffer.from(j.text, 'utf8');
+    const r = { status, contentType: j.contentType, contentLength: String(bytes.length), bytes, sourceKey: source.key, sourceSerial: source.serial };
+    this.d.reads!.set(ex.req.url ?? '', r);
+    ex.sendBytes(r.status, r.contentType, r.contentLength, r.bytes);
   }
 
   // ---- listing ----------------------------------------------------------------------------------------
@@ -292,9 +333,7 @@ export class JsonApi {
    * challenges where credentials are honoured, and 403 where they are not (plain HTTP, as the reference).
    */
   private outcome(ex: HttpExchange, op: Operation, o: Pick<AdminOutcome, 'responseCode' | 'message'>, handle?: string, auth?: AuthResult): void {
-    const body: Record<string, unknown> = { responseCode: o.responseCode };
-    if (o.message) body.message = o.message;
-    if (handle !== undefined) body.handle = handle;
+    const body = outcomeBody(o, handle);
     let status = httpStatus(o.responseCode, op);
     const headers: Record<string, string | string[]> = {};
     if (o.responseCode === ResponseCode.AUTHENTICATION_NEEDED) {
@@ -303,6 +342,14 @@ export class JsonApi {
     }
     sendJson(ex, status, body, headers);
   }
+}
+
+/** The JSON of a non-success outcome: `{responseCode, message?, handle?}`. */
+function outcomeBody(o: Pick<AdminOutcome, 'responseCode' | 'message'>, handle?: string): Record<string, unknown> {
+  const body: Record<string, unknown> = { responseCode: o.responseCode };
+  if (o.message) body.message = o.message;
+  if (handle !== undefined) body.handle = handle;
+  return body;
 }
 
 /** Handles in one piece of a streamed listing (one read of the registry's keys); other clients are served between pieces. */

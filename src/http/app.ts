@@ -30,7 +30,7 @@ export interface HttpAppParts {
 export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<void> {
   return (ex) => {
     const path = ex.rawPath;
-    const origin = ex.header('origin');
+    const origin = ex.req.headers.origin;
     if (origin !== undefined) {
       if (ex.method === 'OPTIONS' && ex.header('access-control-request-method') !== undefined) {
         ex.route = 'preflight';
@@ -44,7 +44,7 @@ export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<v
     }
     if (path === '/api' || path.startsWith('/api/')) {
       ex.route = path.startsWith('/api/handles') ? 'api_handles' : 'api_other';
-      return p.api.handle(ex);
+      return p.api.answerFromCache(ex) ? undefined : p.api.handle(ex);
     }
     if (path === '/metrics') {
       ex.route = 'metrics';

@@ -19,8 +19,9 @@ export class HttpExchange {
   /** The path exactly as sent (no query), still percent-encoded: the API takes the handle from it raw. */
   readonly rawPath: string;
   readonly rawQuery: string;
-  readonly query: URLSearchParams;
-  readonly started = process.hrtime.bigint();
+  private parsedQuery: URLSearchParams | undefined;
+  // A double, not a bigint: one allocation fewer per request; sub-microsecond resolution is plenty for a histogram.
+  readonly started = performance.now();
   /** What the metrics call this request's route (set by the router). */
   route = 'other';
 
@@ -33,7 +34,11 @@ export class HttpExchange {
     const q = url.indexOf('?');
     this.rawPath = q < 0 ? url : url.slice(0, q);
     this.rawQuery = q < 0 ? '' : url.slice(q + 1);
-    this.query = new URLSearchParams(this.rawQuery);
+  }
+
+  /** The query parameters, parsed when first asked for (a read served from the HTTP read cache never asks). */
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
   }
 
   get method(): string {
@@ -92,6 +97,16 @@ export class HttpExchange {
   }
 
   /**
+   * Send finished bytes with their Content-Type and Content-Length (the length as a string, made once by
+   * whoever keeps the bytes): the read cache's hit, with no header object merged or string encoded.
+   */
+  sendBytes(status: number, contentType: string, contentLength: string, bytes: Buffer): void {
+    if (this.res.headersSent) return;
+    this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': contentLength });
+    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+  }
+
+  /**
    * Send a response whose body is made piece by piece (chunked; a listing of many handles is never held
    * whole): each piece is written as the client takes it, and other connections are served between pieces.
    * HEAD gets the headers and nothing is made. A failure after the headers went out ends the connection.
@@ -117,7 +132,7 @@ export class HttpExchange {
   }
 
   seconds(): number {
-    return Number(process.hrtime.bigint() - this.started) / 1e9;
+    return (performance.now() - this.started) / 1000;
   }
 }
 

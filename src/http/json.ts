@@ -73,14 +73,17 @@ export function safeCallback(name: string): string {
   return out;
 }
 
-/** Send a JSON object (members in the order given) with the status, honouring ?pretty and ?callback. */
-export function sendJson(ex: HttpExchange, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+/** A JSON object (members in the order given) as ?pretty and ?callback want it written: its type and text. */
+export function jsonText(ex: HttpExchange, body: unknown): { contentType: string; text: string } {
   const pretty = flag(ex.query, 'pretty');
   const text = JSON.stringify(body, null, pretty ? 2 : undefined);
   const callback = ex.query.get('callback');
-  if (callback) {
-    ex.send(status, { ...headers, 'Content-Type': 'application/javascript;charset=UTF-8' }, `${safeCallback(callback)}(${text});`);
-    return;
-  }
-  ex.send(status, { ...headers, 'Content-Type': JSON_TYPE }, text);
+  if (callback) return { contentType: 'application/javascript;charset=UTF-8', text: `${safeCallback(callback)}(${text});` };
+  return { contentType: JSON_TYPE, text };
+}
+
+/** Send a JSON object (members in the order given) with the status, honouring ?pretty and ?callback. */
+export function sendJson(ex: HttpExchange, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+  const j = jsonText(ex, body);
+  ex.send(status, { ...headers, 'Content-Type': j.contentType }, j.text);
 }

@@ -353,6 +353,9 @@ const http = z
           'When credentials sent over plain HTTP are honoured. The reference honours them only over HTTPS; a node without TLS of its own accepts them from loopback peers (a local tool, or a TLS proxy in front), from anyone with "always" (behind a TLS-terminating proxy), or never.',
         ),
       ),
+    readCacheMaxBytes: intRange(0, 2 ** 40)
+      .default(16 * 1024 * 1024)
+      .meta(doc('Bound on the finished answers of anonymous GET /api/handles reads kept for the next asker (docs/http.md, Speed); 0: none kept.')),
     redirectFront: bool().default(true).meta(doc('Answer GET /PREFIX/SUFFIX with a redirect to the identifier\'s URL (or a page of its values); off: 404.')),
   })
   .prefault({})

@@ -18,6 +18,11 @@ export interface ReadAnswer {
   message: string;
   /** Answered from this node's registry (not recursion). */
   local: boolean;
+  /**
+   * The hot cache's entry the answer is (its key and serial), when it is one: a front end that keeps what
+   * it made of the answer may serve that only while lookupSerial(key) still gives this serial.
+   */
+  source?: { key: string; serial: number };
 }
 
 /**
@@ -40,7 +45,7 @@ export async function readValues(
   const key = AnswerCache.key(body, false);
   const now = pipeline.now();
   const hit = pipeline.lookup(key, now);
-  if (hit) return interpret(hit);
+  if (hit) return { ...interpret(hit), source: { key, serial: hit.serial } };
   let req;
   try {
     req = decodeResolutionRequest(body);
@@ -49,7 +54,11 @@ export async function readValues(
     throw err;
   }
   const a: Pick<Answer, 'responseCode' | 'body' | 'local'> = await pipeline.resolve(key, req, body, opts.recursive ?? true, 0, now);
-  return interpret(a);
+  const read = interpret(a);
+  // The entry the pipeline kept, if it is this very answer (not one a write or another asker put there since).
+  const kept = pipeline.lookup(key, pipeline.now());
+  if (kept && kept.responseCode === a.responseCode && kept.body.equals(a.body)) read.source = { key, serial: kept.serial };
+  return read;
 }
 
 function interpret(a: Pick<Answer, 'responseCode' | 'body' | 'local'>): ReadAnswer {
