@@ -12,21 +12,12 @@ import { handleKey } from '../src/model/handle.js';
 import { makeValue } from '../src/model/value.js';
 import { describeRange, rangeOfKey } from '../src/store/registry-digest.js';
 import { cli } from './helpers/node.js';
+import { converged } from './helpers/mirror.js';
 import { Nodes } from './helpers/tiers.js';
 
 const PREFIX = '88.118.8';
 const MIRROR = `301:0.NA/${PREFIX}`;
 
-/** Wait (bounded) until the mirror has applied everything the primary logged. */
-async function converged(primary: IdresNode, mirror: IdresNode, timeoutMs = 15000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const m = mirror.replication!.mirror!.stats;
-    if (m.position >= primary.registry!.lastTxnId() && !m.copying) return;
-    if (Date.now() - start > timeoutMs) assert.fail(`the mirror stayed at ${m.position}, the primary at ${primary.registry!.lastTxnId()} (${m.lastError})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const rangeText = (handle: string) => describeRange(rangeOfKey(handleKey(handle, true), 64), 64);
 

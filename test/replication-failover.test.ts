@@ -20,6 +20,7 @@ import { makeValue } from '../src/model/value.js';
 import { POSITION_SETTING } from '../src/store/replication-settings.js';
 import type { IdresNode } from '../src/node/node.js';
 import { cli } from './helpers/node.js';
+import { converged } from './helpers/mirror.js';
 import { Nodes, at, server } from './helpers/tiers.js';
 import { rcOf } from './helpers/admin.js';
 import { JSON_HEADERS, USER, USER_SECRET, addIdentities, baseOf, basic, call } from './helpers/http.js';
@@ -33,16 +34,6 @@ function contents(n: IdresNode): Array<[string, string]> {
   return out;
 }
 
-/** Wait (bounded) until the mirror has applied everything its primary logged. */
-async function converged(primary: IdresNode, mirror: IdresNode, timeoutMs = 15000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const m = mirror.replication!.mirror!.stats;
-    if (m.position >= primary.registry!.lastTxnId() && !m.copying && m.position > 0) return;
-    if (Date.now() - start > timeoutMs) assert.fail(`the mirror stayed at ${m.position}, its primary at ${primary.registry!.lastTxnId()} (${m.lastError})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Wait (bounded) until a condition holds. */
 async function until(what: string, ok: () => boolean, timeoutMs = 10000): Promise<void> {

@@ -15,6 +15,7 @@ import { encodeRequest } from '../src/client/request.js';
 import { encodeRetrieveTxnRequest } from '../src/protocol/replication.js';
 import type { IdresNode } from '../src/node/node.js';
 import { cli } from './helpers/node.js';
+import { converged } from './helpers/mirror.js';
 import { Nodes, server } from './helpers/tiers.js';
 
 const PREFIX = '88.118.8';
@@ -28,16 +29,6 @@ function contents(n: IdresNode): Array<[string, string]> {
   return out;
 }
 
-/** Wait (bounded) until the mirror has applied everything the primary logged. */
-async function converged(primary: IdresNode, mirror: IdresNode, timeoutMs = 15000): Promise<void> {
-  const start = Date.now();
-  for (;;) {
-    const m = mirror.replication!.mirror!.stats;
-    if (m.position >= primary.registry!.lastTxnId() && !m.copying) return;
-    if (Date.now() - start > timeoutMs) assert.fail(`the mirror stayed at ${m.position}, the primary at ${primary.registry!.lastTxnId()} (${m.lastError})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('a primary and two mirrors', () => {
   const nodes = new Nodes();
