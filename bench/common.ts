@@ -12,6 +12,7 @@ import { encodeValues } from '../src/store/value-blob.js';
 import { makeValue } from '../src/model/value.js';
 import { type ProductRecord, generateProducts, seededRandom } from '../src/demo/products.js';
 import { type LoadOptions, type LoadReport, runLoad } from '../src/bench/loadgen.js';
+import { generatorFor, runHdlperf } from './hdlperf.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = path.join(repoRoot, 'bin/idres.js');
@@ -267,22 +268,25 @@ export function fillNumbered(dir: string, count: number): void {
 
 export interface Measured {
   report: LoadReport;
+  /** Which load generator made the figures (bench/hdlperf.ts). */
+  generator: 'hdlperf' | 'node';
   serverCpuUsPerAnswer: number;
   rssMiB: number;
 }
 
 /** One load run against a server child, with the server's CPU per answer from /proc. */
 export async function measure(server: Child, load: LoadOptions): Promise<Measured> {
+  const generator = generatorFor(load);
   const cpu0 = server.cpuSeconds();
-  const report = await runLoad(load);
+  const report = generator === 'hdlperf' ? await runHdlperf(load) : await runLoad(load);
   const cpu = server.cpuSeconds() - cpu0;
-  return { report, serverCpuUsPerAnswer: report.answered ? (cpu * 1e6) / report.answered : 0, rssMiB: server.rssBytes() / 2 ** 20 };
+  return { report, generator, serverCpuUsPerAnswer: report.answered ? (cpu * 1e6) / report.answered : 0, rssMiB: server.rssBytes() / 2 ** 20 };
 }
 
 export function describe(label: string, m: Measured): string {
   const r = m.report;
   return (
-    `${label} ${String(r.qps).padStart(7)} q/s  sent ${r.sent} lost ${r.lost}  p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs  p99.9 ${r.latencyUs.p999} µs  ` +
+    `${label} ${String(r.qps).padStart(7)} q/s [${m.generator}]  sent ${r.sent} lost ${r.lost}  p50 ${r.latencyUs.p50} µs  p99 ${r.latencyUs.p99} µs  p99.9 ${r.latencyUs.p999} µs  ` +
     `server CPU ${m.serverCpuUsPerAnswer.toFixed(1)} µs/answer  generator CPU ${r.generatorCpuUsPerRequest} µs/request  RSS ${m.rssMiB.toFixed(0)} MiB  rc ${JSON.stringify(r.responseCodes)}`
   );
 }
