@@ -183,11 +183,20 @@ describe('a resolver under a flood of unknown prefixes, its root a real top-leve
  */
 const BLACKHOLE = `
 const dgram = require('node:dgram'), net = require('node:net');
-const u = dgram.createSocket('udp4');
-u.bind(0, '127.0.0.1', () => {
-  const t = net.createServer((s) => s.on('error', () => {}));
-  t.listen(u.address().port, '127.0.0.1', () => console.log(u.address().port));
-});
+// The TCP port must be the UDP one, which another process may hold for TCP: then try another pair.
+const open = (attempt) => {
+  const u = dgram.createSocket('udp4');
+  u.bind(0, '127.0.0.1', () => {
+    const t = net.createServer((s) => s.on('error', () => {}));
+    t.once('error', (err) => {
+      u.close();
+      if (attempt >= 20) throw err;
+      open(attempt + 1);
+    });
+    t.listen(u.address().port, '127.0.0.1', () => console.log(u.address().port));
+  });
+};
+open(1);
 `;
 
 describe('a resolver whose root never answers', () => {
