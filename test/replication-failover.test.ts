@@ -240,6 +240,14 @@ describe('a running primary fences itself when its mirror is promoted beside it'
     // The promoted mirror's own prefix handle did not list itself: it is put first, the old primary after it.
     const own = mirror.registry!.getValues(PH)!.filter((v) => v.type === 'HS_SITE').sort((a, b) => a.index - b.index).map((v) => decodeSite(v.data));
     assert.deepEqual(own.map((s) => [s.servers[0]!.interfaces[0]!.port, s.primary, s.serial]), [[mirror.port, true, 2], [primary.port, false, 1]]);
+
+    // Demoted again while it runs: promoted in place, it still has a mirror's configuration in memory, and
+    // must stop taking writes at once all the same.
+    const demoted = await cli(['mirror', 'demote', '--dir', path.join(nodes.root, 'mirror'), '--primary', at(primary)]);
+    assert.equal(demoted.code, 0, demoted.stderr);
+    await until('the promoted node, demoted, stops taking writes', () => mirror.replication!.mode === 'fenced', 5000);
+    assert.ok(mirror.replication!.writesGoTo(), 'writes are sent elsewhere');
+    assert.equal((await client.siteInfo(server(mirror))).primary, false);
   });
 });
 

@@ -123,7 +123,7 @@ describe('a primary and two mirrors', () => {
     });
     const json = (await res.json()) as { responseCode: number; message: string };
     assert.equal(json.responseCode, ResponseCode.SERVER_NOT_RESP);
-    assert.match(json.message, /mirror, not a primary.*127\.0\.0\.1/);
+    assert.match(json.message, /not the primary \(a mirror.*127\.0\.0\.1/);
     assert.equal(mirrorA.registry!.exists(`${PREFIX}/ON-MIRROR`), false);
   });
 

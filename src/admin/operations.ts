@@ -81,7 +81,7 @@ export class AdminService {
    */
   check(req: AdminRequest, identity: Identity | undefined): Verdict {
     const primary = req.op === 'list' ? undefined : this.opts.primary?.();
-    if (primary !== undefined) return fail(ResponseCode.SERVER_NOT_RESP, `this server is a mirror, not a primary: send administration to the primary at ${primary}`);
+    if (primary !== undefined) return fail(ResponseCode.SERVER_NOT_RESP, `this server is not the primary (a mirror, or a primary that a newer one replaced): send administration to the primary at ${primary}`);
     switch (req.op) {
       case 'create':
         return this.checkCreate(req, identity);

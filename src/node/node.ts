@@ -278,7 +278,7 @@ export class IdresNode {
         : undefined;
     handler = new RequestHandler(pipeline, responder, site, logging.handlerProblems, wire);
     if (registry) {
-      if (replication?.mode !== 'mirror') refreshOwnSite(registry, config.prefixes, site);
+      if (!replication || replication.mode === 'primary') refreshOwnSite(registry, config.prefixes, site);
       local!.changes.check();
     }
 

@@ -103,19 +103,32 @@ export class RunningReplication {
         asked = sites.length;
         return findNewerPrimary({ ...r.checkOptions(), sites: () => sites });
       };
-      const found = await Promise.race([check(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), START_CHECK_MS).unref())]);
+      const checking = check().catch(() => undefined);
+      const found = await Promise.race([checking, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), START_CHECK_MS).unref())]);
       if (found) r.fence(found, false);
-      else if (asked !== 0) {
-        o.logger.info(
-          { component: 'replication', event: 'fence_check_start', serial: r.serial },
-          `no other site of this node's prefixes claims primary with a serial above ${r.serial} (or none answered within ${START_CHECK_MS / 1000} s): serving as primary`,
-        );
+      else {
+        if (asked !== 0) {
+          o.logger.info(
+            { component: 'replication', event: 'fence_check_start', serial: r.serial },
+            `no other site of this node's prefixes claims primary with a serial above ${r.serial} (or none answered within ${START_CHECK_MS / 1000} s): serving as primary`,
+          );
+        }
+        // A site that answers after the bound still counts: fence then, not at the first watch tick.
+        void checking.then((late) => {
+          if (late && r.modeNow === 'primary' && !r.stopped) r.fence(late, true);
+        });
       }
     }
     if (r.modeNow === 'mirror') r.startMirror();
     else r.startSource();
     if (r.modeNow === 'primary') r.startWatch();
-    r.timers.push(setInterval(() => r.readSettings(), SETTINGS_POLL_MS).unref());
+    r.timers.push(
+      setInterval(() => {
+        r.readSettings().catch((err: unknown) =>
+          o.logger.error({ component: 'replication', event: 'switch_failed', err: (err as Error).message }, `could not apply a promotion or a fence written beside the node: ${(err as Error).message}; it is tried again in a second`),
+        );
+      }, SETTINGS_POLL_MS).unref(),
+    );
     return r;
   }
 
@@ -167,14 +180,16 @@ export class RunningReplication {
       });
       return this.switching;
     }
-    if (want === 'fenced') this.fence(undefined, true);
+    // A primary fenced by a command, or told to become a mirror (`idres mirror demote`, also on a node that
+    // was promoted in place and so still has a mirror's configuration in memory), stops taking writes now and
+    // serves as a mirror only after a restart.
+    if (this.modeNow === 'primary' && (want === 'fenced' || want === 'mirror')) this.fence(undefined, true);
     else if (this.modeNow === 'fenced' && want === 'primary') {
       this.modeNow = 'primary';
       this.startWatch();
       this.o.logger.warn({ component: 'replication', event: 'unfenced', serial: this.serial }, `this node takes writes again as primary (serial ${this.serial})`);
       this.o.changed();
     }
-    // A primary told to become a mirror (`idres mirror demote`) is fenced until it restarts as one.
     return Promise.resolve();
   }
 
@@ -221,7 +236,11 @@ export class RunningReplication {
     const port = server?.interfaces.find((i) => i.port > 0)?.port;
     if (!server || !port) return undefined;
     try {
-      const s = await this.client.siteInfo({ host: server.address, port });
+      // Over TCP (a forged datagram cannot fence a primary), and only from the server whose key the site
+      // record lists: another service at that address proves nothing.
+      const s = await this.client.siteInfo({ host: server.address, port }, 'tcp');
+      const listed = server.publicKey;
+      if (listed?.length && !s.servers.some((x) => x.publicKey?.equals(listed))) return undefined;
       const at = server.address.includes(':') ? `[${server.address}]:${port}` : `${server.address}:${port}`;
       return { at, primary: s.primary, serial: s.serial };
     } catch {
@@ -276,6 +295,7 @@ export class RunningReplication {
   }
 
   private startSource(): void {
+    if (this.sourceNow) return; // a promotion tried again after a failure
     const { registry, config } = this.o;
     const r = config.replication;
     const source = new ReplicationSource({

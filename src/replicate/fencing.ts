@@ -81,10 +81,12 @@ export class FenceWatch {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.checkNow().then((fenced) => {
-        this.running = undefined;
-        if (!fenced) this.schedule();
-      });
+      this.running = this.checkNow()
+        .catch(() => false)
+        .then((fenced) => {
+          this.running = undefined;
+          if (!fenced) this.schedule();
+        });
     }, this.o.intervalMs);
     this.timer.unref?.();
   }

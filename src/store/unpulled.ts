@@ -1,9 +1,10 @@
+import { isPrefixHandle } from '../model/handle.js';
 import type { Registry } from './registry.js';
 
 // What a primary changed after a given transaction of its log: on an old primary being demoted, the writes
 // the promoted mirror may never have pulled (docs/replication.md, "Switch-over and fencing").
 
-/** The handles (as written, keys for a bulk import's rows) changed by log entries after `txnId`, each once. */
+/** The handles (as written, keys for a bulk import's rows) changed by log entries after `txnId`, each once; no prefix handles. */
 export function handlesChangedSince(registry: Registry, txnId: number): string[] {
   const rows = registry.db
     .prepare<[number], { op: string; handle: string | null; handle_key: string | null; detail: string | null }>(
@@ -23,7 +24,11 @@ export function handlesChangedSince(registry: Registry, txnId: number): string[]
       } catch {
         // A bulk entry without its keys (a mirror's re-copy) names no handle.
       }
-    } else if (r.handle) note(r.handle_key ?? r.handle, r.handle);
+    } else if (r.handle && !isPrefixHandle(r.handle)) {
+      // Prefix handles are left out: the old primary rewrites its own site records (at start, on a fence),
+      // and importing them at the new primary would replace its sites, keys and administrators.
+      note(r.handle_key ?? r.handle, r.handle);
+    }
   }
   return [...seen.values()];
 }
