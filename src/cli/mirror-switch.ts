@@ -1,3 +1,4 @@
+import { WriterLock } from '../node/writer-lock.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_FILE, type NodeConfig, isMirror, loadConfig, validateConfig } from '../node/config.js';
@@ -95,7 +96,8 @@ function lowestFree(values: readonly HandleValue[], taken: Set<number>): () => n
 
 /**
  * Pull from a reachable primary until this mirror has its last transaction. A running node pulls by itself:
- * the command waits for its position to get there, and pulls itself only when the position does not move.
+ * the command waits for its position to get there, and pulls itself only when the position does not move
+ * and no process holds the folder's writer lock (no node runs there).
  */
 async function catchUp(dir: string, config: NodeConfig, registry: Registry): Promise<string> {
   const r = config.replication;
@@ -114,6 +116,14 @@ async function catchUp(dir: string, config: NodeConfig, registry: Registry): Pro
   while (position() < last && Date.now() < deadline) {
     if (position() !== seen) [seen, still] = [position(), Date.now()];
     if (Date.now() - still > 3 * r.pollMs + 1000) {
+      // Pull here only when no node runs in this folder: a running one may be copying (its position stands
+      // still for the whole copy), and two writers in one registry would interleave.
+      const lock = await WriterLock.take(dir);
+      if (!lock) {
+        still = Date.now();
+        await sleep(100);
+        continue;
+      }
       const mirror = new Mirror({
         registry,
         client,
@@ -123,8 +133,12 @@ async function catchUp(dir: string, config: NodeConfig, registry: Registry): Pro
         applied: () => undefined,
         log: () => undefined,
       });
-      while (Date.now() < deadline && (await mirror.syncOnce())) {
-        // more to pull at once
+      try {
+        while (Date.now() < deadline && (await mirror.syncOnce())) {
+          // more to pull at once
+        }
+      } finally {
+        await lock.release();
       }
       break;
     }

@@ -29,6 +29,7 @@ import { Mirror } from '../replicate/mirror.js';
 import { FenceWatch, type NewerPrimary, type SiteClaim, findNewerPrimary } from '../replicate/fencing.js';
 import { otherSites } from '../replicate/site-records.js';
 import type { Logger } from '../log/logger.js';
+import { WriterLock } from './writer-lock.js';
 
 // Replication as a node's configuration and its registry make it (docs/replication.md): a primary answers
 // its mirrors from its transaction log, prunes the log it keeps for them and watches for a newer primary
@@ -45,6 +46,8 @@ const PRUNE_MS = 60_000;
 const SETTINGS_POLL_MS = 1000;
 /** The bound on the fence check at start, before writes are taken (docs/replication.md: the split-brain window). */
 const START_CHECK_MS = 2000;
+/** How often a process without the folder's writer lock tries to take it (the holder may have died). */
+const LOCK_RETRY_MS = 2000;
 
 export type ReplicationMode = 'primary' | 'mirror' | 'fenced';
 
@@ -79,6 +82,10 @@ export class RunningReplication {
   private readonly client = new HandleClient({ udpTimeoutsMs: [250, 500], tcpTimeoutMs: 1000 });
   private switching: Promise<void> | undefined;
   private stopped = false;
+  /** The folder's writer lock, held while this process runs the mirror loop. */
+  private lock: WriterLock | undefined;
+  private lockRetry: NodeJS.Timeout | undefined;
+  private waitingForLock = false;
 
   private constructor(private readonly o: ReplicationStartOptions) {
     this.modeNow = RunningReplication.modeIn(o.config, o.registry);
@@ -119,7 +126,7 @@ export class RunningReplication {
         });
       }
     }
-    if (r.modeNow === 'mirror') r.startMirror();
+    if (r.modeNow === 'mirror') await r.startMirror();
     else r.startSource();
     if (r.modeNow === 'primary') r.startWatch();
     r.timers.push(
@@ -197,7 +204,10 @@ export class RunningReplication {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     await this.switching?.catch(() => undefined);
+    if (this.lockRetry) clearTimeout(this.lockRetry);
     await Promise.all([this.mirrorNow?.stop(), this.watch?.stop()]);
+    await this.lock?.release();
+    this.lock = undefined;
     this.client.close();
   }
 
@@ -273,7 +283,26 @@ export class RunningReplication {
     this.watch.start();
   }
 
-  private startMirror(): void {
+  /**
+   * Pull from the primary, once this process holds the folder's writer lock (src/node/writer-lock.ts): of a
+   * mirror's workers one pulls, the others serve what it writes and try again every LOCK_RETRY_MS, so one
+   * takes over if it dies.
+   */
+  private async startMirror(): Promise<void> {
+    const lock = await WriterLock.take(this.o.dir);
+    if (this.stopped || this.modeNow !== 'mirror') {
+      await lock?.release();
+      return;
+    }
+    if (!lock) {
+      if (!this.waitingForLock) {
+        this.waitingForLock = true;
+        this.o.logger.info({ component: 'replication', event: 'mirror_loop_elsewhere' }, 'another process of this node folder pulls from the primary (a worker, or `idres mirror promote`): this one serves what it writes');
+      }
+      this.lockRetry = setTimeout(() => void this.startMirror(), LOCK_RETRY_MS).unref();
+      return;
+    }
+    this.lock = lock;
     const { config } = this.o;
     const r = config.replication;
     const key = primaryKey(this.o.dir, config);
@@ -321,8 +350,11 @@ export class RunningReplication {
 
   /** A mirror promoted while it runs: stop pulling, serve mirrors, take writes, watch for a newer primary. */
   private async promoteInPlace(): Promise<void> {
+    if (this.lockRetry) clearTimeout(this.lockRetry);
     await this.mirrorNow?.stop();
     this.mirrorNow = undefined;
+    await this.lock?.release();
+    this.lock = undefined;
     if (this.stopped) return;
     for (const p of this.o.config.prefixes) this.o.registry.home(p);
     this.startSource();
