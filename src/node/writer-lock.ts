@@ -34,7 +34,9 @@ export class WriterLock {
           });
           probe.once('error', () => resolve('stale'));
         });
-        server.listen(name, () => resolve(true));
+        // exclusive: a cluster worker binds the name itself rather than sharing the primary process's handle,
+        // which would let every worker "hold" it.
+        server.listen({ path: name, exclusive: true }, () => resolve(true));
       });
       if (bound === true) return new WriterLock(server.unref(), process.platform === 'linux' ? undefined : name);
       server.close();
