@@ -294,3 +294,28 @@ describe('a planned switch-over: demote the running primary first, then promote 
     assert.deepEqual(contents(primary), contents(mirror));
   });
 });
+
+describe('promote on a stopped mirror pulls what it lacks by itself', () => {
+  const nodes = new Nodes();
+  after(() => nodes.stopAll());
+
+  test('no node runs in the folder, so the command takes the writer lock and catches up before it promotes', async () => {
+    const dir = (name: string) => path.join(nodes.root, name);
+    const primary = await nodes.start('primary', { prefixes: [PREFIX] });
+    let mirror = await nodes.start('mirror', { roles: ['mirror'], prefixes: [PREFIX], mirrorOf: { primary: at(primary), primaryKey: primary.site.servers[0]!.publicKey, identity: `301:${PH}` } }, (c) => {
+      (c.replication as Record<string, unknown>).pollMs = 30;
+    });
+    assert.equal((await cli(['mirror', 'allow', '--dir', dir('primary'), '--site', at(mirror), '--identity', `301:${PH}`])).code, 0);
+    await converged(primary, mirror);
+    await nodes.stop(mirror);
+    for (let i = 0; i < 3; i++) assert.equal((await cli(['register', `${PREFIX}/WHILE-STOPPED-${i}`, '--dir', dir('primary'), '--value', 'URL=https://example.cn/s'])).code, 0);
+
+    // The primary still takes writes, so only --force promotes; the command pulls the three writes first.
+    const p = await cli(['mirror', 'promote', '--dir', dir('mirror'), '--force']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /caught up with the primary's transaction/);
+    mirror = await nodes.startDir(dir('mirror'));
+    assert.equal(mirror.replication!.mode, 'primary');
+    for (let i = 0; i < 3; i++) assert.equal(mirror.registry!.exists(`${PREFIX}/WHILE-STOPPED-${i}`), true, `WHILE-STOPPED-${i} was pulled by the command`);
+  });
+});
