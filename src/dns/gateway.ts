@@ -1,10 +1,10 @@
-import { LRUCache } from 'lru-cache';
 import { ResponseCode } from '../protocol/constants.js';
 import { ownBytes } from '../protocol/message.js';
 import { decodeErrorBody, decodeResolutionRequest, decodeResolutionResponse, encodeResolutionRequest } from '../protocol/bodies.js';
 import { TtlType } from '../model/value.js';
 import type { Answer } from '../resolve/answer.js';
 import { AnswerCache, type CachedAnswer } from '../resolve/cache/answer-cache.js';
+import { DerivedCache, type DerivedEntry } from '../resolve/cache/derived-cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
 import { QClass, QType, type ZoneData, answerTtl, apexRecords, identifierRecords, negativeSoa, publicValues } from './answers.js';
 import { type NameMeaning, interpretLabels } from './mapping.js';
@@ -17,9 +17,8 @@ import { type DnsQuery, DnsFormatError, Rcode, isResponse, parseQuery } from './
 //
 // Encoded responses are cached too, keyed by query name (lower case), type, class and the size the
 // response may take, so a hit is a copy with the query's ID, RD bit and question written in — no
-// dns-packet, no mapping. An entry made from a Handle answer remembers the hot cache's entry it came from
-// and is served only while that same entry is what the hot cache holds: a registry write, a TTL running
-// out or an eviction there ends it here too, at the cost of one more cache lookup per hit.
+// dns-packet, no mapping. An entry made from a Handle answer is served only while the hot cache's entry it
+// came from is (resolve/cache/derived-cache.ts), at the cost of one more cache lookup per hit.
 
 export interface GatewayOptions {
   zones: ZoneData[];
@@ -43,14 +42,8 @@ export class DnsGatewayStats {
   internalErrors = 0;
 }
 
-interface Entry {
-  bytes: Buffer;
-  /**
-   * The hot-cache answer this answer was made from (its serial: the hot cache hands out copies, so it is
-   * told apart by that, not by identity), and its key; absent for answers that never change.
-   */
-  sourceSerial?: number;
-  sourceKey?: string;
+/** An encoded answer (derived-cache.ts: valid while the hot-cache entry it was made from is, if any). */
+interface Entry extends DerivedEntry {
   /** When the TTLs reach zero (epoch ms), for answers whose TTLs count down; with the offsets to rewrite. */
   expiresAt?: number;
   ttlOffsets?: number[];
@@ -66,7 +59,7 @@ const MAX_TCP_MESSAGE = 65535;
 export class DnsGateway {
   readonly stats = new DnsGatewayStats();
   private readonly zones: Zone[];
-  private readonly cache: LRUCache<string, Entry>;
+  private readonly cache: DerivedCache<Entry>;
 
   constructor(
     private readonly pipeline: ResolutionPipeline,
@@ -77,11 +70,8 @@ export class DnsGateway {
     this.zones = opts.zones
       .map((data) => ({ data, labels: data.zone.split('.') }))
       .sort((a, b) => b.labels.length - a.labels.length);
-    this.cache = new LRUCache<string, Entry>({
-      maxSize: Math.max(opts.cacheMaxBytes, 1),
-      // An entry's bytes are a copy of their own (ownBytes): their length and the objects around them.
-      sizeCalculation: (e, k) => e.bytes.length + k.length + 320,
-    });
+    // An entry's bytes are a copy of their own (ownBytes): their length and the objects around them.
+    this.cache = new DerivedCache<Entry>(opts.cacheMaxBytes, (k, now) => pipeline.lookupSerial(k, now), (e, k) => e.bytes.length + k.length + 320);
   }
 
   /** Answer one query; null means no answer at all (not a query, or not even a header). */
@@ -103,13 +93,10 @@ export class DnsGateway {
       if (q.edns && q.edns.version !== 0) return this.encode(q, this.error(Rcode.BADVERS), limit).bytes;
       const key = `${q.nameKey}|${q.qtype}|${q.qclass}|${q.edns ? 'e' : 'n'}${limit}`;
       const now = this.pipeline.now();
-      const hit = this.cache.get(key);
+      const hit = this.cache.get(key, now);
       if (hit) {
-        if (hit.sourceSerial === undefined || this.pipeline.lookupSerial(hit.sourceKey!, now) === hit.sourceSerial) {
-          this.stats.cacheHits++;
-          return serve(hit, q, now);
-        }
-        this.cache.delete(key);
+        this.stats.cacheHits++;
+        return serve(hit, q, now);
       }
       const r = this.answer(q, key, limit, now);
       if (r instanceof Promise) return r.catch((err: unknown) => this.failed(q, limit, err));

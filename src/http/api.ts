@@ -68,7 +68,7 @@ export class JsonApi {
     if (reads === undefined) return false;
     const req = ex.req;
     if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined) return false;
-    const r = reads.get(req.url ?? '');
+    const r = reads.get(req.url ?? '', this.d.pipeline.now());
     if (r === undefined) return false;
     this.count('resolve');
     ex.sendBytes(r.status, r.contentType, r.contentLength, r.bytes);

@@ -15,7 +15,7 @@ import { parseProgress } from '../admin/import-progress.js';
 import type { HttpExchange } from '../http/exchange.js';
 import { HttpFrontEnd } from '../server/http.js';
 import { JsonApi } from '../http/api.js';
-import { HttpReadCache } from '../http/read-cache.js';
+import { httpReadCache } from '../http/read-cache.js';
 import { httpApp } from '../http/app.js';
 import { HttpAuthenticator } from '../http/auth.js';
 import { Health, mirrorReadiness } from '../http/health.js';
@@ -75,7 +75,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     auth,
     site: p.site,
     noticeWrites: p.noticeWrites,
-    ...(c.http.readCacheMaxBytes > 0 ? { reads: new HttpReadCache(c.http.readCacheMaxBytes, (k, now) => p.pipeline.lookupSerial(k, now), p.pipeline.now) } : {}),
+    ...(c.http.readCacheMaxBytes > 0 ? { reads: httpReadCache(c.http.readCacheMaxBytes, (k, now) => p.pipeline.lookupSerial(k, now)) } : {}),
   });
   const upstreamName = c.recursion.upstream;
   let server: HttpFrontEnd | undefined;
