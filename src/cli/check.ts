@@ -27,7 +27,7 @@ import { POSITION_SETTING } from '../store/replication-settings.js';
 import { diffPrimary, digestPrimary } from '../replicate/compare.js';
 import { dirOption } from './options.js';
 import { formatCount } from './progress-bar.js';
-import { fillKeys, parseSiteSpec } from './site-spec.js';
+import { parseSiteSpec, publicKeyOf } from './site-spec.js';
 import { printJson } from './values.js';
 import { UsageError } from './usage-error.js';
 
@@ -176,10 +176,8 @@ async function primaryKey(o: CheckOptions, config: NodeConfig, address: string):
       throw new UsageError(`cannot read the primary's public key from ${file}: ${(err as Error).message}`);
     }
   }
-  const [spec] = parseSiteSpec(address);
-  await fillKeys([spec!], true);
-  if (!spec!.publicKey?.length) throw new UsageError(`${address} did not give its public key (GET_SITE_INFO); is the primary running?`);
-  return decodePublicKey(spec!.publicKey);
+  parseSiteSpec(address); // an IP address and a port, or a UsageError
+  return decodePublicKey(await publicKeyOf(address, 'is the primary running?'));
 }
 
 async function checkMirror(o: CheckOptions): Promise<Outcome> {

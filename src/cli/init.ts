@@ -6,7 +6,7 @@ import { prefixHandle } from '../model/handle.js';
 import { collect, dirOption } from './options.js';
 import { portOption } from './numbers.js';
 import { UsageError } from './usage-error.js';
-import { fillKeys, parseSiteSpec } from './site-spec.js';
+import { parseSiteSpec, publicKeyOf } from './site-spec.js';
 
 export function initCommand(o: InitOptions): void {
   const c = initNode(o);
@@ -38,10 +38,8 @@ async function mirrorOptions(o: { role?: string[]; primary?: string; identity?: 
   const prefix = o.prefix[0];
   const identity = o.identity ?? (prefix ? `301:${prefixHandle(prefix)}` : undefined);
   if (!identity) throw new UsageError('a mirror needs --prefix (or --identity INDEX:HANDLE)');
-  const [server] = parseSiteSpec(o.primary);
-  await fillKeys([server!], false);
-  if (!server!.publicKey?.length) throw new UsageError(`${o.primary} did not give its public key (GET_SITE_INFO); is the primary running?`);
-  return { mirrorOf: { primary: o.primary, primaryKey: server!.publicKey, identity } };
+  parseSiteSpec(o.primary); // an IP address and a port, or a UsageError
+  return { mirrorOf: { primary: o.primary, primaryKey: await publicKeyOf(o.primary, 'is the primary running?'), identity } };
 }
 
 /** `idres init`: create a node folder. */

@@ -6,6 +6,7 @@ import { serverPrivateKey, serverPublicKey } from '../node/init.js';
 import { parseIdentity } from '../admin/permissions.js';
 import { AdminClient } from '../client/admin-client.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
+import { askSite, publicKeyOf, siteAndKeyOf } from './site-spec.js';
 import { ReplicationClient } from '../client/replication-client.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
@@ -45,18 +46,6 @@ const SWITCH_WAIT_MS = 3000;
 const CATCH_UP_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** GET_SITE_INFO of a server, or undefined when it does not answer. */
-async function askSite(at: string): Promise<SiteInfo | undefined> {
-  const client = new HandleClient({ udpTimeoutsMs: [300, 600], tcpTimeoutMs: 1500 });
-  try {
-    return await client.siteInfo(parseServer(at));
-  } catch {
-    return undefined;
-  } finally {
-    client.close();
-  }
-}
 
 /** Edit the node's idres.json as written (what the operator set stays as it was), checked before it is written. */
 function rewriteConfig(dir: string, edit: (raw: Record<string, unknown>) => void): NodeConfig {
@@ -291,9 +280,7 @@ export interface DemoteOptions {
 export async function demoteCommand(o: DemoteOptions): Promise<void> {
   const config = loadConfig(o.dir);
   if (isMirror(config)) throw new UsageError(`${o.dir} is a mirror already: point it at another primary with \`idres mirror follow\``);
-  const site = await askSite(o.primary);
-  const key = site?.servers[0]?.publicKey;
-  if (!site || !key?.length) throw new UsageError(`${o.primary} did not give its public key (GET_SITE_INFO): is the new primary running?`);
+  const { site, key } = await siteAndKeyOf(o.primary, 'is the new primary running?');
   const identity = o.identity ?? config.replication.identity ?? `303:${prefixHandle(config.prefixes[0] ?? '')}`;
   if (!parseIdentity(identity)) throw new UsageError(`"${identity}" is not an identity INDEX:HANDLE`);
   const registry = openRegistry(o.dir);
@@ -349,9 +336,7 @@ export async function demoteCommand(o: DemoteOptions): Promise<void> {
 export async function followCommand(o: { dir: string; primary: string }): Promise<void> {
   const config = loadConfig(o.dir);
   if (!isMirror(config)) throw new UsageError(`${o.dir} is not a mirror: a primary becomes one with \`idres mirror demote\``);
-  const site = await askSite(o.primary);
-  const key = site?.servers[0]?.publicKey;
-  if (!site || !key?.length) throw new UsageError(`${o.primary} did not give its public key (GET_SITE_INFO): is the new primary running?`);
+  const key = await publicKeyOf(o.primary, 'is the new primary running?');
   writeFileSync(path.resolve(o.dir, config.replication.primaryKey), key);
   rewriteConfig(o.dir, (raw) => {
     replicationOf(raw).primary = o.primary;

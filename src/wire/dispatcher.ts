@@ -154,7 +154,8 @@ export class RequestHandler implements PacketHandler {
     if (len < 48 || b.readUInt32BE(16) !== len - 20 || (b[2]! & 0xe0) !== 0 || b.readUInt32BE(12) !== 0) return false;
     if (b.readUInt32BE(20) !== OpCode.RESOLUTION || b.readUInt32BE(24) !== 0) return false;
     const flags = b.readUInt32BE(28);
-    if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC)) return false;
+    // CT, RD and encryption need the general path; so does a request naming a session (the session layer's).
+    if (flags & (OpFlag.CT | OpFlag.RD | OpFlag.ENC) || b.readUInt32BE(4) !== 0) return false;
     const bodyLength = b.readUInt32BE(40);
     if (bodyLength !== len - 48 || b.readUInt32BE(44 + bodyLength) !== 0) return false;
     // The cache key is the body up to the end of its type list (what follows, such as the national SDK's
@@ -165,26 +166,31 @@ export class RequestHandler implements PacketHandler {
     const slot = this.pipeline.lookupAt(b, 44, keyEnd, now);
     if (slot < 0) return this.fromBlob(b, keyEnd, flags, meta, now);
     const cache = this.pipeline.cache;
-    // A request naming a session is the session layer's; without PO, values an anonymous reader may not see
-    // are challenged for, not left out.
-    if (b.readUInt32BE(4) !== 0 || (cache.restrictedAt(slot) && !(flags & OpFlag.PO))) return false;
-    const length = cache.packetLengthAt(slot);
+    // Without PO, values an anonymous reader may not see are challenged for, not left out.
+    if (cache.restrictedAt(slot) && !(flags & OpFlag.PO)) return false;
+    return this.patch(b, flags, meta, cache.responseCodeAt(slot), cache.slabAt(slot), cache.packetStartAt(slot), cache.packetLengthAt(slot));
+  }
+
+  /**
+   * The reply made from a packet at src[start, start + length) with the request's RequestId and flags
+   * patched in, or false when it is too big for the transport (the general path then refuses it as usual).
+   */
+  private patch(b: Buffer, flags: number, meta: RequestMeta, responseCode: number, src: Buffer, start: number, length: number): Buffer | false {
     if (meta.maxResponseBytes !== undefined && length - 20 > meta.maxResponseBytes) return false;
-    this.stats.count(cache.responseCodeAt(slot));
-    return this.responder.patchedFrom(b, cache.slabAt(slot), cache.packetStartAt(slot), length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
+    this.stats.count(responseCode);
+    return this.responder.patchedFrom(b, src, start, length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
   }
 
   /**
    * A miss of the hot path answered by the miss path (resolve/blob-miss.ts) when it can: the stored values
-   * copied into a response template, patched like a hit. Returns the response, or true (the cache was
-   * asked) for the general path. A request naming a session is never answered here.
+   * copied into a response template, patched like a hit. Returns the response; true when the general path
+   * is to resolve (the cache was asked and missed); false when the answer is too big for the transport (the
+   * general path finds it in the cache, where the miss path kept it, and refuses it as for a hit).
    */
-  private fromBlob(b: Buffer, keyEnd: number, flags: number, meta: RequestMeta, now: number): Buffer | true {
+  private fromBlob(b: Buffer, keyEnd: number, flags: number, meta: RequestMeta, now: number): Buffer | boolean {
     const miss = this.pipeline.blobMiss;
-    if (miss === undefined || b.readUInt32BE(4) !== 0 || !miss.answer(b, 44, keyEnd, now)) return true;
-    if (meta.maxResponseBytes !== undefined && miss.length - 20 > meta.maxResponseBytes) return true;
-    this.stats.count(miss.responseCode);
-    return this.responder.patchedFrom(b, miss.src, miss.start, miss.length, meta.transport === 'tcp' && (flags & OpFlag.KC) !== 0);
+    if (miss === undefined || !miss.answer(b, 44, keyEnd, now)) return true;
+    return this.patch(b, flags, meta, miss.responseCode, miss.src, miss.start, miss.length);
   }
 
   private failed(req: Packet, err: unknown, meta: RequestMeta): Buffer | Buffer[] | MessageStream {
