@@ -1,8 +1,8 @@
 import { isValidPrefix, prefixHandle } from '../model/handle.js';
-import { HashOption, type SiteInfo, ServiceType, Transport, siteEndpoints } from '../model/site.js';
+import { HashOption, type SiteInfo, ServiceType, Transport, siteLabel } from '../model/site.js';
 import { type HandleValue, makeValue } from '../model/value.js';
 import { prefixAdminValue } from './defaults.js';
-import { decodeSite, encodeSite } from '../protocol/site.js';
+import { SITE_LIST_TYPES, encodeSite, listedSite } from '../protocol/site.js';
 import { PROTOCOL_MAJOR, PROTOCOL_MINOR } from '../protocol/constants.js';
 import { type Registry, RegistryError } from '../store/registry.js';
 
@@ -86,24 +86,16 @@ export function delegatePrefix(registry: Registry, d: DelegationSpec, opts: { ov
 // handle (and as HS_SITE.PREFIX when it also serves derived prefixes); the primary flag is set on the
 // primary's only. Resolvers may ask any site; administration goes to the primary.
 
-/** The HS_SITE-like values of a prefix handle that list sites (not HS_SITE.6 or legacy types: idres writes neither). */
-const SITE_LIST_TYPES = ['HS_SITE', 'HS_SITE.PREFIX'];
-
-function decodedOrUndefined(data: Buffer): SiteInfo | undefined {
-  try {
-    return decodeSite(data);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The lowest free indexes from 2 (1 is the node's own site; 100 and 300 are the admin's by convention). */
-function freeIndexes(values: readonly HandleValue[], n: number): number[] {
+/**
+ * The next free index for a site value, lowest first from 2 (1 is the node's own site; 100 and 300 are the
+ * admin's by convention), each handed out once.
+ */
+export function freeSiteIndex(values: readonly HandleValue[]): () => number {
   const used = new Set(values.map((v) => v.index));
-  const out: number[] = [];
-  for (let i = 2; out.length < n && i < 100; i++) if (!used.has(i)) out.push(i);
-  if (out.length < n) throw new RegistryError('no free index below 100 for another site value', 'invalid');
-  return out;
+  return () => {
+    for (let i = 2; i < 100; i++) if (!used.has(i)) return used.add(i), i;
+    throw new RegistryError('no free index below 100 for another site value', 'invalid');
+  };
 }
 
 /**
@@ -115,14 +107,15 @@ export function addMirrorSite(registry: Registry, prefix: string, site: SiteInfo
   const ph = prefixHandle(prefix);
   const values = registry.getValues(ph);
   if (!values) throw new RegistryError(`${ph} is not held here`, 'not-found');
-  const wanted = siteEndpoints(site).join(',');
+  const wanted = siteLabel(site);
   const siteValues = values.filter((v) => SITE_LIST_TYPES.includes(v.type.toUpperCase()));
   for (const v of siteValues) {
-    const s = decodedOrUndefined(v.data);
-    if (s && siteEndpoints(s).join(',') === wanted) throw new RegistryError(`${ph} already lists the site ${wanted} (index ${v.index}, ${v.type})`, 'exists');
+    const s = listedSite(v);
+    if (s && siteLabel(s) === wanted) throw new RegistryError(`${ph} already lists the site ${wanted} (index ${v.index}, ${v.type})`, 'exists');
   }
   const types = ['HS_SITE', ...(siteValues.some((v) => v.type.toUpperCase() === 'HS_SITE.PREFIX') ? ['HS_SITE.PREFIX'] : [])];
-  const indexes = freeIndexes(values, types.length);
+  const next = freeSiteIndex(values);
+  const indexes = types.map(() => next());
   const data = encodeSite({ ...site, primary: false });
   const ttl = opts.ttl !== undefined ? { ttl: opts.ttl } : {};
   const added = types.map((t, i) => makeValue(indexes[i]!, t, data, ttl));
@@ -141,12 +134,11 @@ export function removeMirrorSite(registry: Registry, prefix: string, endpoints: 
   if (!values) throw new RegistryError(`${ph} is not held here`, 'not-found');
   const wanted = [...endpoints].sort().join(',');
   const matching = values.filter((v) => {
-    if (!SITE_LIST_TYPES.includes(v.type.toUpperCase())) return false;
-    const s = decodedOrUndefined(v.data);
-    return s !== undefined && siteEndpoints(s).join(',') === wanted;
+    const s = listedSite(v);
+    return s !== undefined && siteLabel(s) === wanted;
   });
   if (matching.length === 0) throw new RegistryError(`${ph} lists no site ${wanted}`, 'not-found');
-  const primary = matching.find((v) => decodedOrUndefined(v.data)?.primary);
+  const primary = matching.find((v) => listedSite(v)?.primary);
   if (primary) throw new RegistryError(`${wanted} is the primary site of ${prefix} (index ${primary.index}); only a mirror is removed this way`, 'invalid');
   const indexes = matching.map((v) => v.index);
   registry.removeValues(ph, indexes);

@@ -23,7 +23,7 @@ import {
   digestRegistry,
   rangeName,
 } from '../store/registry-digest.js';
-import { POSITION_SETTING } from '../store/replication-settings.js';
+import { mirrorPosition } from '../store/replication-settings.js';
 import { diffPrimary, digestPrimary } from '../replicate/compare.js';
 import { dirOption } from './options.js';
 import { formatCount } from './progress-bar.js';
@@ -192,7 +192,7 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
     for (let attempt = 1; attempt <= o.retries + 1; attempt++) {
       const primary = await digestPrimary(client, verify, keyOf, o.buckets);
       // The mirror has what the primary had when the dump ended once its position reaches endTxn.
-      const before = positionOf(registry);
+      const before = mirrorPosition(registry);
       const position = follows ? await positionReaching(registry, primary.endTxn, o.waitSeconds * 1000) : before;
       const mirror = digestRegistry(registry, o.buckets);
       const at = mirror.position ?? position;
@@ -230,13 +230,12 @@ async function checkMirror(o: CheckOptions): Promise<Outcome> {
 }
 
 /** A mirror's position as committed now (each read sees the running mirror's latest commit). */
-const positionOf = (registry: Registry) => Number(registry.getSetting(POSITION_SETTING) ?? 0);
 
 /** The mirror's position once it reaches `txn`, or whatever it is when `waitMs` runs out (a stopped mirror). */
 async function positionReaching(registry: Registry, txn: number, waitMs: number): Promise<number> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const position = positionOf(registry);
+    const position = mirrorPosition(registry);
     if (position >= txn || Date.now() >= deadline) return position;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

@@ -10,17 +10,17 @@ import { askSite, publicKeyOf, siteAndKeyOf } from './site-spec.js';
 import { ReplicationClient } from '../client/replication-client.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import type { HandleValue } from '../model/value.js';
 import { decodePublicKey } from '../protocol/pubkey.js';
 import { keyVerifier } from '../protocol/replication-framing.js';
 import { valueToJson } from '../protocol/json.js';
-import { decodeSite } from '../protocol/site.js';
+import { decodeSite, listedSites } from '../protocol/site.js';
+import { freeSiteIndex } from '../admin/delegation.js';
 import { ownSite } from '../resolve/site-info.js';
 import { Mirror } from '../replicate/mirror.js';
 import { isSiteOf, promotedSiteValues } from '../replicate/site-records.js';
 import type { Registry } from '../store/registry.js';
 import {
-  POSITION_SETTING,
+  mirrorPosition,
   PROMOTED_SETTING,
   recordSwitched,
   switched,
@@ -63,26 +63,6 @@ function replicationOf(raw: Record<string, unknown>): Record<string, unknown> {
   return r;
 }
 
-/** The site values of a prefix handle, decoded (undecodable ones left out). */
-function sitesIn(values: readonly HandleValue[]): SiteInfo[] {
-  return values.flatMap((v) => {
-    if (!/^HS_SITE(\.PREFIX)?$/i.test(v.type)) return [];
-    try {
-      return [decodeSite(v.data)];
-    } catch {
-      return [];
-    }
-  });
-}
-
-function lowestFree(values: readonly HandleValue[], taken: Set<number>): () => number {
-  for (const v of values) taken.add(v.index);
-  return () => {
-    for (let i = 2; i < 100; i++) if (!taken.has(i)) return taken.add(i), i;
-    throw new UsageError('no free index below 100 for another site value');
-  };
-}
-
 /**
  * Pull from a reachable primary until this mirror has its last transaction. A running node pulls by itself:
  * the command waits for its position to get there, and pulls itself only when the position does not move
@@ -98,7 +78,7 @@ async function catchUp(dir: string, config: NodeConfig, registry: Registry): Pro
   } catch (err) {
     return `could not ask the primary for its last transaction (${(err as Error).message}): promoted at the position this mirror had`;
   }
-  const position = () => Number(registry.getSetting(POSITION_SETTING) ?? 0);
+  const position = () => mirrorPosition(registry);
   const deadline = Date.now() + CATCH_UP_MS;
   let seen = position();
   let still = Date.now();
@@ -168,10 +148,10 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     const caught = theirs ? await catchUp(o.dir, config, registry) : `the primary does not answer: promoted at the position this mirror had`;
     const ownKey = serverPublicKey(o.dir, config);
     const handles = config.prefixes.map((p) => ({ prefix: p, values: registry.getValues(prefixHandle(p)) ?? [] }));
-    const known = [siteSerial(registry, config.site.serial), theirs?.serial ?? 0, ...handles.flatMap((h) => sitesIn(h.values).map((s) => s.serial))];
+    const known = [siteSerial(registry, config.site.serial), theirs?.serial ?? 0, ...handles.flatMap((h) => listedSites(h.values).map((s) => s.serial))];
     const serial = Math.max(...known) + 1;
     if (serial > 0xffff) throw new UsageError(`the site serial would pass 65535 (it is ${serial - 1}): reset the serials of the sites of ${config.prefixes.join(', ')} first`);
-    const fromTxn = Number(registry.getSetting(POSITION_SETTING) ?? 0);
+    const fromTxn = mirrorPosition(registry);
     recordSwitched(registry, null);
     recordPromotion(registry, { serial, fromTxn, oldPrimary, at: Date.now() });
     rewriteConfig(o.dir, (raw) => {
@@ -188,7 +168,7 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     // This node's site, now primary: as the running node serves it (its real port), else as the prefix
     // handles or the parent list it, else as the configuration says.
     const parentListing = o.parent !== undefined && !running ? await listedAtParent(o.parent, config.prefixes, ownKey) : undefined;
-    const listedMine = handles.flatMap((h) => sitesIn(h.values)).find((s) => isSiteOf(s, ownKey)) ?? parentListing;
+    const listedMine = handles.flatMap((h) => listedSites(h.values)).find((s) => isSiteOf(s, ownKey)) ?? parentListing;
     const base =
       (running && decodeSite(Buffer.from(running.site, 'hex'))) ||
       listedMine ||
@@ -196,7 +176,7 @@ export async function promoteCommand(o: PromoteOptions): Promise<void> {
     const mine: SiteInfo = { ...base, serial, primary: true };
     for (const h of handles) {
       if (h.values.length === 0) continue;
-      const changes = promotedSiteValues(h.values, mine, lowestFree(h.values, new Set()));
+      const changes = promotedSiteValues(h.values, mine, freeSiteIndex(h.values));
       if (changes.length) registry.upsertValues(prefixHandle(h.prefix), changes);
     }
     console.log(`promoted: ${o.dir} is the primary of ${config.prefixes.join(', ')} with site serial ${serial} (role ${o.role}); ${caught}`);
@@ -224,7 +204,7 @@ async function promotedAlready(o: PromoteOptions, config: NodeConfig, auth: Retu
     if (!p) throw new UsageError(`${o.dir} is not a mirror (role "mirror"): only a mirror is promoted`);
     if (o.parent === undefined || !auth) throw new UsageError(`${o.dir} was promoted already (site serial ${p.serial}); give --parent with --auth and --key to update the parent's records`);
     const ownKey = serverPublicKey(o.dir, config);
-    const mine = config.prefixes.flatMap((x) => sitesIn(registry.getValues(prefixHandle(x)) ?? [])).find((s) => isSiteOf(s, ownKey));
+    const mine = config.prefixes.flatMap((x) => listedSites(registry.getValues(prefixHandle(x)) ?? [])).find((s) => isSiteOf(s, ownKey));
     if (!mine) throw new UsageError(`${o.dir}'s prefix handles do not list its own site: list it first (idres prefix mirror add), then run this again`);
     for (const x of config.prefixes) console.log(await rewriteParent(o.parent, auth, x, { ...mine, serial: siteSerial(registry, config.site.serial), primary: true }));
   } finally {
@@ -238,7 +218,7 @@ async function listedAtParent(parent: string, prefixes: readonly string[], ownKe
   try {
     for (const p of prefixes) {
       const r = await client.resolve(parseServer(parent), prefixHandle(p)).catch(() => undefined);
-      const s = r ? sitesIn(r.values).find((x) => isSiteOf(x, ownKey)) : undefined;
+      const s = r ? listedSites(r.values).find((x) => isSiteOf(x, ownKey)) : undefined;
       if (s) return s;
     }
     return undefined;
@@ -254,14 +234,13 @@ async function rewriteParent(parent: string, auth: NonNullable<ReturnType<typeof
   const ph = prefixHandle(prefix);
   try {
     const values = await admin.resolveAll(ph);
-    const taken = new Set<number>();
-    const changes = promotedSiteValues(values, mine, lowestFree(values, taken));
+    const changes = promotedSiteValues(values, mine, freeSiteIndex(values));
     const existing = new Set(values.map((v) => v.index));
     const modify = changes.filter((v) => existing.has(v.index));
     const add = changes.filter((v) => !existing.has(v.index));
     if (modify.length) await admin.modify(ph, modify);
     if (add.length) await admin.add(ph, add);
-    if (sitesIn(values).length === 0) return `the parent ${parent}: ${ph} lists no site (nothing rewritten)`;
+    if (listedSites(values).length === 0) return `the parent ${parent}: ${ph} lists no site (nothing rewritten)`;
     return `the parent ${parent}: ${ph} lists this node first, primary with serial ${mine.serial} (${changes.length ? `${changes.length} site values rewritten` : 'already'})`;
   } catch (err) {
     return `the parent ${parent} was NOT updated for ${ph}: ${(err as Error).message}; run promote again with --parent once it answers (the promotion itself is done)`;

@@ -97,3 +97,8 @@ export function siteEndpoints(site: Pick<SiteInfo, 'servers'>): string[] {
     .map((s) => `${s.address.includes(':') ? `[${s.address}]` : s.address}:${s.interfaces[0]?.port ?? '?'}`)
     .sort();
 }
+
+/** A site's label, for messages and as its identity among listed sites: its servers' endpoints. */
+export function siteLabel(site: Pick<SiteInfo, 'servers'>): string {
+  return siteEndpoints(site).join(',');
+}

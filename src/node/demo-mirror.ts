@@ -2,7 +2,7 @@ import { addMirrorSite } from '../admin/delegation.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
 import { makeValue } from '../model/value.js';
-import { decodeSite } from '../protocol/site.js';
+import { SITE_LIST_TYPES, listedSite } from '../protocol/site.js';
 import { allowMirror } from '../store/replication-settings.js';
 import type { Registry } from '../store/registry.js';
 
@@ -28,17 +28,9 @@ export function allowDemoMirror(primary: Registry, prefix: string, mirrorKey: Bu
 export function listDemoMirror(primary: Registry, prefix: string, site: SiteInfo): void {
   const ph = prefixHandle(prefix);
   const stale = (primary.getValues(ph) ?? [])
-    .filter((v) => ['HS_SITE', 'HS_SITE.PREFIX'].includes(v.type.toUpperCase()) && !siteIsPrimary(v.data))
+    // A value that is not a site a client could use goes with the stale ones.
+    .filter((v) => SITE_LIST_TYPES.includes(v.type.toUpperCase()) && !listedSite(v)?.primary)
     .map((v) => v.index);
   if (stale.length) primary.removeValues(ph, stale);
   addMirrorSite(primary, prefix, { ...site, attributes: [['desc', `disaster-recovery mirror of ${prefix}`]] });
-}
-
-function siteIsPrimary(data: Buffer): boolean {
-  try {
-    return decodeSite(data).primary;
-  } catch {
-    // Not a site a client could use either: let it go with the stale ones.
-    return false;
-  }
 }

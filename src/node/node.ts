@@ -7,7 +7,7 @@ import { UpstreamLimiter } from '../resolve/limiter.js';
 import { serverPrivateKey, serverPublicKey } from './init.js';
 import { prefixHandle } from '../model/handle.js';
 import type { SiteInfo } from '../model/site.js';
-import { decodeSite, encodeSite } from '../protocol/site.js';
+import { encodeSite, listedSite } from '../protocol/site.js';
 import { isSiteOf } from '../replicate/site-records.js';
 import { Registry } from '../store/registry.js';
 import { HandleClient, parseServer } from '../client/handle-client.js';
@@ -515,17 +515,12 @@ function refreshOwnSite(registry: Registry, prefixes: readonly string[], site: S
     const h = registry.get(ph);
     if (!h) continue;
     const sites = h.values.filter((x) => x.type === 'HS_SITE');
-    const own = sites.find((x) => siteHasKey(x.data, key)) ?? sites.find((x) => x.index === 1);
+    const own = sites.find((x) => {
+      const listed = listedSite(x);
+      return listed !== undefined && isSiteOf(listed, key);
+    }) ?? sites.find((x) => x.index === 1);
     if (!own || own.data.equals(bytes)) continue;
     const copies = h.values.filter((x) => x.type === 'HS_SITE.PREFIX' && x.data.equals(own.data));
     registry.upsertValues(ph, [own, ...copies].map((v) => ({ ...v, data: bytes })));
-  }
-}
-
-function siteHasKey(data: Buffer, key: Buffer): boolean {
-  try {
-    return isSiteOf(decodeSite(data), key);
-  } catch {
-    return false;
   }
 }

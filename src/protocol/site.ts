@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { SiteInfo } from '../model/site.js';
+import type { HandleValue } from '../model/value.js';
 import { Limits } from './constants.js';
 import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
@@ -132,4 +133,22 @@ export function decodeSite(data: Buffer): SiteInfo {
   const s = readSite(r);
   r.expectEnd('site record');
   return s;
+}
+
+/** The value types that list a prefix's sites: HS_SITE, and HS_SITE.PREFIX where it serves derived prefixes. */
+export const SITE_LIST_TYPES: readonly string[] = ['HS_SITE', 'HS_SITE.PREFIX'];
+
+/** The site a value lists, or undefined (another type, or data that is not a site). */
+export function listedSite(v: Pick<HandleValue, 'type' | 'data'>): SiteInfo | undefined {
+  if (!SITE_LIST_TYPES.includes(v.type.toUpperCase())) return undefined;
+  try {
+    return decodeSite(v.data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every site these values list (undecodable ones left out). */
+export function listedSites(values: readonly Pick<HandleValue, 'type' | 'data'>[]): SiteInfo[] {
+  return values.flatMap((v) => listedSite(v) ?? []);
 }

@@ -1,4 +1,4 @@
-import { type SiteInfo, siteEndpoints } from '../model/site.js';
+import { type SiteInfo, siteLabel } from '../model/site.js';
 
 // Fencing (docs/replication.md, "Switch-over and fencing"). A primary asks the other sites of its prefixes
 // what they are; a site that claims to be primary with a higher site serial than this node's was promoted
@@ -40,10 +40,6 @@ export async function findNewerPrimary(o: FenceCheckOptions): Promise<NewerPrima
   return best;
 }
 
-/** The label of a site for the log and refusals: its servers' endpoints. */
-export function siteLabel(site: SiteInfo): string {
-  return siteEndpoints(site).join(',');
-}
 
 export interface FenceWatchOptions extends FenceCheckOptions {
   intervalMs: number;

@@ -1,21 +1,10 @@
-import { type SiteInfo, siteEndpoints } from '../model/site.js';
+import { type SiteInfo, siteLabel } from '../model/site.js';
 import type { HandleValue } from '../model/value.js';
-import { decodeSite, encodeSite } from '../protocol/site.js';
+import { SITE_LIST_TYPES, encodeSite, listedSite } from '../protocol/site.js';
 
 // The sites of a replicated prefix as its prefix handle lists them (HS_SITE, and HS_SITE.PREFIX when it
 // serves derived prefixes): which of them is this node, which are the others, and the rewrite a promotion
 // makes (docs/replication.md, "Switch-over and fencing").
-
-const SITE_TYPES = ['HS_SITE', 'HS_SITE.PREFIX'];
-
-function decoded(v: HandleValue): SiteInfo | undefined {
-  if (!SITE_TYPES.includes(v.type.toUpperCase())) return undefined;
-  try {
-    return decodeSite(v.data);
-  } catch {
-    return undefined;
-  }
-}
 
 /** True when one of the site's servers holds this public key (HS_PUBKEY bytes). */
 export function isSiteOf(site: SiteInfo, publicKey: Buffer): boolean {
@@ -26,8 +15,8 @@ export function isSiteOf(site: SiteInfo, publicKey: Buffer): boolean {
 export function otherSites(values: readonly HandleValue[], ownKey: Buffer): SiteInfo[] {
   const out = new Map<string, SiteInfo>();
   for (const v of values) {
-    const s = decoded(v);
-    if (s && !isSiteOf(s, ownKey)) out.set(siteEndpoints(s).join(','), s);
+    const s = listedSite(v);
+    if (s && !isSiteOf(s, ownKey)) out.set(siteLabel(s), s);
   }
   return [...out.values()];
 }
@@ -43,10 +32,10 @@ export function otherSites(values: readonly HandleValue[], ownKey: Buffer): Site
 export function promotedSiteValues(values: readonly HandleValue[], mine: SiteInfo, freeIndex: () => number): HandleValue[] {
   const key = mine.servers[0]?.publicKey ?? Buffer.alloc(0);
   const out: HandleValue[] = [];
-  for (const type of SITE_TYPES) {
-    const listed = values.filter((v) => v.type.toUpperCase() === type && decoded(v)).sort((a, b) => a.index - b.index);
+  for (const type of SITE_LIST_TYPES) {
+    const listed = values.filter((v) => v.type.toUpperCase() === type && listedSite(v)).sort((a, b) => a.index - b.index);
     if (listed.length === 0) continue;
-    const sites = listed.map((v) => decoded(v)!);
+    const sites = listed.map((v) => listedSite(v)!);
     const others = sites.filter((s) => !isSiteOf(s, key)).map((s) => encodeSite({ ...s, primary: false }));
     const order = [encodeSite({ ...mine, primary: true }), ...others];
     order.forEach((data, i) => {

@@ -252,6 +252,17 @@ export class Registry {
     this.logEntry(now, 'bulk', null, null, JSON.stringify(keys ? { count, keys } : { count }));
   }
 
+  /** The keys a bulk entry's detail names (logBulk); an entry without them (old, or a re-copy) names none. */
+  static bulkKeysOf(detail: string | null): string[] {
+    if (!detail) return [];
+    try {
+      const d = JSON.parse(detail) as { keys?: unknown };
+      return Array.isArray(d.keys) ? d.keys.filter((k): k is string => typeof k === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
   /** The oldest transaction id the log still holds (0 when it is empty). */
   firstTxnId(): number {
     return this.s.firstTxn.get()?.id ?? 0;

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { normalisePrefix } from '../model/handle.js';
 import type { Registry } from './registry.js';
-import { POSITION_SETTING, QUERY_DATE_SETTING } from './replication-settings.js';
+import { mirrorPosition, mirrorQueryDate, setMirrorPosition } from './replication-settings.js';
 import { PER_HANDLE_LOG_LIMIT } from './bulk-writer.js';
 
 // A mirror's writes (docs/replication.md): the changes its primary sends, applied in order, in
@@ -27,11 +27,11 @@ export class ReplicaWriter {
 
   /** The primary's transaction id applied so far (0: nothing yet, a first copy is due). */
   position(): number {
-    return Number(this.registry.getSetting(POSITION_SETTING) ?? 0);
+    return mirrorPosition(this.registry);
   }
 
   lastQueryDate(): number {
-    return Number(this.registry.getSetting(QUERY_DATE_SETTING) ?? 0);
+    return mirrorQueryDate(this.registry);
   }
 
   /**
@@ -115,7 +115,6 @@ export class ReplicaWriter {
   }
 
   private setPosition(position: number, queryDate: number): void {
-    this.registry.setSetting(POSITION_SETTING, String(position));
-    this.registry.setSetting(QUERY_DATE_SETTING, String(queryDate));
+    setMirrorPosition(this.registry, position, queryDate);
   }
 }

@@ -112,12 +112,25 @@ export function clearFence(registry: Registry): void {
   registry.setSetting(FENCED_SETTING, 'null');
 }
 
+/** On a mirror: the primary's transaction id applied so far (0: nothing yet, a first copy is due). */
+export function mirrorPosition(registry: Registry): number {
+  return Number(registry.getSetting(POSITION_SETTING) ?? 0);
+}
+
+/** On a mirror: the date its primary said to ask from next time. */
+export function mirrorQueryDate(registry: Registry): number {
+  return Number(registry.getSetting(QUERY_DATE_SETTING) ?? 0);
+}
+
+/** Record a mirror's position and query date (inside the caller's transaction, with what they complete). */
+export function setMirrorPosition(registry: Registry, position: number, queryDate: number): void {
+  registry.setSetting(POSITION_SETTING, String(position));
+  registry.setSetting(QUERY_DATE_SETTING, String(queryDate));
+}
+
 /** A demoted node follows a new primary from scratch: its position is that of a new mirror (it re-copies). */
 export function resetPosition(registry: Registry): void {
-  registry.db.transaction(() => {
-    registry.setSetting(POSITION_SETTING, '0');
-    registry.setSetting(QUERY_DATE_SETTING, '0');
-  })();
+  registry.db.transaction(() => setMirrorPosition(registry, 0, 0))();
 }
 
 /**

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Registry } from './registry.js';
+import { Registry } from './registry.js';
 
 // What a primary sends its mirrors (docs/replication.md): the transaction log after a mirror's position,
 // each entry with the current state of what it changed, and, for a re-copy, every handle and homed prefix.
@@ -100,7 +100,7 @@ export class TxnFeed {
         if (e.handle) yield { ...base, kind: e.op, prefix: e.handle };
         return;
       case 'bulk': {
-        const keys = bulkKeys(e.detail);
+        const keys = Registry.bulkKeysOf(e.detail);
         for (let i = 0; i < keys.length; i += ROW_PAGE) {
           for (const k of keys.slice(i, i + ROW_PAGE)) {
             const r = this.registry.rowAt(k);
@@ -132,16 +132,5 @@ export class TxnFeed {
 
   homedPrefixes(): string[] {
     return this.registry.homedPrefixes();
-  }
-}
-
-/** The keys a bulk entry's detail names; an entry written before keys were logged names none. */
-function bulkKeys(detail: string | null): string[] {
-  if (!detail) return [];
-  try {
-    const d = JSON.parse(detail) as { keys?: unknown };
-    return Array.isArray(d.keys) ? d.keys.filter((k): k is string => typeof k === 'string') : [];
-  } catch {
-    return [];
   }
 }

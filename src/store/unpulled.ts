@@ -1,5 +1,5 @@
 import { isPrefixHandle } from '../model/handle.js';
-import type { Registry } from './registry.js';
+import { Registry } from './registry.js';
 
 // What a primary changed after a given transaction of its log: on an old primary being demoted, the writes
 // the promoted mirror may never have pulled (docs/replication.md, "Switch-over and fencing").
@@ -18,12 +18,7 @@ export function handlesChangedSince(registry: Registry, txnId: number): string[]
   for (const r of rows) {
     if (r.op === 'home' || r.op === 'unhome') continue;
     if (r.op === 'bulk') {
-      try {
-        const keys = (JSON.parse(r.detail ?? '{}') as { keys?: unknown }).keys;
-        if (Array.isArray(keys)) for (const k of keys) if (typeof k === 'string') note(k, k);
-      } catch {
-        // A bulk entry without its keys (a mirror's re-copy) names no handle.
-      }
+      for (const k of Registry.bulkKeysOf(r.detail)) note(k, k);
     } else if (r.handle && !isPrefixHandle(r.handle)) {
       // Prefix handles are left out: the old primary rewrites its own site records (at start, on a fence),
       // and importing them at the new primary would replace its sites, keys and administrators.
