@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import type { HandleValue } from '../model/value.js';
+import { type HandleValue, sameValueContent } from '../model/value.js';
 import { ResponseCode } from '../protocol/constants.js';
 import { type LineLimit, DEFAULT_LINE_LIMIT, LineLimiter } from '../log/limiter.js';
 import type Database from 'better-sqlite3';
@@ -71,23 +71,12 @@ export function changeBetween(before: readonly HandleValue[] | undefined, after:
   for (const [i, v] of now) {
     const old = was.get(i);
     if (!old) out.added.push([i, v.type]);
-    else if (!sameValue(old, v)) out.changed.push([i, v.type]);
+    else if (!sameValueContent(old, v)) out.changed.push([i, v.type]);
   }
   for (const [i, v] of was) if (!now.has(i)) out.removed.push([i, v.type]);
   return out;
 }
 
-function sameValue(a: HandleValue, b: HandleValue): boolean {
-  return (
-    a.type === b.type &&
-    a.data.equals(b.data) &&
-    a.ttl === b.ttl &&
-    a.ttlType === b.ttlType &&
-    a.permissions === b.permissions &&
-    a.references.length === b.references.length &&
-    a.references.every((r, i) => r.handle === b.references[i]!.handle && r.index === b.references[i]!.index)
-  );
-}
 
 export interface AuditTrailOptions {
   /** The clock (ms) rows are stamped with (tests pass a fake one). */

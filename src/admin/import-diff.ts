@@ -1,19 +1,8 @@
-import type { HandleValue } from '../model/value.js';
+import { type HandleValue, sameValueContent } from '../model/value.js';
 
 // Whether an imported row says the same as the stored identifier. Timestamps are not compared: the registry
 // stamps every write, the file does not carry them.
 
-function sameValue(a: HandleValue, b: HandleValue): boolean {
-  return (
-    a.type === b.type &&
-    a.ttlType === b.ttlType &&
-    a.ttl === b.ttl &&
-    a.permissions === b.permissions &&
-    a.data.equals(b.data) &&
-    a.references.length === b.references.length &&
-    a.references.every((r, i) => r.handle === b.references[i]!.handle && r.index === b.references[i]!.index)
-  );
-}
 
 /**
  * Undefined when the row matches what is stored; otherwise what differs, for the report, e.g.
@@ -33,7 +22,7 @@ export function describeDifference(stored: readonly HandleValue[], wanted: reado
       parts.push(`index ${w.index} (${w.type}) is not stored`);
       j++;
     } else {
-      if (!sameValue(s!, w!)) parts.push(`index ${w!.index} (${w!.type}) differs`);
+      if (!sameValueContent(s!, w!)) parts.push(`index ${w!.index} (${w!.type}) differs`);
       i++;
       j++;
     }

@@ -53,7 +53,7 @@ export class JsonApi {
 
   constructor(private readonly d: ApiDeps) {}
 
-  /** The read cache, for the metrics and tests. */
+  /** The read cache, for tests and in-process inspection. */
   get reads(): HttpReadCache | undefined {
     return this.d.reads;
   }
@@ -67,7 +67,7 @@ export class JsonApi {
     const reads = this.d.reads;
     if (reads === undefined) return false;
     const req = ex.req;
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.authorization !== undefined) return false;
+    if (!uncredentialedRead(req)) return false;
     const r = reads.get(req.url ?? '', this.d.pipeline.now());
     if (r === undefined) return false;
     this.count('resolve');
@@ -151,7 +151,7 @@ export class JsonApi {
     }
     // What is made of a hot-cache answer for an anonymous public GET/HEAD is kept for the next asker of
     // the same target (answerFromCache), for as long as that answer stays in the hot cache.
-    const anonymousRead = auth.kind === 'anonymous' && ex.req.headers.authorization === undefined && (ex.method === 'GET' || ex.method === 'HEAD');
+    const anonymousRead = auth.kind === 'anonymous' && uncredentialedRead(ex.req);
     const keep = this.d.reads !== undefined && publicOnly && anonymousRead ? a.source : undefined;
     const reply = (status: number, body: unknown) => (keep ? this.sendKept(ex, status, body, keep) : sendJson(ex, status, body));
     if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
@@ -451,4 +451,9 @@ async function postParameters(ex: HttpExchange): Promise<URLSearchParams> {
   }
   for (const [k, v] of new URLSearchParams(body)) q.append(k, v);
   return q;
+}
+
+/** The requests the read cache may answer and keep: a GET or HEAD without credentials (answerFromCache). */
+function uncredentialedRead(req: { method?: string | undefined; headers: { authorization?: string | undefined } }): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && req.headers.authorization === undefined;
 }

@@ -142,3 +142,16 @@ export function minTtlSeconds(values: readonly Pick<HandleValue, 'ttlType' | 'tt
   }
   return min === Infinity ? 0 : Math.max(0, min);
 }
+
+/** Whether two values say the same, timestamps aside (the registry stamps every write; files and logs carry none). */
+export function sameValueContent(a: HandleValue, b: HandleValue): boolean {
+  return (
+    a.type === b.type &&
+    a.data.equals(b.data) &&
+    a.ttl === b.ttl &&
+    a.ttlType === b.ttlType &&
+    a.permissions === b.permissions &&
+    a.references.length === b.references.length &&
+    a.references.every((r, i) => r.handle === b.references[i]!.handle && r.index === b.references[i]!.index)
+  );
+}

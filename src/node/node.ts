@@ -129,7 +129,10 @@ export class IdresNode {
       securityLog.event(event, { source, limited, slipped, responsesPerSecond: config.udp.rrl.responsesPerSecond });
     const rrl = new ResponseRateLimiter(config.udp.rrl, config.udp.rateLimit, rateReport('udp_rate_limited'), securityLog.intervalMs);
 
-    const responder = new Responder(config.site.serial, true, undefined, serverPrivateKey(dir, config));
+    // The server key, read once: the responder signs with it, the site record and replication carry it.
+    const serverKey = serverPrivateKey(dir, config);
+    const serverKeyPublic = serverPublicKey(dir, config);
+    const responder = new Responder(config.site.serial, true, undefined, serverKey);
     const cache = new AnswerCache({
       maxBytes: config.cache.maxBytes,
       staleWindowMs: config.cache.staleWindowSeconds * 1000,
@@ -215,7 +218,7 @@ export class IdresNode {
         serverId: config.site.serverId,
         publicAddress: config.publicAddress,
         port,
-        publicKey: serverPublicKey(dir, config),
+        publicKey: serverKeyPublic,
         description: config.site.description,
       });
     if (registry) {
@@ -226,8 +229,8 @@ export class IdresNode {
           config,
           registry: reg,
           responder,
-          serverKey: serverPrivateKey(dir, config),
-          serverPublicKey: serverPublicKey(dir, config),
+          serverKey,
+          serverPublicKey: serverKeyPublic,
           clock,
           logger: logging.logger,
           applied: () => local!.changes.check(),

@@ -1,4 +1,4 @@
-import { ResponseCode } from './constants.js';
+import { OpCode, ResponseCode } from './constants.js';
 import { versionAtLeast } from './envelope.js';
 import { DecodeError } from './errors.js';
 import { Reader } from './reader.js';
@@ -140,7 +140,7 @@ export function decodeNextTxnIdResponse(body: Buffer, hasDigest = false): { dige
  * stream ends the connection), DUMP_HANDLES writes nothing.
  */
 export function streamOpeningBody(opCode: number, keepAlive = false): Buffer {
-  return opCode === RETRIEVE_TXN_LOG ? Buffer.from([keepAlive ? 0x01 : 0x00]) : Buffer.alloc(0);
+  return opCode === OpCode.RETRIEVE_TXN_LOG ? Buffer.from([keepAlive ? 0x01 : 0x00]) : Buffer.alloc(0);
 }
 
 /**
@@ -155,12 +155,11 @@ export function openStreamedResponse(responder: Responder, req: Packet, opts: Re
 export function decodeStreamOpening(body: Buffer, opCode: number, hasDigest = false): { keepAlive: boolean } {
   const r = new Reader(body);
   if (hasDigest) readDigest(r);
-  const keepAlive = opCode === RETRIEVE_TXN_LOG ? (r.u8('stream flags') & 0x01) !== 0 : false;
+  const keepAlive = opCode === OpCode.RETRIEVE_TXN_LOG ? (r.u8('stream flags') & 0x01) !== 0 : false;
   r.restOfBody();
   return { keepAlive };
 }
 
-const RETRIEVE_TXN_LOG = 1001;
 
 // ---------------------------------------------------------------------------------------------------------
 // Shared fields: the requesting server's share of its site, and the 64-bit numbers.

@@ -121,7 +121,6 @@ export class Registry {
     const db = this.db;
     return {
       row: db.prepare<[string], [string, Buffer]>('SELECT handle, vals FROM handles WHERE handle_key = ?').raw(true),
-      vals: db.prepare<[string], [Buffer]>('SELECT vals FROM handles WHERE handle_key = ?').raw(true),
       // The same read with the column plucked: the blob itself comes back, no row array made around it.
       blob: db.prepare<[string], Buffer>('SELECT vals FROM handles WHERE handle_key = ?').pluck(true),
       exists: db.prepare<[string], [number]>('SELECT 1 FROM handles WHERE handle_key = ?').raw(true),
@@ -196,8 +195,8 @@ export class Registry {
 
   /** getValues() by lookup key (the bulk import has the keys already). */
   valuesAt(key: string): HandleValue[] | undefined {
-    const row = this.s.vals.get(key);
-    return row ? decodeValues(row[0]) : undefined;
+    const blob = this.s.blob.get(key);
+    return blob ? decodeValues(blob) : undefined;
   }
 
   /**
