@@ -21,6 +21,7 @@ import { POSITION_SETTING } from '../src/store/replication-settings.js';
 import type { IdresNode } from '../src/node/node.js';
 import { cli } from './helpers/node.js';
 import { converged } from './helpers/mirror.js';
+import { until } from './helpers/wait.js';
 import { Nodes, at, server } from './helpers/tiers.js';
 import { rcOf } from './helpers/admin.js';
 import { JSON_HEADERS, USER, USER_SECRET, addIdentities, baseOf, basic, call } from './helpers/http.js';
@@ -35,14 +36,6 @@ function contents(n: IdresNode): Array<[string, string]> {
 }
 
 
-/** Wait (bounded) until a condition holds. */
-async function until(what: string, ok: () => boolean, timeoutMs = 10000): Promise<void> {
-  const start = Date.now();
-  while (!ok()) {
-    if (Date.now() - start > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const urlValue = (url: string) => ({ values: [{ index: 1, type: 'URL', data: { format: 'string', value: url } }] });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { IdresNode } from '../src/node/node.js';
 import { mirrorReadiness } from '../src/http/health.js';
 import { cli } from './helpers/node.js';
+import { until as waitUntil } from './helpers/wait.js';
 import { Nodes } from './helpers/tiers.js';
 import { TestClock } from './helpers/clock.js';
 
@@ -33,14 +34,8 @@ async function readyz(n: IdresNode): Promise<{ status: number; body: Record<stri
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** Poll (bounded) until `ok` holds. */
-async function until(what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 15000): Promise<void> {
-  const start = Date.now();
-  while (!(await ok())) {
-    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Poll (bounded, 15 s here) until `ok` holds. */
+const until = (what: string, ok: () => Promise<boolean> | boolean, timeoutMs = 15000) => waitUntil(what, ok, timeoutMs);
 
 describe("a mirror's metrics and readiness", () => {
   const nodes = new Nodes();

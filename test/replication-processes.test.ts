@@ -21,6 +21,7 @@ import { makeValue } from '../src/model/value.js';
 import { OpCode, OpFlag, ResponseCode } from '../src/protocol/constants.js';
 import { replicationRequestBodies } from '../fuzz/corpus.js';
 import { rcOf } from './helpers/admin.js';
+import { until as waitUntil } from './helpers/wait.js';
 import { FakePrimary, GARBAGE_MODES, type GarbageMode } from './helpers/fake-primary.js';
 import { cli, tempDir } from './helpers/node.js';
 import { type Replica, assertReplicasMatch, lastTxnIdOf, positionOf, readRegistry, registryDifferences, registryFile } from './helpers/replicas.js';
@@ -47,13 +48,7 @@ function spent(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll `cond` until it holds; fail with `what` after `timeoutMs`. */
-async function until(cond: () => boolean, what: () => string, timeoutMs = CONVERGE_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`not within ${timeoutMs} ms: ${what()}`);
-    await sleep(20);
-  }
-}
+const until = (cond: () => boolean, what: () => string, timeoutMs = CONVERGE_MS) => waitUntil(what, cond, timeoutMs, 20);
 
 /** Edit a node folder's idres.json. */
 function patchConfig(dir: string, patch: (c: Record<string, any>) => void): void {
