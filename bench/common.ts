@@ -5,7 +5,7 @@ import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initNode } from '../src/node/init.js';
-import { freeUdpPort } from '../src/server/workers.js';
+import { freeUdpTcpPort } from '../src/server/workers.js';
 import { Registry } from '../src/store/registry.js';
 import { BulkWriter } from '../src/store/bulk-writer.js';
 import { encodeValues } from '../src/store/value-blob.js';
@@ -33,7 +33,7 @@ export function removeDir(dir: string): void {
 
 /** A loopback port free right now (bound and released). */
 export function freePort(): Promise<number> {
-  return freeUdpPort('127.0.0.1');
+  return freeUdpTcpPort('127.0.0.1');
 }
 
 export const PREFIX = '88.118.8';

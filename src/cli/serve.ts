@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Command } from 'commander';
 import { loadConfig } from '../node/config.js';
 import { IdresNode } from '../node/node.js';
-import { freeUdpPort, isWorker, runPrimary } from '../server/workers.js';
+import { freeUdpTcpPort, isWorker, runPrimary } from '../server/workers.js';
 import { createLogger } from '../log/logger.js';
 import type { LogLevel } from '../log/levels.js';
 import { dirOption, logLevelOf, logLevelOption } from './options.js';
@@ -30,7 +30,7 @@ export async function serveCommand(o: { dir: string; host?: string; port?: numbe
   const host = o.host ?? config.listen.host;
   if (workers > 1 && !isWorker()) {
     let port = o.port ?? config.listen.port;
-    if (port === 0) port = await freeUdpPort(host);
+    if (port === 0) port = await freeUdpTcpPort(host);
     // The workers share one HTTP port too; fixed here (they inherit the environment) so it can be printed.
     let httpPort = o.httpPort ?? config.http.port;
     if (config.http.enabled) {

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import dgram from 'node:dgram';
+import net from 'node:net';
 
 // Several processes serving one port: the primary forks the workers and keeps them running; each worker is
 // a whole node (its own registry connection and cache) bound to the shared port.
@@ -10,13 +11,24 @@ export function isWorker(): boolean {
   return cluster.isWorker && process.env[WORKER_ENV] === '1';
 }
 
-/** A port that is free for UDP now (workers need a fixed one to share). */
-export async function freeUdpPort(host: string): Promise<number> {
-  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((r) => s.bind(0, host, r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+/**
+ * A port that is free for UDP and for TCP now (workers need a fixed one to share, on both): a UDP port the
+ * system picks, kept only if TCP can listen on it too, else another. Another process may still take it
+ * before the workers bind; this narrows that to the moment between.
+ */
+export async function freeUdpTcpPort(host: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((r) => s.bind(0, host, r));
+    const port = s.address().port;
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      const t = net.createServer();
+      t.once('error', () => resolve(false));
+      t.listen(port, host, () => t.close(() => resolve(true)));
+    });
+    await new Promise<void>((r) => s.close(() => r()));
+    if (tcpFree || attempt >= 20) return port;
+  }
 }
 
 export interface PrimaryOptions {
