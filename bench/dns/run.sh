@@ -3,7 +3,11 @@
 # names as a zone generated from the same identifiers, on the same machine, with the same query file.
 # Loopback only; every load run is bounded in time (dnsperf -l). Not part of npm test.
 #
-#   bench/dns/run.sh [RUNS=3] [SECONDS=10] [COUNT=3000]
+#   bench/dns/run.sh [RUNS=3] [SECONDS=10] [COUNT] [MODE=cached|uncached]
+#
+# cached: COUNT (3,000) identifiers, asked over and over, so idres answers from its cache of encoded
+# answers. uncached: COUNT (200,000) identifiers asked in a shuffled order with idres's caches bounded at
+# 1 MiB, so nearly every query is a registry read (bench/dns/prepare.ts).
 #
 # Prints each run's queries per second, the medians and their ratio, and a Markdown table for
 # docs/benchmarks.md.
@@ -11,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-3}
 SECONDS_PER_RUN=${2:-10}
-COUNT=${3:-3000}
+MODE=${4:-cached}
+if [[ $MODE == uncached ]]; then COUNT=${3:-200000}; else COUNT=${3:-3000}; fi
 HANDLE_PORT=${HANDLE_PORT:-26641}
 IDRES_DNS_PORT=${IDRES_DNS_PORT:-25353}
 NSD_PORT=${NSD_PORT:-25354}
@@ -47,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 npm run build >/dev/null
-node dist/bench/dns/prepare.js "$WORK" "$COUNT" "$HANDLE_PORT" "$IDRES_DNS_PORT" >&2
+node dist/bench/dns/prepare.js "$WORK" "$COUNT" "$HANDLE_PORT" "$IDRES_DNS_PORT" "$MODE" >&2
 
 # NSD as shipped, but: one server process (idres answers on one thread too), no chroot or privilege drop,
 # and response rate limiting off (its default of 200 qps per client network would measure the limiter).
@@ -82,7 +87,7 @@ start_idres() {
 start_nsd() {
   nsd -d -c "$WORK/nsd.conf" &
   NSD_PID=$!
-  for _ in $(seq 50); do dig +time=1 +tries=1 @127.0.0.1 -p "$NSD_PORT" id.internal SOA +short >/dev/null 2>&1 && return; sleep 0.2; done
+  for _ in $(seq 600); do dig +time=1 +tries=1 @127.0.0.1 -p "$NSD_PORT" id.internal SOA +short >/dev/null 2>&1 && return; sleep 0.2; done
   echo "nsd did not start:" >&2; cat "$WORK/nsd.log" >&2; exit 1
 }
 
@@ -130,7 +135,7 @@ cat <<REPORT
 | median (qps) | $(printf '%.0f' "$mi") | $(printf '%.0f' "$mn") |
 | ratio idres / NSD | **$ratio** | |
 
-$COUNT identifiers, one TXT query each, $RUNS runs of ${SECONDS_PER_RUN} s per server (alternating), after a 3 s warm-up each;
+$COUNT identifiers ($MODE), one TXT query each, $RUNS runs of ${SECONDS_PER_RUN} s per server (alternating), after a 3 s warm-up each;
 dnsperf ${DNSPERF_ARGS[*]}; queries lost in all runs: $lost.
 Machine: $(nproc) × $cpu, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), Node.js $(node -v), $(dnsperf -h 2>&1 | grep -m1 -o 'DNSPerf [0-9.]*' || echo dnsperf).
 REPORT

@@ -6,7 +6,7 @@ import type { Answer } from '../resolve/answer.js';
 import { AnswerCache, type CachedAnswer } from '../resolve/cache/answer-cache.js';
 import { DerivedCache, type DerivedEntry } from '../resolve/cache/derived-cache.js';
 import type { ResolutionPipeline } from '../resolve/pipeline.js';
-import { QClass, QType, type ZoneData, answerTtl, apexRecords, identifierRecords, negativeSoa, publicValues } from './answers.js';
+import { type AnyRecord, QClass, QType, type ZoneData, answerTtl, apexRecords, identifierRecords, negativeSoa, publicValues } from './answers.js';
 import { type NameMeaning, interpretLabels } from './mapping.js';
 import { Ede, type EncodedResponse, type ResponseParts, encodeHeaderOnly, encodeResponse } from './message.js';
 import { type DnsQuery, DnsFormatError, Rcode, isResponse, parseQuery } from './query.js';
@@ -39,6 +39,8 @@ export class DnsGatewayStats {
   dropped = 0;
   formErrors = 0;
   truncated = 0;
+  /** Identifier queries answered by copying the stored value list (resolve/blob-miss.ts), not the pipeline. */
+  blobCopies = 0;
   internalErrors = 0;
 }
 
@@ -175,7 +177,7 @@ export class DnsGateway {
     return this.identifier(q, key, limit, now, meaning.identifier, zone);
   }
 
-  private positive(records: ReturnType<typeof apexRecords>, z: ZoneData): Pick<ResponseParts, 'answers' | 'authorities'> {
+  private positive(records: readonly AnyRecord[], z: ZoneData): Pick<ResponseParts, 'answers' | 'authorities'> {
     if (records.length) return { answers: records.map((record) => ({ owner: 'name', record })), authorities: [] };
     return { answers: [], authorities: [{ owner: 'apex', record: negativeSoa(z) }] }; // NODATA
   }
@@ -184,17 +186,27 @@ export class DnsGateway {
     return { rcode: Rcode.NXDOMAIN, answers: [], authorities: [{ owner: 'apex', record: negativeSoa(z) }] };
   }
 
-  /** An identifier's name: ask the pipeline (hot cache, registry or recursion) as a Handle client would. */
+  /**
+   * An identifier's name: from the hot cache; else, for a handle this node homes, by the miss path that
+   * copies the stored value list (resolve/blob-miss.ts) and keeps the Handle answer in the hot cache as a
+   * Handle client's ask would; else through the pipeline (registry, referral or recursion).
+   */
   private identifier(q: DnsQuery, key: string, limit: number, now: number, identifier: string, zone: Zone): Buffer | Promise<Buffer> {
     const body = encodeResolutionRequest(identifier);
     const hkey = AnswerCache.key(body, false);
     const cached = this.pipeline.lookup(hkey, now);
-    if (cached) return this.fromHandle(q, key, limit, now, cached, cached, hkey, zone);
+    if (cached) return this.fromHandle(q, key, limit, now, cached.responseCode, cached.body, cached.local, cached, hkey, zone);
+    const miss = this.pipeline.blobMiss;
+    if (miss && miss.answer(body, 0, body.length, now)) {
+      this.stats.blobCopies++;
+      const source = miss.slot >= 0 ? { serial: this.pipeline.cache.serialAt(miss.slot), freshUntil: miss.freshUntil } : undefined;
+      return this.fromHandle(q, key, limit, now, miss.responseCode, miss.body(), true, source, hkey, zone);
+    }
     const a = this.pipeline.resolve(hkey, decodeResolutionRequest(body), body, q.recursionDesired, 0, now);
     const finish = (x: Answer) => {
       const t = this.pipeline.now();
       // The answer as the hot cache now holds it (absent when it is not cached: no TTL, or an error).
-      return this.fromHandle(q, key, limit, t, x, this.pipeline.lookup(hkey, t), hkey, zone);
+      return this.fromHandle(q, key, limit, t, x.responseCode, x.body, x.local, this.pipeline.lookup(hkey, t), hkey, zone);
     };
     return a instanceof Promise ? a.then(finish) : finish(a);
   }
@@ -204,25 +216,28 @@ export class DnsGateway {
     key: string,
     limit: number,
     now: number,
-    a: Pick<Answer, 'responseCode' | 'body' | 'local'>,
-    source: CachedAnswer | undefined,
+    responseCode: number,
+    body: Buffer,
+    local: boolean,
+    /** The hot-cache entry the answer is kept as, if it is: its serial, and until when it is fresh. */
+    source: Pick<CachedAnswer, 'serial' | 'freshUntil'> | undefined,
     sourceKey: string,
     zone: Zone,
   ): Buffer {
     const z = zone.data;
-    const base = { authoritative: a.local, recursionAvailable: this.opts.recursionAvailable, zoneLabels: zone.labels.length };
+    const base = { authoritative: local, recursionAvailable: this.opts.recursionAvailable, zoneLabels: zone.labels.length };
     const link = source ? { sourceSerial: source.serial, sourceKey } : undefined;
     const keepOrNot = (parts: ResponseParts, extra: Omit<Entry, 'bytes' | 'ttlOffsets'> = {}) =>
       link ? this.keep(q, key, parts, limit, { ...link, ...extra }) : this.encode(q, parts, limit).bytes;
 
-    switch (a.responseCode) {
+    switch (responseCode) {
       case ResponseCode.SUCCESS: {
-        const values = publicValues(decodeResolutionResponse(a.body, false).values);
+        const values = publicValues(decodeResolutionResponse(body, false).values);
         const nowSeconds = Math.floor(now / 1000);
         let ttl = answerTtl(values, nowSeconds, this.opts.maxTtlSeconds);
         // An answer from elsewhere is only as fresh as the hot cache keeps it; its TTLs count down.
-        const countsDown = !a.local || values.some((v) => v.ttlType === TtlType.ABSOLUTE);
-        if (!a.local && source) ttl = Math.min(ttl, Math.max(0, Math.floor((source.freshUntil - now) / 1000)));
+        const countsDown = !local || values.some((v) => v.ttlType === TtlType.ABSOLUTE);
+        if (!local && source) ttl = Math.min(ttl, Math.max(0, Math.floor((source.freshUntil - now) / 1000)));
         const records = identifierRecords(q.qtype, values, ttl);
         const parts: ResponseParts = { ...base, rcode: Rcode.NOERROR, ...this.positive(records, z) };
         return keepOrNot(parts, countsDown && records.length ? { expiresAt: now + ttl * 1000 } : {});
@@ -241,11 +256,11 @@ export class DnsGateway {
       default: {
         let message = '';
         try {
-          message = decodeErrorBody(a.body, false).message;
+          message = decodeErrorBody(body, false).message;
         } catch {
           // an error body that does not decode still gets its code
         }
-        const text = `Handle response code ${a.responseCode}${message ? ': ' + message : ''}`;
+        const text = `Handle response code ${responseCode}${message ? ': ' + message : ''}`;
         return this.encode(
           q,
           { ...base, authoritative: false, rcode: Rcode.SERVFAIL, answers: [], authorities: [], ede: { code: Ede.NETWORK_ERROR, text } },

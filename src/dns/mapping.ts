@@ -178,29 +178,45 @@ export function nameToIdentifier(name: string, zones: readonly string[]): string
   throw new DnsMappingError(`"${name}" is not under ${zones.length === 1 ? 'the zone ' + zones[0] : 'any of the zones ' + zones.join(', ')}`);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Decode one part (lower-cased): letters are upper-case letters, `_hh` a byte; the bytes must be UTF-8. */
 function decodePart(text: string): string {
-  const bytes: number[] = [];
+  // Most parts are letters, digits and ASCII escapes: those are their own characters, no decoder needed.
+  let ascii = '';
+  let bytes: number[] | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 0x61 && c <= 0x7a) bytes.push(c - 32);
-    else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) bytes.push(c);
+    let b: number;
+    if (c >= 0x61 && c <= 0x7a) b = c - 32;
+    else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) b = c;
     else if (c === 0x5f) {
-      const h = text.slice(i + 1, i + 3);
-      if (!/^[0-9a-f]{2}$/.test(h)) throw new DnsMappingError(`"_" must be followed by two hex digits, not "${printable(h)}"`);
-      bytes.push(parseInt(h, 16));
+      b = hexByte(text, i + 1);
+      if (b < 0) throw new DnsMappingError(`"_" must be followed by two hex digits, not "${printable(text.slice(i + 1, i + 3))}"`);
       i += 2;
     } else throw new DnsMappingError(`the character ${printable(text[i]!)} never occurs in identifier names`);
+    if (bytes) bytes.push(b);
+    else if (b < 0x80) ascii += String.fromCharCode(b);
+    else bytes = [...Buffer.from(ascii, 'latin1'), b];
   }
+  if (!bytes) return ascii;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes));
+    return UTF8.decode(Uint8Array.from(bytes));
   } catch {
     throw new DnsMappingError('the escaped bytes are not UTF-8');
   }
 }
 
+/** The byte of two lower-case hex digits at text[at], or -1. */
+function hexByte(text: string, at: number): number {
+  if (at + 2 > text.length) return -1;
+  const hi = HEX.indexOf(text[at]!);
+  const lo = HEX.indexOf(text[at + 1]!);
+  return hi < 0 || lo < 0 ? -1 : (hi << 4) | lo;
+}
+
 function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
 }
 
 function printable(s: string): string {

@@ -1,9 +1,11 @@
 import * as dnsPacket from 'dns-packet';
 import type { Answer as DnsRecord } from 'dns-packet';
 import { Flag, HEADER_SIZE, type DnsQuery } from './query.js';
+import { type AnyRecord, QClass, isWireRecord } from './answers.js';
 
-// Writing a DNS response (RFC 1035 4.1). Pure. The header and the OPT record are written here; each
-// record's type, class, TTL and data are written by dns-packet. The question is copied from the query
+// Writing a DNS response (RFC 1035 4.1). Pure. The header and the OPT record are written here, and so is
+// every record whose RDATA is already in wire form (answers.ts: an identifier's); the zone's SOA and NS
+// records, which hold names, are written by dns-packet. The question is copied from the query
 // byte for byte (so a client's 0x20 case randomisation comes back as sent), and every owner name is a
 // compression pointer into it: to the whole question name, or to the zone apex within it (RFC 1035 4.1.4).
 // That keeps answers small, so more of them fit a 1232-octet datagram.
@@ -13,7 +15,7 @@ export type Owner = 'name' | 'apex';
 
 export interface OwnedRecord {
   owner: Owner;
-  record: DnsRecord;
+  record: AnyRecord;
 }
 
 export interface ResponseParts {
@@ -46,8 +48,23 @@ export const Ede = {
 
 const recordCodec = (dnsPacket as unknown as { answer: { encode: ((a: DnsRecord) => Buffer) & { bytes: number } } }).answer;
 
-/** One record with its owner as a two-octet pointer (dns-packet writes the root name, one zero octet). */
-function encodeRecord(r: DnsRecord, pointer: number): Buffer {
+/** One record with its owner as a two-octet pointer. */
+function encodeRecord(r: AnyRecord, pointer: number): Buffer {
+  if (isWireRecord(r)) {
+    const out = Buffer.allocUnsafe(12 + r.rdata.length);
+    out.writeUInt16BE(0xc000 | pointer, 0);
+    out.writeUInt16BE(r.type, 2);
+    out.writeUInt16BE(QClass.IN, 4);
+    out.writeUInt32BE(r.ttl, 6);
+    out.writeUInt16BE(r.rdata.length, 10);
+    r.rdata.copy(out, 12);
+    return out;
+  }
+  return encodeNamedRecord(r, pointer);
+}
+
+/** A record dns-packet writes (it writes the root name, one zero octet, where the pointer goes). */
+function encodeNamedRecord(r: DnsRecord, pointer: number): Buffer {
   const enc = recordCodec.encode({ ...r, name: '.' } as DnsRecord);
   // What was written, not what was allocated: dns-packet's size estimate can exceed it (an empty name).
   const written = recordCodec.encode.bytes;

@@ -70,6 +70,10 @@ export class BlobMiss {
   src: Buffer;
   start = 0;
   length = 0;
+  /** After answer() returned true: the cache slot it was kept in (read it at once, as getAt's), or -1. */
+  slot = -1;
+  /** After answer() returned true: until when (clock ms) the answer is fresh. */
+  freshUntil = 0;
   /** After answer() returned false: why (a MissDecline). */
   declined = 0;
 
@@ -86,6 +90,11 @@ export class BlobMiss {
     this.head = Buffer.from(cache.packetFor(ResponseCode.SUCCESS, Buffer.alloc(0)).subarray(0, HEAD));
     this.notFound = cache.packetFor(ResponseCode.HANDLE_NOT_FOUND, encodeErrorBody(''));
     this.src = this.scratch;
+  }
+
+  /** After answer() returned true: the answer's body (a view: read it before the cache next changes). */
+  body(): Buffer {
+    return this.src.subarray(this.start + HEAD, this.start + this.length - 4);
   }
 
   /**
@@ -139,6 +148,8 @@ export class BlobMiss {
   private answered(buf: Buffer, start: number, end: number, key: string, rc: number, src: Buffer, length: number, ttl: number, nowMs: number): boolean {
     ttl = Math.min(ttl, this.opts.maxTtlSeconds);
     const slot = ttl > 0 ? this.cache.setAt(buf, start, end, key, rc, src, 0, length, nowMs + ttl * 1000, nowMs) : -1;
+    this.slot = slot;
+    this.freshUntil = nowMs + ttl * 1000;
     if (slot >= 0) {
       this.src = this.cache.slabAt(slot);
       this.start = this.cache.packetStartAt(slot);
