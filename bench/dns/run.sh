@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The DNS gateway benchmark: dnsperf against an idres node's DNS gateway and against NSD serving the same
-# names as a zone generated from the same identifiers, on the same machine, with the same query file.
+# The DNS gateway benchmark: dnsperf against an idres node's DNS gateway, against NSD serving the same
+# names as a zone generated from the same identifiers, and against the bare Node DNS responder
+# (bench/dns/baseline-responder.ts, answers fetched from idres once and kept in a Map), on the same machine,
+# with the same query file.
 # Loopback only; every load run is bounded in time (dnsperf -l). Not part of npm test.
 #
 #   bench/dns/run.sh [RUNS=3] [SECONDS=10] [COUNT] [MODE=cached|uncached]
@@ -20,6 +22,7 @@ if [[ $MODE == uncached ]]; then COUNT=${3:-200000}; else COUNT=${3:-3000}; fi
 HANDLE_PORT=${HANDLE_PORT:-26641}
 IDRES_DNS_PORT=${IDRES_DNS_PORT:-25353}
 NSD_PORT=${NSD_PORT:-25354}
+BASE_PORT=${BASE_PORT:-25355}
 # The same load for both: one dnsperf thread, 8 sockets, at most 200 queries outstanding, EDNS on.
 DNSPERF_ARGS=(-s 127.0.0.1 -l "$SECONDS_PER_RUN" -c 8 -q 200 -T 1 -e)
 
@@ -43,7 +46,9 @@ need
 WORK=$(mktemp -d /tmp/idres-dns-bench.XXXXXX)
 IDRES_PID=""
 NSD_PID=""
+BASE_PID=""
 cleanup() {
+  [[ -n $BASE_PID ]] && kill "$BASE_PID" 2>/dev/null || true
   [[ -n $IDRES_PID ]] && kill "$IDRES_PID" 2>/dev/null || true
   [[ -n $NSD_PID ]] && kill "$NSD_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -91,6 +96,13 @@ start_nsd() {
   echo "nsd did not start:" >&2; cat "$WORK/nsd.log" >&2; exit 1
 }
 
+start_baseline() {
+  node dist/bench/dns/baseline-responder.js "$BASE_PORT" "$IDRES_DNS_PORT" "$WORK/queries.txt" >"$WORK/baseline.log" 2>&1 &
+  BASE_PID=$!
+  for _ in $(seq 600); do grep -q 'DNS baseline ready' "$WORK/baseline.log" && return; sleep 0.2; done
+  echo "the baseline did not start:" >&2; cat "$WORK/baseline.log" >&2; exit 1
+}
+
 # One timed dnsperf run; prints queries per second.
 perf() {
   local port=$1 secs=$2
@@ -100,40 +112,49 @@ perf() {
 
 start_idres
 start_nsd
+start_baseline
 
 # The same answer from both (the first name of the query file).
 first=$(head -1 "$WORK/queries.txt" | cut -d' ' -f1)
 a=$(dig +short @127.0.0.1 -p "$IDRES_DNS_PORT" "$first" TXT | sort)
 b=$(dig +short @127.0.0.1 -p "$NSD_PORT" "$first" TXT | sort)
-if [[ "$a" != "$b" ]]; then
-  echo "the two servers answer $first differently:" >&2; diff <(echo "$a") <(echo "$b") >&2 || true; exit 1
+c=$(dig +short @127.0.0.1 -p "$BASE_PORT" "$first" TXT | sort)
+if [[ "$a" != "$b" || "$a" != "$c" ]]; then
+  echo "the servers answer $first differently:" >&2; diff <(echo "$a") <(echo "$b") >&2 || true; diff <(echo "$a") <(echo "$c") >&2 || true; exit 1
 fi
 
 # Warm-up (idres fills its caches; both settle), then the runs, alternating so drift hits both alike.
 perf "$IDRES_DNS_PORT" 3 >/dev/null
 perf "$NSD_PORT" 3 >/dev/null
+perf "$BASE_PORT" 3 >/dev/null
 idres_runs=()
 nsd_runs=()
+base_runs=()
 for i in $(seq "$RUNS"); do
   idres_runs+=("$(perf "$IDRES_DNS_PORT" "$SECONDS_PER_RUN")")
   nsd_runs+=("$(perf "$NSD_PORT" "$SECONDS_PER_RUN")")
-  echo "run $i: idres ${idres_runs[-1]} qps, nsd ${nsd_runs[-1]} qps" >&2
+  base_runs+=("$(perf "$BASE_PORT" "$SECONDS_PER_RUN")")
+  echo "run $i: idres ${idres_runs[-1]} qps, nsd ${nsd_runs[-1]} qps, node baseline ${base_runs[-1]} qps" >&2
 done
 lost=$(awk '/Queries lost/ {s += $3} END {print s + 0}' "$WORK/dnsperf.log")
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 mi=$(median "${idres_runs[@]}")
 mn=$(median "${nsd_runs[@]}")
+mb=$(median "${base_runs[@]}")
 ratio=$(awk -v a="$mi" -v b="$mn" 'BEGIN {printf "%.2f", a / b}')
+ratio_base=$(awk -v a="$mb" -v b="$mn" 'BEGIN {printf "%.2f", a / b}')
+ratio_ib=$(awk -v a="$mi" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 cat <<REPORT
 
-| | idres DNS gateway | NSD $(nsd -v 2>&1 | head -1 | awk '{print $NF}') |
-|---|---|---|
-| runs (qps) | $(printf '%.0f ' "${idres_runs[@]}") | $(printf '%.0f ' "${nsd_runs[@]}") |
-| median (qps) | $(printf '%.0f' "$mi") | $(printf '%.0f' "$mn") |
-| ratio idres / NSD | **$ratio** | |
+| | idres DNS gateway | NSD $(nsd -v 2>&1 | head -1 | awk '{print $NF}') | bare Node DNS responder |
+|---|---|---|---|
+| runs (qps) | $(printf '%.0f ' "${idres_runs[@]}") | $(printf '%.0f ' "${nsd_runs[@]}") | $(printf '%.0f ' "${base_runs[@]}") |
+| median (qps) | $(printf '%.0f' "$mi") | $(printf '%.0f' "$mn") | $(printf '%.0f' "$mb") |
+| ratio to NSD | **$ratio** | 1 | $ratio_base |
+| ratio idres / bare Node | **$ratio_ib** | | |
 
 $COUNT identifiers ($MODE), one TXT query each, $RUNS runs of ${SECONDS_PER_RUN} s per server (alternating), after a 3 s warm-up each;
 dnsperf ${DNSPERF_ARGS[*]}; queries lost in all runs: $lost.
