@@ -1,6 +1,6 @@
 // Shared by the benchmark scenarios: data sets, child processes, CPU accounting, medians, reports.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,22 @@ export function uniformPicker(n: number, seed = 13): () => number {
   return () => Math.floor(rnd() * n);
 }
 
+/** The fields of /proc/PID/stat after the command name (state first, then ppid, …), or undefined when gone. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds of one process: stat fields 14 and 15 (11 and 12 after the name), in 1/100 s. */
+function procCpuSeconds(pid: number): number | undefined {
+  const f = procStat(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : undefined;
+}
+
 /** A child process with the CPU time it has used so far (from /proc), for server CPU per answer. */
 export class Child {
   private constructor(
@@ -164,12 +180,19 @@ export class Child {
     });
   }
 
-  /** User + system CPU seconds of the process so far. */
+  /**
+   * User + system CPU seconds of the process so far, and of its live child processes (the workers of a
+   * `--workers N` node, whose primary answers nothing).
+   */
   cpuSeconds(): number {
-    const stat = readFileSync(`/proc/${this.proc.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name; clock ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    const pid = this.proc.pid!;
+    let total = procCpuSeconds(pid) ?? 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+      const stat = procStat(Number(entry));
+      if (stat && Number(stat[1]) === pid) total += (Number(stat[11]) + Number(stat[12])) / 100;
+    }
+    return total;
   }
 
   /** The node's counters (idres serve prints them on SIGUSR2). */
