@@ -174,6 +174,7 @@ export class NodeMetrics {
         if (!d) return;
         set({ outcome: 'all' }, d.queries);
         set({ outcome: 'cache_hit' }, d.cacheHits);
+        set({ outcome: 'blob_copy' }, d.blobCopies);
         set({ outcome: 'dropped' }, d.dropped);
         set({ outcome: 'form_error' }, d.formErrors);
         set({ outcome: 'truncated' }, d.truncated);
