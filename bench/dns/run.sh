@@ -103,11 +103,29 @@ start_baseline() {
   echo "the baseline did not start:" >&2; cat "$WORK/baseline.log" >&2; exit 1
 }
 
-# One timed dnsperf run; prints queries per second.
+# A process and all its descendants (NSD serves from a grandchild of the process started here).
+tree() {
+  echo "$1"
+  local c
+  for c in $(pgrep -P "$1"); do tree "$c"; done
+}
+# CPU clock ticks (user + system) used so far by a process tree: fields 14 and 15 of /proc/PID/stat, counted
+# after the command name, which may hold spaces ("(nsd: main)").
+cpu_ticks() {
+  local files=() p
+  for p in $(tree "$1"); do files+=("/proc/$p/stat"); done
+  cat "${files[@]}" 2>/dev/null | awk '{sub(/^.*\) /, ""); s += $12 + $13} END {print s + 0}'
+}
+
+# One timed dnsperf run; prints queries per second and the server's CPU per answer in microseconds.
 perf() {
-  local port=$1 secs=$2
-  dnsperf "${DNSPERF_ARGS[@]}" -p "$port" -l "$secs" -d "$WORK/queries.txt" 2>&1 | tee -a "$WORK/dnsperf.log" |
-    awk '/Queries per second/ {print $4}'
+  local port=$1 secs=$2 pid=$3 c0 c1 out qps answered
+  c0=$(cpu_ticks "$pid")
+  out=$(dnsperf "${DNSPERF_ARGS[@]}" -p "$port" -l "$secs" -d "$WORK/queries.txt" 2>&1 | tee -a "$WORK/dnsperf.log")
+  c1=$(cpu_ticks "$pid")
+  qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
+  answered=$(awk '/Queries completed/ {print $3}' <<<"$out")
+  awk -v q="$qps" -v a="$answered" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%s %.1f\n", q, (a > 0 ? c / hz * 1e6 / a : 0)}'
 }
 
 start_idres
@@ -124,17 +142,15 @@ if [[ "$a" != "$b" || "$a" != "$c" ]]; then
 fi
 
 # Warm-up (idres fills its caches; both settle), then the runs, alternating so drift hits both alike.
-perf "$IDRES_DNS_PORT" 3 >/dev/null
-perf "$NSD_PORT" 3 >/dev/null
-perf "$BASE_PORT" 3 >/dev/null
-idres_runs=()
-nsd_runs=()
-base_runs=()
+perf "$IDRES_DNS_PORT" 3 "$IDRES_PID" >/dev/null
+perf "$NSD_PORT" 3 "$NSD_PID" >/dev/null
+perf "$BASE_PORT" 3 "$BASE_PID" >/dev/null
+idres_runs=() nsd_runs=() base_runs=() idres_cpu=() nsd_cpu=() base_cpu=()
 for i in $(seq "$RUNS"); do
-  idres_runs+=("$(perf "$IDRES_DNS_PORT" "$SECONDS_PER_RUN")")
-  nsd_runs+=("$(perf "$NSD_PORT" "$SECONDS_PER_RUN")")
-  base_runs+=("$(perf "$BASE_PORT" "$SECONDS_PER_RUN")")
-  echo "run $i: idres ${idres_runs[-1]} qps, nsd ${nsd_runs[-1]} qps, node baseline ${base_runs[-1]} qps" >&2
+  read -r q c < <(perf "$IDRES_DNS_PORT" "$SECONDS_PER_RUN" "$IDRES_PID"); idres_runs+=("$q"); idres_cpu+=("$c")
+  read -r q c < <(perf "$NSD_PORT" "$SECONDS_PER_RUN" "$NSD_PID"); nsd_runs+=("$q"); nsd_cpu+=("$c")
+  read -r q c < <(perf "$BASE_PORT" "$SECONDS_PER_RUN" "$BASE_PID"); base_runs+=("$q"); base_cpu+=("$c")
+  echo "run $i: idres ${idres_runs[-1]} qps (${idres_cpu[-1]} µs CPU/answer), nsd ${nsd_runs[-1]} qps (${nsd_cpu[-1]} µs), node baseline ${base_runs[-1]} qps (${base_cpu[-1]} µs)" >&2
 done
 lost=$(awk '/Queries lost/ {s += $3} END {print s + 0}' "$WORK/dnsperf.log")
 
@@ -153,6 +169,7 @@ cat <<REPORT
 |---|---|---|---|
 | runs (qps) | $(printf '%.0f ' "${idres_runs[@]}") | $(printf '%.0f ' "${nsd_runs[@]}") | $(printf '%.0f ' "${base_runs[@]}") |
 | median (qps) | $(printf '%.0f' "$mi") | $(printf '%.0f' "$mn") | $(printf '%.0f' "$mb") |
+| server CPU per answer, median (µs) | $(median "${idres_cpu[@]}") | $(median "${nsd_cpu[@]}") | $(median "${base_cpu[@]}") |
 | ratio to NSD | **$ratio** | 1 | $ratio_base |
 | ratio idres / bare Node | **$ratio_ib** | | |
 
