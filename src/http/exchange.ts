@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpCounters, HttpRouteName } from './counters.js';
 
 // One HTTP request and its response as the application (http/) sees them, whatever listener made them
-// (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses.
+// (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses. Each
+// exchange is counted once, by route, method and status, where its reply is sent (counters.ts): a whole
+// reply when it is handed to the socket, a streamed one when it ends or is cut off.
 
 /** A failure with an HTTP status, for the route to turn into a response (the API as JSON, pages as text). */
 export class HttpError extends Error {
@@ -23,12 +26,14 @@ export class HttpExchange {
   // A double, not a bigint: one allocation fewer per request; sub-microsecond resolution is plenty for a histogram.
   readonly started = performance.now();
   /** What the metrics call this request's route (set by the router). */
-  route = 'other';
+  route: HttpRouteName = 'other';
+  private counted = false;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private readonly maxBodyBytes: number,
+    private readonly counters?: HttpCounters,
   ) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -88,12 +93,15 @@ export class HttpExchange {
 
   /** Send a whole response (HEAD gets the headers and length, no body). */
   send(status: number, headers: Record<string, string | string[]>, body: Buffer | string = ''): void {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (this.res.headersSent) return;
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const all: Record<string, string | string[]> = { ...headers };
     // After a body refused unread the connection cannot carry another request: close it.
-    const close = status === 413 ? { Connection: 'close' } : {};
-    this.res.writeHead(status, { ...headers, ...close, 'Content-Length': String(bytes.length) });
-    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+    if (status === 413) all.Connection = 'close';
+    all['Content-Length'] = String(bytes.length);
+    this.res.writeHead(status, all);
+    this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
+    this.done(status);
   }
 
   /**
@@ -103,7 +111,8 @@ export class HttpExchange {
   sendBytes(status: number, contentType: string, contentLength: string, bytes: Buffer): void {
     if (this.res.headersSent) return;
     this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': contentLength });
-    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+    this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
+    this.done(status);
   }
 
   /**
@@ -115,24 +124,33 @@ export class HttpExchange {
     const res = this.res;
     if (res.headersSent) return;
     res.writeHead(status, headers);
-    if (this.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    for (let r = pieces.next(); !r.done; r = pieces.next()) {
-      if (res.destroyed) {
-        pieces.return?.();
+    // Counted once it ends, whether whole, cut off by the client, or failed (the route's caller then ends
+    // the connection): its time is the whole stream's.
+    try {
+      if (this.method === 'HEAD') {
+        res.end();
         return;
       }
-      if (r.value.length > 0 && !res.write(r.value)) await drained(res);
-      // A turn of the event loop between pieces in any case (a drain can come at once).
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (let r = pieces.next(); !r.done; r = pieces.next()) {
+        if (res.destroyed) {
+          pieces.return?.();
+          return;
+        }
+        if (r.value.length > 0 && !res.write(r.value)) await drained(res);
+        // A turn of the event loop between pieces in any case (a drain can come at once).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (!res.destroyed) res.end();
+    } finally {
+      this.done(status);
     }
-    if (!res.destroyed) res.end();
   }
 
-  seconds(): number {
-    return (performance.now() - this.started) / 1000;
+  /** Count this exchange, once. */
+  private done(status: number): void {
+    if (this.counted) return;
+    this.counted = true;
+    this.counters?.count(this.route, this.req.method, status, (performance.now() - this.started) / 1000);
   }
 }
 
