@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { HttpCounters, HttpRouteName } from './counters.js';
 
 // One HTTP request and its response as the application (http/) sees them, whatever listener made them
@@ -67,6 +67,19 @@ export class HttpExchange {
   }
 
   /**
+   * Whether the request carries this header (`name` in lower case), from the raw header list: asking
+   * `req.headers` would build the whole header object, which a read answered from the cache never needs.
+   */
+  has(name: string): boolean {
+    const raw = this.req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!;
+      if (n.length === name.length && (n === name || n.toLowerCase() === name)) return true;
+    }
+    return false;
+  }
+
+  /**
    * The request body, at most maxBodyBytes: a Content-Length over the limit is refused before anything is
    * read, and a chunked body is cut off (413) as soon as it passes it.
    */
@@ -105,12 +118,13 @@ export class HttpExchange {
   }
 
   /**
-   * Send finished bytes with their Content-Type and Content-Length (the length as a string, made once by
-   * whoever keeps the bytes): the read cache's hit, with no header object merged or string encoded.
+   * Send finished bytes with their headers as a flat [name, value, …] list made once by whoever keeps the
+   * bytes (Content-Type and Content-Length): the read cache's hit, with no header object made or string encoded.
    */
-  sendBytes(status: number, contentType: string, contentLength: string, bytes: Buffer): void {
+  sendBytes(status: number, head: readonly OutgoingHttpHeader[], bytes: Buffer): void {
     if (this.res.headersSent) return;
-    this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': contentLength });
+    // node reads the list and keeps nothing of it: passing the shared one is safe.
+    this.res.writeHead(status, head as OutgoingHttpHeader[]);
     this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
     this.done(status);
   }
