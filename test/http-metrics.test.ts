@@ -145,6 +145,36 @@ describe('HTTP request metrics', () => {
   });
 });
 
+describe('HTTP request metrics: a client gone before its reply', () => {
+  let t: TestNode;
+  before(async () => {
+    t = await startTestNode();
+  });
+  after(async () => {
+    await t.stop();
+  });
+
+  test('an upload cut off by its client is counted once as 499, not as a server error, and not logged as one', async () => {
+    const base = baseOf(t.node);
+    const port = t.node.http!.port;
+    const gone = async () => value(samples((await call(base, 'GET', '/metrics')).text), REQUESTS, { route: 'api_handles', method: 'PUT', status: 499 });
+    const errors = t.node.http!.server.internalErrors;
+    const n = await gone();
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write('PUT /api/handles/88.118.8/CUT HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"index":1,');
+    // The node is reading the body when the client goes.
+    await new Promise((r) => setTimeout(r, 100));
+    s.destroy();
+    await until('the cut-off upload is counted', async () => (await gone()) === n + 1);
+    assert.equal(t.node.http!.server.internalErrors, errors);
+    const text = (await call(base, 'GET', '/metrics')).text;
+    assert.doesNotMatch(text, /idres_http_requests_total\{route="api_handles",method="PUT",status="5\d\d"\}/);
+    assert.equal(t.node.registry!.getValues('88.118.8/CUT'), undefined, 'nothing was written');
+  });
+});
+
 describe('HttpCounters', () => {
   test('statuses without a slot, methods beyond the seven, and bucket bounds', () => {
     const c = new HttpCounters([0.001, 0.01]);

@@ -11,8 +11,15 @@ export type HttpRouteName = (typeof HTTP_ROUTES)[number];
 /** The `method` label: these seven as sent, every other method (PATCH, PROPFIND…) as OTHER. */
 export const HTTP_METHOD_LABELS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'OTHER'] as const;
 
+/**
+ * The status counted for a reply that was not sent because its client had closed the connection first (a
+ * slow answer, an upload cut off): nginx's "client closed request", so such requests are neither lost nor
+ * taken for the server's errors.
+ */
+export const CLIENT_GONE = 499;
+
 /** The statuses idres sends, a slot each; any other (node allows 100–999) is counted in a map. */
-const STATUSES = [200, 201, 204, 300, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 429, 500, 501, 502, 503, 504];
+const STATUSES = [200, 201, 204, 300, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 429, CLIENT_GONE, 500, 501, 502, 503, 504];
 
 const ROUTE_SLOT: Readonly<Record<HttpRouteName, number>> = Object.fromEntries(HTTP_ROUTES.map((r, i) => [r, i])) as Record<HttpRouteName, number>;
 const METHODS = HTTP_METHOD_LABELS.length;

@@ -1,10 +1,11 @@
 import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
-import type { HttpCounters, HttpRouteName } from './counters.js';
+import { CLIENT_GONE, type HttpCounters, type HttpRouteName } from './counters.js';
 
 // One HTTP request and its response as the application (http/) sees them, whatever listener made them
 // (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses. Each
 // exchange is counted once, by route, method and status, where its reply is sent (counters.ts): a whole
-// reply when it is handed to the socket, a streamed one when it ends or is cut off.
+// reply when it is handed to the socket, a streamed one when it ends or is cut off, and a reply whose client
+// went away before it could be sent as CLIENT_GONE (499).
 
 /** A failure with an HTTP status, for the route to turn into a response (the API as JSON, pages as text). */
 export class HttpError extends Error {
@@ -100,13 +101,18 @@ export class HttpExchange {
         chunks.push(c);
       });
       this.req.once('end', () => resolve(Buffer.concat(chunks, size)));
-      this.req.once('error', reject);
+      // The client closed the connection before the whole body came: its fault, not the server's (never
+      // logged as an internal error, which a client could otherwise cause at will).
+      this.req.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ECONNRESET' ? new HttpError(400, 'the request body was cut off: the client closed the connection') : err),
+      );
     });
   }
 
   /** Send a whole response (HEAD gets the headers and length, no body). */
   send(status: number, headers: Record<string, string | string[]>, body: Buffer | string = ''): void {
     if (this.res.headersSent) return;
+    if (this.res.destroyed) return this.done(CLIENT_GONE);
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const all: Record<string, string | string[]> = { ...headers };
     // After a body refused unread the connection cannot carry another request: close it.
@@ -123,6 +129,7 @@ export class HttpExchange {
    */
   sendBytes(status: number, head: readonly OutgoingHttpHeader[], bytes: Buffer): void {
     if (this.res.headersSent) return;
+    if (this.res.destroyed) return this.done(CLIENT_GONE);
     // node reads the list and keeps nothing of it: passing the shared one is safe.
     this.res.writeHead(status, head as OutgoingHttpHeader[]);
     this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
@@ -137,6 +144,7 @@ export class HttpExchange {
   async sendStream(status: number, headers: Record<string, string | string[]>, pieces: Iterator<string>): Promise<void> {
     const res = this.res;
     if (res.headersSent) return;
+    if (res.destroyed) return this.done(CLIENT_GONE);
     res.writeHead(status, headers);
     // Counted once it ends, whether whole, cut off by the client, or failed (the route's caller then ends
     // the connection): its time is the whole stream's.
