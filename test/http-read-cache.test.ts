@@ -12,6 +12,7 @@ import type { IdresNode } from '../src/node/node.js';
 import { TestClock } from './helpers/clock.js';
 import { startTestNode, type TestNode } from './helpers/node.js';
 import { JSON_HEADERS, USER, USER_SECRET, addIdentities, baseOf, basic, call } from './helpers/http.js';
+import { tcpText } from './helpers/raw.js';
 
 /** Both nodes' records are written at this time, so their JSON (which carries timestamps) can be compared. */
 const WRITTEN = Date.UTC(2026, 10, 1) / 1000;
@@ -171,6 +172,13 @@ describe('the HTTP read cache', () => {
     const again = await call(base, 'GET', target, { headers: auth });
     assert.equal(again.json.values[0].data.value, 'admins only');
     assert.equal(reads.stats.hits, hits, 'an authenticated read is not served from the cache');
+    // However its header name is written (credentials are looked for in the raw headers).
+    const port = cached.node.http!.port;
+    for (const name of ['authorization', 'AUTHORIZATION']) {
+      const text = await tcpText(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${name}: ${auth.Authorization}\r\nConnection: close\r\n\r\n`);
+      assert.match(text, /admins only/, name);
+    }
+    assert.equal(reads.stats.hits, hits, 'nor when its header name is in another case');
     // An anonymous reader asking for more than public values goes the whole way too, and is not kept.
     const s = reads.stats.stored;
     await call(base, 'GET', `${target}?publicOnly=false`);

@@ -11,7 +11,7 @@ import { readValues } from '../resolve/read-values.js';
 import { HttpError, type HttpExchange } from './exchange.js';
 import { type AuthResult, AuthThrottled, type HttpAuthenticator, type Identity } from './auth.js';
 import { JSON_TYPE, type Operation, flag, httpStatus, jsonText, safeCallback, sendJson, strictFlag } from './json.js';
-import type { HttpReadCache } from './read-cache.js';
+import { type HttpReadCache, replyHead } from './read-cache.js';
 import { BodyError, parsePutBody } from './values.js';
 
 // The JSON API in the reference server's shape (docs/rest-api.md §1–§10): resolution, listing,
@@ -48,8 +48,9 @@ class ApiRefusal extends Error {
 }
 
 export class JsonApi {
-  /** Counts of answers by operation, for the metrics. */
-  readonly operations = new Map<string, number>();
+  /** Counts of answers by operation (reads answered from the read cache apart: a plain number to bump). */
+  private readonly counts = new Map<string, number>();
+  private resolvedFromCache = 0;
 
   constructor(private readonly d: ApiDeps) {}
 
@@ -67,11 +68,11 @@ export class JsonApi {
     const reads = this.d.reads;
     if (reads === undefined) return false;
     const req = ex.req;
-    if (!uncredentialedRead(req)) return false;
+    if (!uncredentialedRead(ex)) return false;
     const r = reads.get(req.url ?? '', this.d.pipeline.now());
     if (r === undefined) return false;
-    this.count('resolve');
-    ex.sendBytes(r.status, r.contentType, r.contentLength, r.bytes);
+    this.resolvedFromCache++;
+    ex.sendBytes(r.status, r.head, r.bytes);
     return true;
   }
 
@@ -94,8 +95,15 @@ export class JsonApi {
     }
   }
 
+  /** Counts of answers by operation, for the metrics (made when asked: at a scrape). */
+  get operations(): ReadonlyMap<string, number> {
+    const all = new Map(this.counts);
+    if (this.resolvedFromCache > 0) all.set('resolve', (all.get('resolve') ?? 0) + this.resolvedFromCache);
+    return all;
+  }
+
   private count(op: string): void {
-    this.operations.set(op, (this.operations.get(op) ?? 0) + 1);
+    this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
   }
 
   private async handles(ex: HttpExchange, rawHandle: string): Promise<void> {
@@ -151,7 +159,7 @@ export class JsonApi {
     }
     // What is made of a hot-cache answer for an anonymous public GET/HEAD is kept for the next asker of
     // the same target (answerFromCache), for as long as that answer stays in the hot cache.
-    const anonymousRead = auth.kind === 'anonymous' && uncredentialedRead(ex.req);
+    const anonymousRead = auth.kind === 'anonymous' && uncredentialedRead(ex);
     const keep = this.d.reads !== undefined && publicOnly && anonymousRead ? a.source : undefined;
     const reply = (status: number, body: unknown) => (keep ? this.sendKept(ex, status, body, keep) : sendJson(ex, status, body));
     if (a.responseCode === ResponseCode.SUCCESS || a.responseCode === ResponseCode.VALUES_NOT_FOUND) {
@@ -170,9 +178,9 @@ export class JsonApi {
   private sendKept(ex: HttpExchange, status: number, body: unknown, source: { key: string; serial: number }): void {
     const j = jsonText(ex, body);
     const bytes = Buffer.from(j.text, 'utf8');
-    const r = { status, contentType: j.contentType, contentLength: String(bytes.length), bytes, sourceKey: source.key, sourceSerial: source.serial };
+    const r = { status, head: replyHead(j.contentType, bytes), bytes, sourceKey: source.key, sourceSerial: source.serial };
     this.d.reads!.set(ex.req.url ?? '', r);
-    ex.sendBytes(r.status, r.contentType, r.contentLength, r.bytes);
+    ex.sendBytes(r.status, r.head, r.bytes);
   }
 
   // ---- listing ----------------------------------------------------------------------------------------
@@ -454,6 +462,8 @@ async function postParameters(ex: HttpExchange): Promise<URLSearchParams> {
 }
 
 /** The requests the read cache may answer and keep: a GET or HEAD without credentials (answerFromCache). */
-function uncredentialedRead(req: { method?: string | undefined; headers: { authorization?: string | undefined } }): boolean {
-  return (req.method === 'GET' || req.method === 'HEAD') && req.headers.authorization === undefined;
+function uncredentialedRead(ex: HttpExchange): boolean {
+  const m = ex.req.method;
+  // Looked for in the raw headers: a hit never builds the header object.
+  return (m === 'GET' || m === 'HEAD') && !ex.has('authorization');
 }

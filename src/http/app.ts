@@ -30,7 +30,8 @@ export interface HttpAppParts {
 export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<void> {
   return (ex) => {
     const path = ex.rawPath;
-    const origin = ex.req.headers.origin;
+    // Most requests carry no Origin: looked for in the raw headers, so the header object is built only for those that do.
+    const origin = ex.has('origin') ? ex.req.headers.origin : undefined;
     if (origin !== undefined) {
       if (ex.method === 'OPTIONS' && ex.header('access-control-request-method') !== undefined) {
         ex.route = 'preflight';
@@ -88,9 +89,11 @@ function exposeHeaders(ex: HttpExchange, origin: string): void {
   ex.res.setHeader('Access-Control-Allow-Origin', origin);
   const writeHead = ex.res.writeHead.bind(ex.res);
   ex.res.writeHead = ((status: number, ...rest: unknown[]) => {
-    const given = rest.find((r) => typeof r === 'object' && r !== null && !Array.isArray(r)) as Record<string, unknown> | undefined;
+    const given = rest.find((r) => typeof r === 'object' && r !== null) as Record<string, unknown> | unknown[] | undefined;
+    // Headers come as an object, or as a flat [name, value, …] list (exchange.ts sendBytes).
+    const givenNames = Array.isArray(given) ? given.filter((_, i) => i % 2 === 0).map(String) : Object.keys(given ?? {});
     const names = new Set(['Content-Length']);
-    for (const n of [...ex.res.getHeaderNames(), ...Object.keys(given ?? {})]) {
+    for (const n of [...ex.res.getHeaderNames(), ...givenNames]) {
       const l = n.toLowerCase();
       if (!SAFELISTED.has(l) && !l.startsWith('access-control-') && l !== 'content-length') names.add(n);
     }

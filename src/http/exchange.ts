@@ -1,7 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
+import { CLIENT_GONE, type HttpCounters, type HttpRouteName } from './counters.js';
 
 // One HTTP request and its response as the application (http/) sees them, whatever listener made them
-// (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses.
+// (server/http.ts): the raw path and query, bounded body reading, whole and streamed responses. Each
+// exchange is counted once, by route, method and status, where its reply is sent (counters.ts): a whole
+// reply when it is handed to the socket, a streamed one when it ends or is cut off, and a reply whose client
+// went away before it could be sent as CLIENT_GONE (499).
 
 /** A failure with an HTTP status, for the route to turn into a response (the API as JSON, pages as text). */
 export class HttpError extends Error {
@@ -23,12 +27,14 @@ export class HttpExchange {
   // A double, not a bigint: one allocation fewer per request; sub-microsecond resolution is plenty for a histogram.
   readonly started = performance.now();
   /** What the metrics call this request's route (set by the router). */
-  route = 'other';
+  route: HttpRouteName = 'other';
+  private counted = false;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private readonly maxBodyBytes: number,
+    private readonly counters?: HttpCounters,
   ) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -62,6 +68,19 @@ export class HttpExchange {
   }
 
   /**
+   * Whether the request carries this header (`name` in lower case), from the raw header list: asking
+   * `req.headers` would build the whole header object, which a read answered from the cache never needs.
+   */
+  has(name: string): boolean {
+    const raw = this.req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i]!;
+      if (n.length === name.length && (n === name || n.toLowerCase() === name)) return true;
+    }
+    return false;
+  }
+
+  /**
    * The request body, at most maxBodyBytes: a Content-Length over the limit is refused before anything is
    * read, and a chunked body is cut off (413) as soon as it passes it.
    */
@@ -82,28 +101,39 @@ export class HttpExchange {
         chunks.push(c);
       });
       this.req.once('end', () => resolve(Buffer.concat(chunks, size)));
-      this.req.once('error', reject);
+      // The client closed the connection before the whole body came: its fault, not the server's (never
+      // logged as an internal error, which a client could otherwise cause at will).
+      this.req.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'ECONNRESET' ? new HttpError(400, 'the request body was cut off: the client closed the connection') : err),
+      );
     });
   }
 
   /** Send a whole response (HEAD gets the headers and length, no body). */
   send(status: number, headers: Record<string, string | string[]>, body: Buffer | string = ''): void {
-    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     if (this.res.headersSent) return;
+    if (this.res.destroyed) return this.done(CLIENT_GONE);
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const all: Record<string, string | string[]> = { ...headers };
     // After a body refused unread the connection cannot carry another request: close it.
-    const close = status === 413 ? { Connection: 'close' } : {};
-    this.res.writeHead(status, { ...headers, ...close, 'Content-Length': String(bytes.length) });
-    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+    if (status === 413) all.Connection = 'close';
+    all['Content-Length'] = String(bytes.length);
+    this.res.writeHead(status, all);
+    this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
+    this.done(status);
   }
 
   /**
-   * Send finished bytes with their Content-Type and Content-Length (the length as a string, made once by
-   * whoever keeps the bytes): the read cache's hit, with no header object merged or string encoded.
+   * Send finished bytes with their headers as a flat [name, value, …] list made once by whoever keeps the
+   * bytes (Content-Type and Content-Length): the read cache's hit, with no header object made or string encoded.
    */
-  sendBytes(status: number, contentType: string, contentLength: string, bytes: Buffer): void {
+  sendBytes(status: number, head: readonly OutgoingHttpHeader[], bytes: Buffer): void {
     if (this.res.headersSent) return;
-    this.res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': contentLength });
-    this.res.end(this.method === 'HEAD' ? undefined : bytes);
+    if (this.res.destroyed) return this.done(CLIENT_GONE);
+    // node reads the list and keeps nothing of it: passing the shared one is safe.
+    this.res.writeHead(status, head as OutgoingHttpHeader[]);
+    this.res.end(this.req.method === 'HEAD' ? undefined : bytes);
+    this.done(status);
   }
 
   /**
@@ -114,25 +144,35 @@ export class HttpExchange {
   async sendStream(status: number, headers: Record<string, string | string[]>, pieces: Iterator<string>): Promise<void> {
     const res = this.res;
     if (res.headersSent) return;
+    if (res.destroyed) return this.done(CLIENT_GONE);
     res.writeHead(status, headers);
-    if (this.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    for (let r = pieces.next(); !r.done; r = pieces.next()) {
-      if (res.destroyed) {
-        pieces.return?.();
+    // Counted once it ends, whether whole, cut off by the client, or failed (the route's caller then ends
+    // the connection): its time is the whole stream's.
+    try {
+      if (this.method === 'HEAD') {
+        res.end();
         return;
       }
-      if (r.value.length > 0 && !res.write(r.value)) await drained(res);
-      // A turn of the event loop between pieces in any case (a drain can come at once).
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (let r = pieces.next(); !r.done; r = pieces.next()) {
+        if (res.destroyed) {
+          pieces.return?.();
+          return;
+        }
+        if (r.value.length > 0 && !res.write(r.value)) await drained(res);
+        // A turn of the event loop between pieces in any case (a drain can come at once).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (!res.destroyed) res.end();
+    } finally {
+      this.done(status);
     }
-    if (!res.destroyed) res.end();
   }
 
-  seconds(): number {
-    return (performance.now() - this.started) / 1000;
+  /** Count this exchange, once. */
+  private done(status: number): void {
+    if (this.counted) return;
+    this.counted = true;
+    this.counters?.count(this.route, this.req.method, status, (performance.now() - this.started) / 1000);
   }
 }
 

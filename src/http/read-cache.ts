@@ -10,17 +10,21 @@ import { DerivedCache, type DerivedEntry } from '../resolve/cache/derived-cache.
 /** One kept answer: status, the headers that depend on it, the body, and the hot-cache entry it came from. */
 export interface HttpReply extends DerivedEntry {
   status: number;
-  contentType: string;
-  /** Content-Length, as the header's text. */
-  contentLength: string;
+  /** Content-Type and Content-Length as a flat [name, value, …] list, made once: a hit passes it to writeHead as is. */
+  head: readonly string[];
   sourceKey: string;
   sourceSerial: number;
 }
 
+/** The headers a kept reply is sent with, in the order a whole reply's are (exchange.ts send). */
+export function replyHead(contentType: string, bytes: Buffer): readonly string[] {
+  return ['Content-Type', contentType, 'Content-Length', String(bytes.length)];
+}
+
 export type HttpReadCache = DerivedCache<HttpReply>;
 
-/** What a reply costs beyond its body and key strings: the reply object, the LRU's node and map slot. */
-const ENTRY_OVERHEAD = 240;
+/** What a reply costs beyond its body and key strings: the reply object and its header list, the LRU's node and map slot. */
+const ENTRY_OVERHEAD = 320;
 
 export function httpReadCache(maxBytes: number, serialOf: (key: string, now: number) => number): HttpReadCache {
   // Strings counted at two bytes a character, as V8 may hold them.

@@ -20,7 +20,8 @@ import { httpApp } from '../http/app.js';
 import { HttpAuthenticator } from '../http/auth.js';
 import { Health, mirrorReadiness } from '../http/health.js';
 import { RedirectFront } from '../http/redirect.js';
-import { NodeMetrics, type RegistrySources, type ReplicationSources, type SecuritySources } from './metrics.js';
+import { HttpCounters } from '../http/counters.js';
+import { LATENCY_BUCKETS, NodeMetrics, type RegistrySources, type ReplicationSources, type SecuritySources } from './metrics.js';
 import { sendStatus } from '../http/status.js';
 import type { WireCounters } from '../wire/counters.js';
 import type { ConnectionStats } from '../server/connection-guard.js';
@@ -79,8 +80,10 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
   });
   const upstreamName = c.recursion.upstream;
   let server: HttpFrontEnd | undefined;
+  const counters = new HttpCounters(LATENCY_BUCKETS);
   const metrics = new NodeMetrics({
     wire: p.wire,
+    http: counters,
     handler: p.handlerStats,
     cache: p.pipeline.cache,
     ...(p.upstream ? { upstream: p.upstream } : {}),
@@ -116,7 +119,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
       readiness: () => health.readiness(),
     });
   const route = httpApp({ api, health, metrics, status, ...(c.http.redirectFront ? { front: new RedirectFront(p.pipeline) } : {}) });
-  server = new HttpFrontEnd(route, c.http, (ex) => metrics.httpRequest(ex.route, knownMethod(ex.method), ex.res.statusCode, ex.seconds()), p.log);
+  server = new HttpFrontEnd(route, c.http, counters, p.log);
   let bound: number;
   try {
     bound = await server.listen(host, port);
@@ -164,8 +167,4 @@ function mirrorReady(running: () => RunningReplication | undefined, maxLagSecond
     const m = running()?.mirror;
     return m ? mirrorReadiness(m, maxLagSeconds) : true;
   };
-}
-
-function knownMethod(m: string): string {
-  return ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'].includes(m) ? m : 'OTHER';
 }

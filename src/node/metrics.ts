@@ -13,15 +13,18 @@ import type { AuthLimiter } from '../admin/auth-limits.js';
 import { SECURITY_EVENTS, type SecurityLog } from '../admin/security-log.js';
 import type { ResponseRateLimiter } from '../server/udp-rate.js';
 import type { MirrorStats } from '../replicate/mirror.js';
+import type { HttpCounters } from '../http/counters.js';
+import { CollectedHistogram } from './collected-histogram.js';
 
-// /metrics (Prometheus text format, prom-client). Nearly everything is read at scrape time from the plain
-// counters the node already keeps (collect callbacks), so the packet path pays nothing for metrics; only the
-// HTTP requests, which are not the hot path, are counted and timed as they happen (their label children
-// bound once and reused). Each node has a registry of its own, so several nodes in one process (tests, the
-// demo) do not mix their figures.
+// /metrics (Prometheus text format, prom-client). Everything is read at scrape time from the plain counters
+// the node already keeps (collect callbacks), so neither the packet path nor the HTTP one pays for metrics
+// beyond bumping a number in a flat array (wire/counters.ts, http/counters.ts). Each node has a registry of
+// its own, so several nodes in one process (tests, the demo) do not mix their figures.
 
 export interface MetricSources {
   wire: WireCounters;
+  /** HTTP requests by route, method and status, and their times (absent: no HTTP metrics). */
+  http?: HttpCounters;
   handler: () => HandlerStats;
   cache: AnswerCache;
   upstream?: Recursor | Forwarder;
@@ -70,8 +73,8 @@ export interface SecuritySources {
   dnsRrl?: ResponseRateLimiter;
 }
 
-/** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over). */
-const LATENCY_BUCKETS = [0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Buckets for answers from ~20 µs (a cached answer) to seconds (a walk that fails over); HTTP's too. */
+export const LATENCY_BUCKETS = [0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Buckets for a mirror's delay behind its primary: milliseconds (a poll) to half a minute (the default bound). */
 const APPLY_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Counting the handles of a large registry is a scan; do it at most this often. */
@@ -84,9 +87,6 @@ type MakeMetric = (name: string, help: string, labelNames: string[], read: Read)
 
 export class NodeMetrics {
   readonly registry = new client.Registry();
-  private readonly httpRequests: client.Counter<'route' | 'method' | 'status'>;
-  private readonly httpLatency: client.Histogram<'route'>;
-  private readonly bound = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
   private handleCount: { n: number; at: number } | undefined;
 
   constructor(s: MetricSources) {
@@ -283,19 +283,15 @@ export class NodeMetrics {
 
     if (s.replication) this.replicationMetrics(s.replication, counter, gauge, registers);
 
-    this.httpRequests = new client.Counter({
-      name: 'idres_http_requests_total',
-      help: 'HTTP requests, by route, method and status',
-      labelNames: ['route', 'method', 'status'],
-      registers,
-    });
-    this.httpLatency = new client.Histogram({
-      name: 'idres_http_request_duration_seconds',
-      help: 'HTTP request handling time, by route',
-      labelNames: ['route'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    if (s.http) {
+      const http = s.http;
+      counter('idres_http_requests_total', 'HTTP requests, by route, method and status', ['route', 'method', 'status'], (set) => {
+        for (const r of http.rows()) set({ route: r.route, method: r.method, status: String(r.status) }, r.count);
+      });
+      new CollectedHistogram('idres_http_request_duration_seconds', 'HTTP request handling time, by route', 'route', http.buckets, () =>
+        http.latencies().map((h) => ({ label: h.route, counts: h.counts, count: h.count, sum: h.sum })),
+      ).registerIn(this.registry);
+    }
     client.collectDefaultMetrics({ register: this.registry, prefix: 'idres_process_' });
   }
 
@@ -354,19 +350,6 @@ export class NodeMetrics {
         set({ kind: 'handle' }, x.handlesDumped);
       });
     }
-  }
-
-  /** Count and time one HTTP request; the label children are made once per (route, method, status). */
-  httpRequest(route: string, method: string, status: number, seconds: number): void {
-    const key = `${route} ${method} ${status}`;
-    let b = this.bound.get(key);
-    if (!b) {
-      b = { count: this.httpRequests.labels(route, method, String(status)), latency: this.httpLatency.labels(route) };
-      // Methods and statuses are few, but a hostile client could invent methods: bound the map.
-      if (this.bound.size < 1000) this.bound.set(key, b);
-    }
-    b.count.inc();
-    b.latency.observe(seconds);
   }
 
   text(): Promise<string> {

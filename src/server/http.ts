@@ -1,11 +1,13 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { HttpExchange, type HttpRoute } from '../http/exchange.js';
+import type { HttpCounters } from '../http/counters.js';
 import { ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 
 // The HTTP transport: node's own http server, bounded (body size, header and whole-request time, idle
 // keep-alive, connections, a share of them per address), handing each request to one route function as an
-// HttpExchange (http/exchange.ts). It knows nothing of handles; what a path means is http/app.ts's business.
+// HttpExchange (http/exchange.ts), which counts it when it answers (http/counters.ts: no listener per
+// request). It knows nothing of handles; what a path means is http/app.ts's business.
 
 export interface HttpLimits {
   maxBodyBytes: number;
@@ -27,7 +29,8 @@ export class HttpFrontEnd {
   constructor(
     private readonly route: HttpRoute,
     private readonly limits: HttpLimits,
-    private readonly onDone: (ex: HttpExchange) => void = () => undefined,
+    /** Where each request is counted by route, method and status, and timed (absent: not counted). */
+    private readonly counters?: HttpCounters,
     private readonly log: (msg: string) => void = (m) => console.error(m),
   ) {
     this.guard = new ConnectionGuard({ maxConnectionsPerAddress: limits.maxConnectionsPerAddress });
@@ -90,20 +93,22 @@ export class HttpFrontEnd {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const ex = new HttpExchange(req, res, this.limits.maxBodyBytes);
-    res.once('finish', () => this.onDone(ex));
-    const fail = (err: unknown) => {
-      this.internalErrors++;
-      this.log(`http: internal error answering ${req.method} ${req.url}: ${(err as Error).stack ?? err}`);
-      if (!res.headersSent) ex.send(500, { 'Content-Type': 'application/json;charset=UTF-8' }, '{"responseCode":2,"message":"Unexpected server error"}');
-      else res.destroy();
-    };
+    const ex = new HttpExchange(req, res, this.limits.maxBodyBytes, this.counters);
     try {
       const r = this.route(ex);
-      if (r instanceof Promise) r.catch(fail);
+      // A closure only for the routes that answer later: a read from the cache answers at once.
+      if (r instanceof Promise) r.catch((err: unknown) => this.failed(ex, err));
     } catch (err) {
-      fail(err);
+      this.failed(ex, err);
     }
+  }
+
+  /** A route failed: 500 if nothing was sent yet (counted as such), else the connection ends (the stream counted itself). */
+  private failed(ex: HttpExchange, err: unknown): void {
+    this.internalErrors++;
+    this.log(`http: internal error answering ${ex.req.method} ${ex.req.url}: ${(err as Error).stack ?? err}`);
+    if (!ex.res.headersSent) ex.send(500, { 'Content-Type': 'application/json;charset=UTF-8' }, '{"responseCode":2,"message":"Unexpected server error"}');
+    else ex.res.destroy();
   }
 
   async close(): Promise<void> {
