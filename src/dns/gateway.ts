@@ -73,7 +73,7 @@ export class DnsGateway {
       .map((data) => ({ data, labels: data.zone.split('.') }))
       .sort((a, b) => b.labels.length - a.labels.length);
     // An entry's bytes are a copy of their own (ownBytes): their length and the objects around them.
-    this.cache = new DerivedCache<Entry>(opts.cacheMaxBytes, (k, now) => pipeline.lookupSerial(k, now), (e, k) => e.bytes.length + k.length + 320);
+    this.cache = new DerivedCache<Entry>(opts.cacheMaxBytes, pipeline, (e, k) => e.bytes.length + k.length + 320);
   }
 
   /** Answer one query; null means no answer at all (not a query, or not even a header). */

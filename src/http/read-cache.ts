@@ -1,4 +1,4 @@
-import { DerivedCache, type DerivedEntry } from '../resolve/cache/derived-cache.js';
+import { DerivedCache, type DerivationSource, type DerivedEntry } from '../resolve/cache/derived-cache.js';
 
 // Finished answers of anonymous GET/HEAD /api/handles/… reads, kept as the bytes that went out, keyed by
 // the request target exactly as sent (path and query: everything of an anonymous read that shapes its
@@ -26,7 +26,7 @@ export type HttpReadCache = DerivedCache<HttpReply>;
 /** What a reply costs beyond its body and key strings: the reply object and its header list, the LRU's node and map slot. */
 const ENTRY_OVERHEAD = 320;
 
-export function httpReadCache(maxBytes: number, serialOf: (key: string, now: number) => number): HttpReadCache {
+export function httpReadCache(maxBytes: number, source: DerivationSource): HttpReadCache {
   // Strings counted at two bytes a character, as V8 may hold them.
-  return new DerivedCache<HttpReply>(maxBytes, serialOf, (r, target) => r.bytes.length + 2 * (target.length + r.sourceKey.length) + ENTRY_OVERHEAD);
+  return new DerivedCache<HttpReply>(maxBytes, source, (r, target) => r.bytes.length + 2 * (target.length + r.sourceKey.length) + ENTRY_OVERHEAD);
 }

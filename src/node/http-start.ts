@@ -76,7 +76,7 @@ export async function startHttp(p: HttpNodeParts, port = p.config.http.port): Pr
     auth,
     site: p.site,
     noticeWrites: p.noticeWrites,
-    ...(c.http.readCacheMaxBytes > 0 ? { reads: httpReadCache(c.http.readCacheMaxBytes, (k, now) => p.pipeline.lookupSerial(k, now)) } : {}),
+    ...(c.http.readCacheMaxBytes > 0 ? { reads: httpReadCache(c.http.readCacheMaxBytes, p.pipeline) } : {}),
   });
   const upstreamName = c.recursion.upstream;
   let server: HttpFrontEnd | undefined;

@@ -69,11 +69,22 @@ export class ResolutionPipeline {
     return this.cache.get(key, now);
   }
 
+  /** Until when the answer the last lookupSerial() found is fresh (derived-cache.ts's DerivationSource). */
+  lastFreshUntil = 0;
+
   /** The serial (CachedAnswer.serial) of the fresh cached answer for a key, or 0: lookup() without a copy. */
   lookupSerial(key: string, now: number): number {
     this.local?.changes.maybeCheck(now);
     const slot = this.cache.slotOf(key, now);
-    return slot < 0 ? 0 : this.cache.serialAt(slot);
+    if (slot < 0) return 0;
+    this.lastFreshUntil = this.cache.freshUntilAt(slot);
+    return this.cache.serialAt(slot);
+  }
+
+  /** The hot cache's removal count, once writes by other processes are noticed (derived-cache.ts). */
+  removals(now: number): number {
+    this.local?.changes.maybeCheck(now);
+    return this.cache.removals;
   }
 
   /** lookup() for the hot path: the slot of a fresh answer to the body buf[start, end), or -1. */

@@ -124,6 +124,11 @@ export class AnswerCache extends SlotIndex {
   /** The arena's slabs, by index (the same array for the cache's life). */
   private readonly slabs: readonly (Slab | undefined)[];
 
+  /**
+   * Entries that have left the cache so far, for any reason (replaced, evicted, invalidated, expired, cleared):
+   * while it stands still, every entry that was here is here still (derived-cache.ts relies on it).
+   */
+  removals = 0;
   private count = 0;
   private charged = 0;
   private nextSerial = 1;
@@ -163,6 +168,11 @@ export class AnswerCache extends SlotIndex {
    */
   getAt(buf: Buffer, start: number, end: number, now: number): number {
     return this.fresh(this.find(buf, start, end, 0, this.hash(buf, start, end, this.seed)), now);
+  }
+
+  /** Until when (clock ms) the answer in a slot is fresh. */
+  freshUntilAt(slot: number): number {
+    return this.d[slot * (STRIDE / 2) + D_FRESH_UNTIL]!;
   }
 
   /** The slab holding the packet of a slot, and where in it the packet starts (packetStartAt). */
@@ -334,6 +344,7 @@ export class AnswerCache extends SlotIndex {
 
   /** Drop everything (after a bulk change or a change to delegations); the memory goes back too. */
   clear(): void {
+    this.removals++;
     this.arena.clear();
     this.count = 0;
     this.charged = 0;
@@ -435,6 +446,7 @@ export class AnswerCache extends SlotIndex {
 
   /** Out of the index, its cost off the bound, its record's bytes back to the arena. */
   private remove(slot: number): void {
+    this.removals++;
     this.unlink(slot);
     const m = this.m;
     const w = slot * STRIDE;

@@ -6,12 +6,33 @@ import { LRUCache } from 'lru-cache';
 // write, a TTL running out on the node's clock or an eviction there ends it here too; there is no
 // invalidation of its own to forget. An entry without a source (an answer that never changes) stands until
 // the LRU drops it.
+//
+// Asking the hot cache costs a hash and a byte comparison of the source key, a few microseconds on a hit
+// that is otherwise a copy. So an entry also remembers the hot cache's removal count and its source's
+// freshness when it was last confirmed: while no entry at all has left the hot cache since (no write, no
+// eviction, no expiry, no replacement) and the source is still fresh by the clock, the source is the one it
+// was, and the hit is served without asking. Anything else asks again. Such hits do not refresh the source's
+// place in the hot cache's LRU order, so a source read only through here may be evicted first; its
+// derived entries then go with it and are made again at the next ask.
 
 export interface DerivedEntry {
   bytes: Buffer;
   /** The hot cache's key and the serial of its entry this one was made from; absent: it depends on none. */
   sourceKey?: string;
   sourceSerial?: number;
+  /** Set here: the hot cache's removal count when the source was last confirmed, and its freshness then. */
+  confirmedAt?: number;
+  sourceFreshUntil?: number;
+}
+
+/** What a derived cache asks of the hot cache it derives from (ResolutionPipeline). */
+export interface DerivationSource {
+  /** The serial of the hot cache's fresh entry for a key, or 0. */
+  lookupSerial(key: string, now: number): number;
+  /** Until when (clock ms) the entry the last lookupSerial found is fresh. */
+  readonly lastFreshUntil: number;
+  /** A count that moves whenever an entry leaves the hot cache (other processes' writes noticed first). */
+  removals(now: number): number;
 }
 
 export class DerivedCacheStats {
@@ -27,8 +48,7 @@ export class DerivedCache<E extends DerivedEntry> {
 
   constructor(
     readonly maxBytes: number,
-    /** The serial of the hot cache's fresh entry for a key, or 0 (ResolutionPipeline.lookupSerial). */
-    private readonly serialOf: (key: string, now: number) => number,
+    private readonly source: DerivationSource,
     /** What an entry costs against the bound, its key included. */
     private readonly cost: (entry: E, key: string) => number,
   ) {
@@ -39,10 +59,15 @@ export class DerivedCache<E extends DerivedEntry> {
   get(key: string, now: number): E | undefined {
     const e = this.lru.get(key);
     if (e === undefined) return undefined;
-    if (e.sourceKey !== undefined && this.serialOf(e.sourceKey, now) !== e.sourceSerial) {
-      this.stats.outdated++;
-      this.lru.delete(key);
-      return undefined;
+    if (e.sourceKey !== undefined && (e.confirmedAt !== this.source.removals(now) || !(now < e.sourceFreshUntil!))) {
+      if (this.source.lookupSerial(e.sourceKey, now) !== e.sourceSerial) {
+        this.stats.outdated++;
+        this.lru.delete(key);
+        return undefined;
+      }
+      // Read after the lookup, which may itself have dropped an expired entry.
+      e.confirmedAt = this.source.removals(now);
+      e.sourceFreshUntil = this.source.lastFreshUntil;
     }
     this.stats.hits++;
     return e;
