@@ -13,6 +13,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Registry } from '../src/store/registry.js';
+import { PointReader } from '../src/store/point-reader.js';
 import { Authority } from '../src/resolve/authority.js';
 import { Delegations } from '../src/resolve/delegation.js';
 import { ChangeWatcher } from '../src/resolve/changes.js';
@@ -98,6 +99,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const registry = new Registry(dbFile);
 const sink = { n: 0 };
+const closers: Array<() => void> = [];
 
 function makeRound(seed: number): Round {
   const rnd = seededRandom(seed);
@@ -163,6 +165,28 @@ add('ro', 'sqlite: a second, read-only connection, autocommit', (r) => {
   for (const k of r.keys) sink.n += (readerBlob.get(k) as Buffer).length;
   return r.keys.length;
 });
+// The point reader (store/point-reader.ts) as Registry.blobAt uses it, the event loop turning every
+// `perTurn` reads (libuv reads up to 32 datagrams a turn from a busy socket), with the page cache and
+// mapping of the registry's defaults and of other choices.
+const MIB = 1024 * 1024;
+function pointProbe(perTurn: number, mmapBytes = 2047 * MIB, cacheKiB = 64 * 1024): Probe {
+  const points = new PointReader(dbFile, { mmapBytes, cacheKiB });
+  closers.push(() => points.close());
+  return async (r) => {
+    for (let i = 0; i < r.keys.length; i++) {
+      sink.n += points.blobAt(r.keys[i]!)!.length;
+      if ((i + 1) % perTurn === 0) await nextTurn();
+    }
+    await nextTurn();
+    return r.keys.length;
+  };
+}
+add('point1', 'sqlite: point reader, 1 read a turn', pointProbe(1));
+add('point2', 'sqlite: point reader, 2 reads a turn', pointProbe(2));
+add('point8', 'sqlite: point reader, 8 reads a turn', pointProbe(8));
+add('point32', 'sqlite: point reader, 32 reads a turn', pointProbe(32));
+add('point32-2m', 'sqlite: point reader, 32 a turn, 2 MiB page cache', pointProbe(32, 2047 * MIB, 2 * 1024));
+add('point32-nommap', 'sqlite: point reader, 32 a turn, no mmap, 512 MiB page cache', pointProbe(32, 0, 512 * 1024));
 // The turns alone: what awaiting the next turn costs the probes above, per read.
 add('turn1', 'js: an event-loop turn per read, no read', async (r) => {
   for (let i = 0; i < r.keys.length; i++) await nextTurn();
@@ -256,6 +280,8 @@ await nextTurn();
 for (const p of probes.values()) await p.run(warm);
 for (let round = 0; round < rounds; round++) {
   const r = makeRound(100 + round);
+  // makeRound reads through registry.blobAt: let its snapshot go, or its read lock (held by a connection
+  // of this process) spares the other connections' reads their fcntl calls and flatters them.
   await nextTurn();
   for (let k = 0; k < ids.length; k++) {
     const id = ids[(k + round) % ids.length]!;
@@ -273,5 +299,6 @@ for (const id of ids) {
   console.log(`${name.padEnd(width)}  ${median(t).toFixed(0).padStart(12)}  ${Math.min(...t).toFixed(0).padStart(7)}${each}`);
 }
 if (sink.n === 0.5) console.log('');
+for (const close of closers) close();
 registry.close();
 reader.close();
