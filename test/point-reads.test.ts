@@ -75,6 +75,25 @@ test('a snapshot is shared by the reads of a turn: another process’s commit is
   }
 });
 
+test('the snapshot lasts no longer than its turn: a checkpoint that needs every reader gone completes after it', async () => {
+  const { file, registry, openSnapshot } = fresh('checkpoint');
+  const other = new Database(file);
+  other.pragma('busy_timeout = 0');
+  const truncate = () => (other.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number }>)[0]!;
+  try {
+    await nextTurn();
+    // The handles fresh() wrote are frames of the WAL, which the snapshot reads from.
+    openSnapshot();
+    assert.equal(truncate().busy, 1, 'inside the turn, the snapshot holds the WAL');
+    await nextTurn();
+    const done = truncate();
+    assert.deepEqual([done.busy, done.log], [0, 0], 'after the turn, the WAL is checkpointed and emptied');
+  } finally {
+    other.close();
+    registry.close();
+  }
+});
+
 test('every way this process writes a handle is seen by the next point read, in the same turn', async () => {
   const { registry, T, openSnapshot } = fresh('own');
   const writes: Array<[string, () => void, string | undefined]> = [

@@ -241,7 +241,9 @@ export class Registry {
    * event loop. What this process writes is seen by the next read all the same: every write of handles
    * passes through a method here that ends the shared snapshot (the *InTxn ones, countAdded, the log
    * entries, the write transactions), and a read while this connection is inside a transaction is made on
-   * this connection. A write of handles on `db` that passes through none of them must call endReads().
+   * this connection. A write of handles on `db` that passes through none of them must call endReads(), and
+   * so must a checkpoint that waits for readers (FULL, RESTART, TRUNCATE) run on `db` by this process: the
+   * snapshot it would wait for is held by this thread.
    */
   blobAt(key: string): Buffer | undefined {
     // Inside a transaction of this connection (a write under way) the read is its: it sees the write.
@@ -379,8 +381,13 @@ export class Registry {
     });
   }
 
-  /** One write transaction, begun IMMEDIATE (see the class comment); point reads after it see it. */
+  /**
+   * One write transaction, begun IMMEDIATE (see the class comment); point reads after it see it. The point
+   * reader lets its snapshot go before, too: at the commit no reader of this process holds WAL frames, so
+   * the commit may start the WAL over from its beginning as it could before there was a point reader.
+   */
   private write<T>(fn: () => T): T {
+    this.endReads();
     try {
       return this.db.transaction(fn).immediate();
     } finally {
