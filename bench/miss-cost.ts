@@ -151,6 +151,28 @@ add('txn32', 'sqlite: pluck get, one read transaction per 32 reads', (r) => {
   }
   return r.keys.length;
 });
+/** A probe's loop inside one read transaction per 32 operations: what the statement costs without the lock. */
+const inTxn32 =
+  (op: (key: string) => number): Probe =>
+  (r) => {
+    for (let i = 0; i < r.keys.length; i += 32) {
+      begin.run();
+      for (let j = i; j < i + 32 && j < r.keys.length; j++) sink.n += op(r.keys[j]!);
+      commit.run();
+    }
+    return r.keys.length;
+  };
+add('floor-txn', 'sqlite: counter row, one read transaction per 32', inTxn32(() => counter.get() as number));
+add('exists-txn', 'sqlite: exists, one read transaction per 32', inTxn32((k) => exists.get(k) as number));
+add('iter-txn', 'sqlite: pluck iterate(), one read transaction per 32', inTxn32((k) => {
+  let n = 0;
+  for (const b of blobStmt.iterate(k)) n += (b as Buffer).length;
+  return n;
+}));
+// The blob as hex text written into a buffer the caller keeps: no Buffer made per read.
+const hexVals = db.prepare('SELECT hex(vals) FROM handles WHERE handle_key = ?').pluck(true);
+const into = Buffer.allocUnsafeSlow(64 * 1024);
+add('hex-txn', 'sqlite: hex(vals) written into a kept buffer, one read transaction per 32', inTxn32((k) => into.write(hexVals.get(k) as string, 0, 'hex')));
 add('txnall', 'sqlite: pluck get, one read transaction for the round', (r) => {
   begin.run();
   for (const k of r.keys) sink.n += (blobStmt.get(k) as Buffer).length;
