@@ -27,11 +27,6 @@ export interface RegistryOptions {
   cacheSizeMiB?: number;
   /** How much of the file SQLite maps into memory, in MiB (default DEFAULT_MMAP_MIB; 0: read with system calls). */
   mmapSizeMiB?: number;
-  /**
-   * Read blobAt on a connection of its own that keeps one read transaction per turn of the event loop
-   * (point-reader.ts); on unless false, and only for a file in WAL mode.
-   */
-  pointReads?: boolean;
 }
 
 /** The page cache's default: 64 MiB of hot B-tree pages beside the operating system's cache of the file. */
@@ -102,7 +97,7 @@ export class Registry {
     // A held read transaction would block writers in rollback-journal mode, and a second connection to an
     // in-memory database is another database: the point reader is for files in WAL mode only.
     const wal = this.db.pragma('journal_mode', { simple: true }) === 'wal';
-    if (opts.pointReads === false || !wal || this.db.memory) this.points = null;
+    if (!wal || this.db.memory) this.points = null;
     if (!opts.readonly) migrate(this.db);
     const stored = this.getSetting('fold_suffix');
     if (stored === undefined) {
