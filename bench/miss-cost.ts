@@ -267,6 +267,16 @@ add('miss', 'dispatcher: miss (1 MiB cache), 32 a turn', async (r) => {
   await nextTurn();
   return r.requests.length;
 });
+// The same with no cache at all (maxBytes 0: setAt keeps nothing): what keeping the answer costs in place.
+const uncached = handlerOver(registry, 0);
+add('miss-nocache', 'dispatcher: miss with no cache (nothing kept), 32 a turn', async (r) => {
+  for (let i = 0; i < r.requests.length; i++) {
+    sink.n += (uncached.handler.handle(r.requests[i]!, UDP) as Buffer).length;
+    if ((i + 1) % 32 === 0) await nextTurn();
+  }
+  await nextTurn();
+  return r.requests.length;
+});
 add('answer', 'blob-miss: answer() alone (1 MiB cache), 32 a turn', async (r) => {
   const miss = cold.pipeline.blobMiss!;
   const now = Date.now();
