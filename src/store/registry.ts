@@ -3,6 +3,7 @@ import { handleKey, normalisePrefix } from '../model/handle.js';
 import type { HandleValue } from '../model/value.js';
 import { migrate } from './schema.js';
 import { decodeValues, encodeValues } from './value-blob.js';
+import { PointReader } from './point-reader.js';
 
 export interface StoredHandle {
   /** The handle as it was registered. */
@@ -74,6 +75,9 @@ export class Registry {
   readonly foldSuffix: boolean;
   private readonly s: ReturnType<Registry['prepare']>;
   private readonly clock: () => number;
+  /** blobAt's connection (opened at the first read); null where it is not used. */
+  private points: PointReader | null | undefined;
+  private readonly pointOptions: { mmapBytes: number; cacheKiB: number };
 
   constructor(file: string, opts: RegistryOptions = {}) {
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
@@ -85,8 +89,15 @@ export class Registry {
     // Lookups are random reads over a file far larger than SQLite's default 2 MB page cache: map the file
     // (reads without a system call each) and keep a larger cache of hot pages. Both are per connection and
     // configurable (store.cacheSizeMiB, store.mmapSizeMiB); a negative cache_size is in KiB.
-    this.db.pragma(`mmap_size = ${Math.floor(opts.mmapSizeMiB ?? DEFAULT_MMAP_MIB) * 1024 * 1024}`);
-    this.db.pragma(`cache_size = -${Math.floor(opts.cacheSizeMiB ?? DEFAULT_CACHE_MIB) * 1024}`);
+    const mmapBytes = Math.floor(opts.mmapSizeMiB ?? DEFAULT_MMAP_MIB) * 1024 * 1024;
+    const cacheKiB = Math.floor(opts.cacheSizeMiB ?? DEFAULT_CACHE_MIB) * 1024;
+    this.db.pragma(`mmap_size = ${mmapBytes}`);
+    this.db.pragma(`cache_size = -${cacheKiB}`);
+    this.pointOptions = { mmapBytes, cacheKiB };
+    // A held read transaction would block writers in rollback-journal mode, and a second connection to an
+    // in-memory database is another database: the point reader is for files in WAL mode only.
+    const wal = this.db.pragma('journal_mode', { simple: true }) === 'wal';
+    if (!wal || this.db.memory) this.points = null;
     if (!opts.readonly) migrate(this.db);
     const stored = this.getSetting('fold_suffix');
     if (stored === undefined) {
@@ -112,6 +123,7 @@ export class Registry {
    * entry dated otherwise (a mirror logging its primary's date) keeps the whole second.
    */
   private logEntry(at: number, op: string, handle: string | null, key: string | null, detail: string | null): void {
+    this.endReads();
     const ms = this.clock();
     const inSecond = ms >= at * 1000 && ms < at * 1000 + 2000 ? Math.min(ms, at * 1000 + 999) : at * 1000;
     this.s.log.run(at, op, handle, key, detail, inSecond);
@@ -148,7 +160,22 @@ export class Registry {
   }
 
   close(): void {
+    this.points?.close();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * End the point reader's snapshot now rather than at the end of the turn: the next blobAt sees every
+   * commit made before this call. The registry calls it itself after its writes and when the transaction
+   * log is read; others need it only where they wrote and read back in the same turn without either.
+   */
+  endReads(): void {
+    this.points?.release();
+  }
+
+  /** The point reader's counts (point-reader.ts), or undefined where blobAt reads on the main connection. */
+  get pointReadStats(): { snapshots: number; reads: number } | undefined {
+    return this.points ? { snapshots: this.points.snapshots, reads: this.points.reads } : undefined;
   }
 
   key(handle: string): string {
@@ -172,6 +199,7 @@ export class Registry {
    * entry (the caller logs what it wrote): a mirror applying its primary's rows. Says what it did.
    */
   putRowInTxn(key: string, handle: string, blob: Buffer, at: number): 'create' | 'overwrite' {
+    this.endReads();
     if (this.s.exists.get(key)) {
       this.s.replaceRow.run(handle, blob, at, key);
       return 'overwrite';
@@ -183,6 +211,7 @@ export class Registry {
 
   /** Remove a row by key inside the caller's transaction, without a log entry; false when there was none. */
   removeRowInTxn(key: string): boolean {
+    this.endReads();
     if (this.s.deleteHandle.run(key).changes === 0) return false;
     this.s.addCount.run(-1);
     return true;
@@ -202,9 +231,20 @@ export class Registry {
   /**
    * A handle's stored blob by lookup key (value-blob.ts: the format byte, then the value list as the
    * protocol encodes it), undefined when there is none: the miss path copies it into answers as it is.
+   *
+   * Read on the point reader (point-reader.ts): one read transaction shared by the reads of a turn of the
+   * event loop. What this process writes is seen by the next read all the same: every write of handles
+   * passes through a method here that ends the shared snapshot (the *InTxn ones, countAdded, the log
+   * entries, the write transactions), and a read while this connection is inside a transaction is made on
+   * this connection. A write of handles on `db` that passes through none of them must call endReads(), and
+   * so must a checkpoint that waits for readers (FULL, RESTART, TRUNCATE) run on `db` by this process: the
+   * snapshot it would wait for is held by this thread.
    */
   blobAt(key: string): Buffer | undefined {
-    return this.s.blob.get(key);
+    // Inside a transaction of this connection (a write under way) the read is its: it sees the write.
+    if (this.points === null || this.db.inTransaction) return this.s.blob.get(key);
+    this.points ??= new PointReader(this.db.name, this.pointOptions);
+    return this.points.blobAt(key);
   }
 
   exists(handle: string): boolean {
@@ -217,11 +257,12 @@ export class Registry {
    */
   create(handle: string, values: readonly HandleValue[], opts: { overwrite?: boolean; now?: number } = {}): void {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
-    this.db.transaction(() => this.createInTxn(handle, values, opts.overwrite ?? false, now)).immediate();
+    this.write(() => this.createInTxn(handle, values, opts.overwrite ?? false, now));
   }
 
   /** The body of create(), for callers that batch many in one transaction (bulk import). */
   createInTxn(handle: string, values: readonly HandleValue[], overwrite: boolean, now: number, opts: { quiet?: boolean } = {}): void {
+    this.endReads();
     const k = this.key(handle);
     checkIndexes(values);
     const blob = encodeValues(values, now);
@@ -239,6 +280,7 @@ export class Registry {
 
   /** Count handles written outside create() in the current transaction (bulk import's own insert). */
   countAdded(n: number): void {
+    this.endReads();
     if (n !== 0) this.s.addCount.run(n);
   }
 
@@ -282,12 +324,17 @@ export class Registry {
     this.logEntry(now, op, handle, key, detail);
   }
 
-  /** Log entries after a transaction id, oldest first. */
+  /**
+   * Log entries after a transaction id, oldest first. Whoever reads the log acts on what it says (the
+   * answer cache drops what a write made stale): point reads from here on see at least as much.
+   */
   changesSince(txnId: number, limit = 1000): ChangeRow[] {
+    this.endReads();
     return this.s.changesSince.all(txnId, limit);
   }
 
   lastTxnId(): number {
+    this.endReads();
     return this.s.lastTxn.get()?.id ?? 0;
   }
 
@@ -295,12 +342,12 @@ export class Registry {
   upsertValues(handle: string, values: readonly HandleValue[], now = Math.floor(Date.now() / 1000)): void {
     const k = this.key(handle);
     checkIndexes(values);
-    this.db.transaction(() => {
+    this.write(() => {
       const byIndex = new Map(this.storedOrThrow(handle, k).map((v) => [v.index, v]));
       for (const v of values) byIndex.set(v.index, { ...v, timestamp: now });
       this.s.updateValues.run(encodeValues([...byIndex.values()]), now, k);
       this.logEntry(now, 'add', handle, k, JSON.stringify({ indexes: values.map((v) => v.index) }));
-    }).immediate();
+    });
   }
 
   /**
@@ -309,7 +356,7 @@ export class Registry {
    */
   removeValues(handle: string, indexes: readonly number[], now = Math.floor(Date.now() / 1000)): void {
     const k = this.key(handle);
-    this.db.transaction(() => {
+    this.write(() => {
       const stored = this.storedOrThrow(handle, k);
       const gone = new Set(indexes);
       for (const i of gone) {
@@ -317,16 +364,30 @@ export class Registry {
       }
       this.s.updateValues.run(encodeValues(stored.filter((v) => !gone.has(v.index))), now, k);
       this.logEntry(now, 'remove', handle, k, JSON.stringify({ indexes }));
-    }).immediate();
+    });
   }
 
   delete(handle: string): void {
     const k = this.key(handle);
-    this.db.transaction(() => {
+    this.write(() => {
       if (this.s.deleteHandle.run(k).changes === 0) throw new RegistryError(`${handle} does not exist`, 'not-found');
       this.s.addCount.run(-1);
       this.logEntry(Math.floor(Date.now() / 1000), 'delete', handle, k, null);
-    }).immediate();
+    });
+  }
+
+  /**
+   * One write transaction, begun IMMEDIATE (see the class comment); point reads after it see it. The point
+   * reader lets its snapshot go before, too: at the commit no reader of this process holds WAL frames, so
+   * the commit may start the WAL over from its beginning as it could before there was a point reader.
+   */
+  private write<T>(fn: () => T): T {
+    this.endReads();
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.endReads();
+    }
   }
 
   private storedOrThrow(handle: string, k: string): HandleValue[] {
@@ -374,17 +435,17 @@ export class Registry {
   }
 
   home(prefix: string, now = Math.floor(Date.now() / 1000)): void {
-    this.db.transaction(() => {
+    this.write(() => {
       if (this.s.home.run(normalisePrefix(prefix), prefix, now).changes > 0) this.logEntry(now, 'home', prefix, null, null);
-    }).immediate();
+    });
   }
 
   unhome(prefix: string, now = Math.floor(Date.now() / 1000)): boolean {
-    return this.db.transaction(() => {
+    return this.write(() => {
       const gone = this.s.unhome.run(normalisePrefix(prefix)).changes > 0;
       if (gone) this.logEntry(now, 'unhome', prefix, null, null);
       return gone;
-    }).immediate();
+    });
   }
 
   getSetting(name: string): string | undefined {
