@@ -470,7 +470,7 @@ const store = z
     // here so the schema does not load the database driver.
     cacheSizeMiB: intRange(1, 2 ** 20)
       .default(64)
-      .meta(doc('SQLite\'s page cache for the node\'s connection, in MiB: the registry\'s hot B-tree pages, beside the operating system\'s cache of the file.')),
+      .meta(doc('SQLite\'s page cache for each of the node\'s two connections to the registry (its reads and writes, and the miss path\'s point reads), in MiB: the hot B-tree pages, beside the operating system\'s cache of the file.')),
     mmapSizeMiB: intRange(0, 2 ** 20)
       .default(2047)
       .meta(doc('How much of the registry file SQLite maps into memory, in MiB (reads without a system call each); 0 reads with system calls. SQLite caps it at just under 2 GiB unless built otherwise.')),
