@@ -68,6 +68,10 @@ describe('metrics and health of a business node', () => {
     assert.ok(sample(afterText, 'idres_cache_misses_total') > sample(before, 'idres_cache_misses_total'));
     assert.ok(sample(afterText, 'idres_cache_entries') >= 1);
     assert.equal(sample(afterText, 'idres_registry_handles'), 2); // 0.NA/88.118.8 and 88.118.8/M1
+    // NOPE, never asked before, is read by the miss path on the point reader.
+    const pointReads = (text: string) => sample(text, 'idres_registry_point_reads_total', { kind: 'read' });
+    assert.ok(pointReads(afterText) - pointReads(before) >= 1, 'the miss path read the registry');
+    assert.ok(sample(afterText, 'idres_registry_point_reads_total', { kind: 'transaction' }) <= pointReads(afterText));
     assert.match(afterText, /^# TYPE idres_request_duration_seconds histogram$/m);
   });
 

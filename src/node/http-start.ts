@@ -148,6 +148,7 @@ function registrySources(reg: Registry): RegistrySources {
   return {
     open: () => reg.db.open,
     handleCount: () => reg.count(),
+    pointReads: () => reg.pointReadStats,
     importProgress: () => importProgressRecords(reg).map(parseProgress).filter((p) => p !== undefined),
   };
 }

@@ -62,6 +62,8 @@ export interface RegistrySources {
   handleCount: () => number;
   /** Where each import file has got to (docs/import.md). */
   importProgress: () => ImportProgress[];
+  /** The miss path's point reads and the read transactions they shared (store/point-reader.ts), if used. */
+  pointReads: () => { reads: number; snapshots: number } | undefined;
 }
 
 /** The node's defences (docs/security.md), read at scrape time. */
@@ -189,6 +191,12 @@ export class NodeMetrics {
         const now = Date.now();
         if (!this.handleCount || now - this.handleCount.at > REGISTRY_COUNT_EVERY_MS) this.handleCount = { n: reg.handleCount(), at: now };
         set({}, this.handleCount.n);
+      });
+      counter('idres_registry_point_reads_total', "The miss path's reads of stored values, and the read transactions they shared (one per event-loop turn that read more than once)", ['kind'], (set) => {
+        const p = reg.pointReads();
+        if (!p) return;
+        set({ kind: 'read' }, p.reads);
+        set({ kind: 'transaction' }, p.snapshots);
       });
       const imports = () => (reg.open() ? reg.importProgress() : []);
       gauge('idres_import_rows', 'Rows of each import file committed so far, by outcome', ['file', 'outcome'], (set) => {
