@@ -8,7 +8,8 @@ import type { ResolutionPipeline } from './pipeline.js';
 
 // A resolution for front ends that want values, not packets (the HTTP API and its redirect front): the
 // request is encoded exactly as a wire client's would be, so it shares the hot cache key, the registry
-// answer, recursion and serve-stale with UDP and TCP; the answer body is decoded into values.
+// answer, recursion and serve-stale with UDP and TCP; the answer body is decoded into values. A read of
+// every value of a homed handle takes the miss path that copies the stored value list, as the wire's does.
 
 export interface ReadAnswer {
   responseCode: number;
@@ -46,6 +47,15 @@ export async function readValues(
   const now = pipeline.now();
   const hit = pipeline.lookup(key, now);
   if (hit) return { ...interpret(hit), source: { key, serial: hit.serial } };
+  // Every value of a handle this node homes: the miss path copies the stored list into the answer and keeps
+  // it in the hot cache (blob-miss.ts), with no request decoded and no answer encoded on the way.
+  const miss = (opts.indexes?.length ?? 0) + (opts.types?.length ?? 0) === 0 ? pipeline.blobMiss : undefined;
+  if (miss && miss.answer(body, 0, body.length, now)) {
+    // The answer is read out of the cache's buffer at once: a copy, since the values are used after this returns.
+    const read = interpret({ responseCode: miss.responseCode, body: Buffer.from(miss.body()), local: true });
+    if (miss.slot >= 0) read.source = { key, serial: pipeline.cache.serialAt(miss.slot) };
+    return read;
+  }
   let req;
   try {
     req = decodeResolutionRequest(body);
