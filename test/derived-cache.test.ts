@@ -25,10 +25,10 @@ function setup(maxBytes = 1 << 20) {
   });
   // Count the hot-cache lookups the derived cache makes.
   let lookups = 0;
-  const lookupSerial = pipeline.lookupSerial.bind(pipeline);
-  pipeline.lookupSerial = (k, t) => {
+  const freshUntilOf = pipeline.freshUntilOf.bind(pipeline);
+  pipeline.freshUntilOf = (k, serial, t) => {
     lookups++;
-    return lookupSerial(k, t);
+    return freshUntilOf(k, serial, t);
   };
   const derived = new DerivedCache<DerivedEntry>(1 << 20, pipeline, (e, k) => e.bytes.length + k.length);
   const put = (key: string, handle: string, ttlMs: number, size = 10) =>

@@ -8,7 +8,7 @@ import { dataToJson, isTextData } from '../protocol/json.js';
 // An identifier's records (TXT, URI, NAPTR) are written here straight into their RDATA, since every
 // uncached identifier query makes them: they hold character-strings and numbers only, no names, so there is
 // nothing to compress and no codec is needed. The zone's own records (SOA, NS: names inside) are rarer and
-// stay dns-packet's to write. test/dns-records.test.ts holds the two ways to the same bytes.
+// stay dns-packet's to write. test/dns-miss-path.test.ts holds the two ways to the same bytes.
 
 export const QType = {
   NS: 2,

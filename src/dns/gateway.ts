@@ -199,8 +199,7 @@ export class DnsGateway {
     const miss = this.pipeline.blobMiss;
     if (miss && miss.answer(body, 0, body.length, now)) {
       this.stats.blobCopies++;
-      const source = miss.slot >= 0 ? { serial: this.pipeline.cache.serialAt(miss.slot), freshUntil: miss.freshUntil } : undefined;
-      return this.fromHandle(q, key, limit, now, miss.responseCode, miss.body(), true, source, hkey, zone);
+      return this.fromHandle(q, key, limit, now, miss.responseCode, miss.body(), true, miss.keptAs(), hkey, zone);
     }
     const a = this.pipeline.resolve(hkey, decodeResolutionRequest(body), body, q.recursionDesired, 0, now);
     const finish = (x: Answer) => {

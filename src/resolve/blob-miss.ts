@@ -72,8 +72,6 @@ export class BlobMiss {
   length = 0;
   /** After answer() returned true: the cache slot it was kept in (read it at once, as getAt's), or -1. */
   slot = -1;
-  /** After answer() returned true: until when (clock ms) the answer is fresh. */
-  freshUntil = 0;
   /** After answer() returned false: why (a MissDecline). */
   declined = 0;
 
@@ -95,6 +93,11 @@ export class BlobMiss {
   /** After answer() returned true: the answer's body (a view: read it before the cache next changes). */
   body(): Buffer {
     return this.src.subarray(this.start + HEAD, this.start + this.length - 4);
+  }
+
+  /** After answer() returned true: the cache entry the answer was kept as (its serial and freshness), or undefined. */
+  keptAs(): { serial: number; freshUntil: number } | undefined {
+    return this.slot < 0 ? undefined : { serial: this.cache.serialAt(this.slot), freshUntil: this.cache.freshUntilAt(this.slot) };
   }
 
   /**
@@ -149,7 +152,6 @@ export class BlobMiss {
     ttl = Math.min(ttl, this.opts.maxTtlSeconds);
     const slot = ttl > 0 ? this.cache.setAt(buf, start, end, key, rc, src, 0, length, nowMs + ttl * 1000, nowMs) : -1;
     this.slot = slot;
-    this.freshUntil = nowMs + ttl * 1000;
     if (slot >= 0) {
       this.src = this.cache.slabAt(slot);
       this.start = this.cache.packetStartAt(slot);

@@ -69,16 +69,14 @@ export class ResolutionPipeline {
     return this.cache.get(key, now);
   }
 
-  /** Until when the answer the last lookupSerial() found is fresh (derived-cache.ts's DerivationSource). */
-  lastFreshUntil = 0;
-
-  /** The serial (CachedAnswer.serial) of the fresh cached answer for a key, or 0: lookup() without a copy. */
-  lookupSerial(key: string, now: number): number {
+  /**
+   * Until when the fresh cached answer for a key is fresh, if it is the entry with this serial
+   * (CachedAnswer.serial); else 0: lookup() without a copy, for derived-cache.ts's DerivationSource.
+   */
+  freshUntilOf(key: string, serial: number, now: number): number {
     this.local?.changes.maybeCheck(now);
     const slot = this.cache.slotOf(key, now);
-    if (slot < 0) return 0;
-    this.lastFreshUntil = this.cache.freshUntilAt(slot);
-    return this.cache.serialAt(slot);
+    return slot >= 0 && this.cache.serialAt(slot) === serial ? this.cache.freshUntilAt(slot) : 0;
   }
 
   /** The hot cache's removal count, once writes by other processes are noticed (derived-cache.ts). */

@@ -21,7 +21,7 @@ export interface ReadAnswer {
   local: boolean;
   /**
    * The hot cache's entry the answer is (its key and serial), when it is one: a front end that keeps what
-   * it made of the answer may serve that only while lookupSerial(key) still gives this serial.
+   * it made of the answer may serve that only while that entry is the hot cache's (freshUntilOf).
    */
   source?: { key: string; serial: number };
 }
@@ -53,7 +53,8 @@ export async function readValues(
   if (miss && miss.answer(body, 0, body.length, now)) {
     // The answer is read out of the cache's buffer at once: a copy, since the values are used after this returns.
     const read = interpret({ responseCode: miss.responseCode, body: Buffer.from(miss.body()), local: true });
-    if (miss.slot >= 0) read.source = { key, serial: pipeline.cache.serialAt(miss.slot) };
+    const kept = miss.keptAs();
+    if (kept) read.source = { key, serial: kept.serial };
     return read;
   }
   let req;

@@ -3,7 +3,7 @@ import { handleKey, normalisePrefix } from '../model/handle.js';
 import type { HandleValue } from '../model/value.js';
 import { migrate } from './schema.js';
 import { decodeValues, encodeValues } from './value-blob.js';
-import { PointReader } from './point-reader.js';
+import { PointReader, type PointReaderOptions } from './point-reader.js';
 
 export interface StoredHandle {
   /** The handle as it was registered. */
@@ -77,7 +77,7 @@ export class Registry {
   private readonly clock: () => number;
   /** blobAt's connection (opened at the first read); null where it is not used. */
   private points: PointReader | null | undefined;
-  private readonly pointOptions: { mmapBytes: number; cacheKiB: number };
+  private readonly pointOptions: PointReaderOptions;
 
   constructor(file: string, opts: RegistryOptions = {}) {
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });

@@ -27,10 +27,8 @@ export interface DerivedEntry {
 
 /** What a derived cache asks of the hot cache it derives from (ResolutionPipeline). */
 export interface DerivationSource {
-  /** The serial of the hot cache's fresh entry for a key, or 0. */
-  lookupSerial(key: string, now: number): number;
-  /** Until when (clock ms) the entry the last lookupSerial found is fresh. */
-  readonly lastFreshUntil: number;
+  /** Until when (clock ms) the hot cache's entry for a key is fresh, if it is fresh and has this serial; else 0. */
+  freshUntilOf(key: string, serial: number, now: number): number;
   /** A count that moves whenever an entry leaves the hot cache (other processes' writes noticed first). */
   removals(now: number): number;
 }
@@ -60,14 +58,15 @@ export class DerivedCache<E extends DerivedEntry> {
     const e = this.lru.get(key);
     if (e === undefined) return undefined;
     if (e.sourceKey !== undefined && (e.confirmedAt !== this.source.removals(now) || !(now < e.sourceFreshUntil!))) {
-      if (this.source.lookupSerial(e.sourceKey, now) !== e.sourceSerial) {
+      const freshUntil = this.source.freshUntilOf(e.sourceKey, e.sourceSerial!, now);
+      if (freshUntil === 0) {
         this.stats.outdated++;
         this.lru.delete(key);
         return undefined;
       }
       // Read after the lookup, which may itself have dropped an expired entry.
       e.confirmedAt = this.source.removals(now);
-      e.sourceFreshUntil = this.source.lastFreshUntil;
+      e.sourceFreshUntil = freshUntil;
     }
     this.stats.hits++;
     return e;
