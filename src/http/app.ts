@@ -30,8 +30,7 @@ export interface HttpAppParts {
 export function httpApp(p: HttpAppParts): (ex: HttpExchange) => void | Promise<void> {
   return (ex) => {
     const path = ex.rawPath;
-    // Most requests carry no Origin: looked for in the raw headers, so the header object is built only for those that do.
-    const origin = ex.has('origin') ? ex.req.headers.origin : undefined;
+    const origin = ex.header('origin');
     if (origin !== undefined) {
       if (ex.method === 'OPTIONS' && ex.header('access-control-request-method') !== undefined) {
         ex.route = 'preflight';

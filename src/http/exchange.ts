@@ -63,7 +63,10 @@ export class HttpExchange {
   }
 
   header(name: string): string | undefined {
-    const v = this.req.headers[name.toLowerCase()];
+    const lower = name.toLowerCase();
+    // Looked for in the raw headers first: a request without it (most lack Origin, say) never builds the header object.
+    if (!this.has(lower)) return undefined;
+    const v = this.req.headers[lower];
     return Array.isArray(v) ? v.join(', ') : v;
   }
 
